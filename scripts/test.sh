@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# The one test command (README quick start, .ci/run): installs what is missing, builds, runs
+# every test. Integration tests start their own etcd and redis-server on free loopback ports.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_pkgs=()
+command -v etcd >/dev/null 2>&1 || need_pkgs+=(etcd-server)
+command -v redis-server >/dev/null 2>&1 || need_pkgs+=(redis-server)
+if [ ${#need_pkgs[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "installing ${need_pkgs[*]} (Debian packages) ..."
+    apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_pkgs[@]}" >/dev/null
+  else
+    echo "missing ${need_pkgs[*]}: run 'sudo apt-get install -y ${need_pkgs[*]}' (Debian/Ubuntu) and retry" >&2
+    exit 1
+  fi
+fi
+
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  npm ci --no-audit --no-fund
+fi
+
+npm run --silent build
+npm run --silent typecheck
+npm run --silent lint
+
+# Layers: unit, API (inject), conformance, integration (real etcd/redis), end-to-end (CLI).
+node --test --test-concurrency="${TEST_CONCURRENCY:-2}" --test-timeout=240000 dist/test/

@@ -1,0 +1,68 @@
+/**
+ * Errors are values with stable codes. HTTP responses, logs and metrics all use `code`;
+ * nothing should ever match on `message`.
+ */
+export type ErrorCode =
+  // registry API
+  | 'bad_request'
+  | 'not_found'
+  | 'conflict'
+  | 'store_unavailable'
+  // proxy data plane
+  | 'unknown_service'
+  | 'no_healthy_upstream'
+  | 'upstream_unreachable'
+  | 'upstream_timeout'
+  | 'overloaded'
+  // process
+  | 'config_invalid'
+  | 'address_in_use'
+  | 'data_dir_locked'
+  | 'journal_corrupt';
+
+const HTTP_STATUS: Record<ErrorCode, number> = {
+  bad_request: 400,
+  not_found: 404,
+  conflict: 409,
+  store_unavailable: 503,
+  unknown_service: 404,
+  no_healthy_upstream: 503,
+  upstream_unreachable: 502,
+  upstream_timeout: 504,
+  overloaded: 503,
+  config_invalid: 500,
+  address_in_use: 500,
+  data_dir_locked: 500,
+  journal_corrupt: 500,
+};
+
+export class SwitchboardError extends Error {
+  readonly code: ErrorCode;
+  /** For bad_request / config_invalid: the offending field path (e.g. `Check.TTL`). */
+  readonly field?: string;
+
+  constructor(code: ErrorCode, message: string, options: { field?: string; cause?: unknown } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'SwitchboardError';
+    this.code = code;
+    this.field = options.field;
+  }
+
+  get status(): number {
+    return HTTP_STATUS[this.code];
+  }
+
+  toJSON(): { error: ErrorCode; message: string; field?: string } {
+    return this.field === undefined
+      ? { error: this.code, message: this.message }
+      : { error: this.code, message: this.message, field: this.field };
+  }
+}
+
+export function badRequest(field: string, reason: string): SwitchboardError {
+  return new SwitchboardError('bad_request', `${field}: ${reason}`, { field });
+}
+
+export function isSwitchboardError(err: unknown, code?: ErrorCode): err is SwitchboardError {
+  return err instanceof SwitchboardError && (code === undefined || err.code === code);
+}
