@@ -1,0 +1,20 @@
+/**
+ * Leader election plug point. Exactly one registry process leads: it expires TTL checks,
+ * runs registry-side checks and publishes invalidations.
+ */
+export interface Election {
+  /** Begin campaigning (returns once the candidacy is registered, not once elected). */
+  start(): Promise<void>;
+  isLeader(): boolean;
+  /** API address (host:port) of the current leader, or '' when there is none right now. */
+  leader(): string;
+  /**
+   * Fencing token while leading: the candidacy key's create revision. Leader-only writes
+   * compare it so a deposed leader's late write fails instead of clobbering.
+   */
+  token(): number;
+  /** Called on every leadership edge of this process (gained / lost). */
+  onChange(listener: (leading: boolean) => void): () => void;
+  /** Resign and stop campaigning. */
+  stop(): Promise<void>;
+}
