@@ -1,0 +1,151 @@
+/**
+ * Load generators behind one interface: wrk (a separate C process, preferred) or autocannon
+ * (in-process Node, the fallback when wrk is missing). A run is bounded either by a request
+ * count or by a duration, never open-ended, and only ever targets 127.0.0.1.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import autocannon from 'autocannon';
+import { runToCompletion } from './child';
+
+export interface LoadSpec {
+  /** Full URL on 127.0.0.1, e.g. http://127.0.0.1:8080/small */
+  url: string;
+  /** Host header: how the proxies route. */
+  host: string;
+  connections: number;
+  /** Exactly one of `requests` (fixed count) and `durationMs`. */
+  requests?: number;
+  durationMs?: number;
+  method?: 'GET' | 'POST';
+  /** For POST: a body of this many bytes. */
+  bodyBytes?: number;
+}
+
+export interface LoadResult {
+  requests: number;
+  durationS: number;
+  rps: number;
+  /** Response bytes per second (headers included for wrk). */
+  bytesPerS: number;
+  latencyMs: { p50: number; p90: number; p99: number; max: number };
+  /** Socket errors + timeouts + non-2xx responses. Must be 0 in a sane run. */
+  errors: number;
+}
+
+export interface LoadGenerator {
+  readonly name: 'wrk' | 'autocannon';
+  run(spec: LoadSpec): Promise<LoadResult>;
+}
+
+/** Upper bound on any single run, whatever the spec says. */
+const MAX_RUN_MS = 120_000;
+
+function assertLoopback(url: string): void {
+  const host = new URL(url).hostname;
+  if (host !== '127.0.0.1' && host !== 'localhost' && host !== '[::1]') {
+    throw new Error(`refusing to send load to ${host}: the harness only targets loopback`);
+  }
+}
+
+function assertBounded(spec: LoadSpec): void {
+  if ((spec.requests === undefined) === (spec.durationMs === undefined)) {
+    throw new Error('a load run needs exactly one of requests and durationMs');
+  }
+}
+
+export class WrkLoad implements LoadGenerator {
+  readonly name = 'wrk';
+
+  async run(spec: LoadSpec): Promise<LoadResult> {
+    assertLoopback(spec.url);
+    assertBounded(spec);
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'switchboard-bench-wrk-'));
+    try {
+      const script = path.join(dir, 'bench.lua');
+      writeFileSync(script, wrkScript(spec));
+      const seconds = spec.durationMs !== undefined ? Math.max(1, Math.round(spec.durationMs / 1000)) : MAX_RUN_MS / 1000;
+      const args = ['-t1', `-c${spec.connections}`, `-d${seconds}s`, '--timeout', '10s', '-H', `Host: ${spec.host}`, '-s', script, spec.url];
+      const result = await runToCompletion('wrk', args, seconds * 1000 + 30_000);
+      return parseWrkOutput(result.stdout, result.stderr);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+}
+
+/**
+ * The Lua side: optional body, optional stop after N responses (wrk only knows durations),
+ * and a `done` hook printing one JSON line with the numbers we need.
+ */
+function wrkScript(spec: LoadSpec): string {
+  const lines: string[] = [];
+  if (spec.method === 'POST') {
+    lines.push('wrk.method = "POST"', `wrk.body = string.rep("x", ${spec.bodyBytes ?? 0})`);
+    lines.push('wrk.headers["Content-Type"] = "application/octet-stream"');
+  }
+  if (spec.requests !== undefined) {
+    // Defining response() makes wrk parse every response; only the fixed-count runs pay for it.
+    lines.push('local seen = 0', 'function response()', '  seen = seen + 1', `  if seen >= ${spec.requests} then wrk.thread:stop() end`, 'end');
+  }
+  lines.push(
+    'function done(summary, latency, requests)',
+    '  local e = summary.errors',
+    '  io.write(string.format(\'BENCHJSON {"requests":%d,"durationUs":%d,"bytes":%d,"errors":%d,"p50":%d,"p90":%d,"p99":%d,"max":%d}\\n\',',
+    '    summary.requests, summary.duration, summary.bytes, e.connect + e.read + e.write + e.status + e.timeout,',
+    '    latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max))',
+    'end',
+  );
+  return lines.join('\n') + '\n';
+}
+
+function parseWrkOutput(stdout: string, stderr: string): LoadResult {
+  const line = stdout.split('\n').find((l) => l.startsWith('BENCHJSON '));
+  if (!line) throw new Error(`wrk printed no result:\n${stdout}\n${stderr}`);
+  const raw = JSON.parse(line.slice('BENCHJSON '.length)) as Record<string, number>;
+  const durationS = raw.durationUs / 1e6;
+  return {
+    requests: raw.requests,
+    durationS,
+    rps: raw.requests / durationS,
+    bytesPerS: raw.bytes / durationS,
+    latencyMs: { p50: raw.p50 / 1000, p90: raw.p90 / 1000, p99: raw.p99 / 1000, max: raw.max / 1000 },
+    errors: raw.errors,
+  };
+}
+
+export class AutocannonLoad implements LoadGenerator {
+  readonly name = 'autocannon';
+
+  async run(spec: LoadSpec): Promise<LoadResult> {
+    assertLoopback(spec.url);
+    assertBounded(spec);
+    const options: autocannon.Options = {
+      url: spec.url,
+      connections: spec.connections,
+      headers: { host: spec.host },
+      method: spec.method ?? 'GET',
+      timeout: 10,
+      ...(spec.requests !== undefined ? { amount: spec.requests, duration: MAX_RUN_MS / 1000 } : { duration: Math.max(1, Math.round((spec.durationMs ?? 0) / 1000)) }),
+      ...(spec.method === 'POST' ? { body: Buffer.alloc(spec.bodyBytes ?? 0, 'x') } : {}),
+    };
+    const result = await autocannon(options);
+    const durationS = result.duration;
+    const requests = result.requests.total;
+    return {
+      requests,
+      durationS,
+      rps: requests / durationS,
+      bytesPerS: result.throughput.total / durationS,
+      latencyMs: { p50: result.latency.p50, p90: result.latency.p90, p99: result.latency.p99, max: result.latency.max },
+      errors: result.errors + result.timeouts + result.non2xx,
+    };
+  }
+}
+
+/** wrk when it is on PATH (or was just installed), else autocannon. */
+export function chooseLoadGenerator(wrkAvailable: boolean, forced?: 'wrk' | 'autocannon'): LoadGenerator {
+  const pick = forced ?? (wrkAvailable ? 'wrk' : 'autocannon');
+  return pick === 'wrk' ? new WrkLoad() : new AutocannonLoad();
+}

@@ -1,0 +1,51 @@
+/**
+ * Registers and deregisters instances through Switchboard's Consul-compatible agent API, the
+ * way any Consul client would. Resolves only once the registry acknowledged (HTTP 200).
+ */
+import type http from 'node:http';
+import { httpRequest, keepAliveAgent } from './http';
+
+export interface InstanceSpec {
+  id: string;
+  service: string;
+  port: number;
+  address?: string;
+  tags?: string[];
+}
+
+export class RegistryClient {
+  private readonly agent: http.Agent;
+
+  constructor(
+    /** e.g. http://127.0.0.1:8500 */
+    readonly baseUrl: string,
+    maxSockets = 64,
+  ) {
+    this.agent = keepAliveAgent(maxSockets);
+  }
+
+  async register(instance: InstanceSpec): Promise<void> {
+    const body = JSON.stringify({
+      ID: instance.id,
+      Name: instance.service,
+      Address: instance.address ?? '127.0.0.1',
+      Port: instance.port,
+      Tags: instance.tags ?? [],
+    });
+    await this.put('/v1/agent/service/register', body);
+  }
+
+  async deregister(id: string): Promise<void> {
+    await this.put(`/v1/agent/service/deregister/${encodeURIComponent(id)}`);
+  }
+
+  close(): void {
+    this.agent.destroy();
+  }
+
+  private async put(path: string, body?: string): Promise<void> {
+    const headers: Record<string, string> = body === undefined ? {} : { 'content-type': 'application/json' };
+    const res = await httpRequest(this.baseUrl + path, { method: 'PUT', headers, body, agent: this.agent, timeoutMs: 30_000 });
+    if (res.status !== 200) throw new Error(`PUT ${path} answered ${res.status}: ${res.body.slice(0, 200)}`);
+  }
+}

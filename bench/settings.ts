@@ -1,0 +1,69 @@
+/**
+ * Every size, count and duration the harness uses, in one place. The full run is sized for
+ * about ten minutes on a 2-core machine; `--quick` for a few hundred requests per peer.
+ */
+
+/** A load run is bounded by a request count or a duration, never both. */
+export type RunBound = { requests: number } | { durationMs: number };
+
+export interface BenchSettings {
+  quick: boolean;
+  /** Small GETs: connection counts, interleaved rounds, and how long each run is. */
+  small: { concurrencies: number[]; rounds: number; run: RunBound; warmupRequests: number };
+  /** CPU per request: fixed request count per run, interleaved rounds. */
+  cpu: { requests: number; connections: number; rounds: number };
+  /** 1 MiB download and upload. */
+  large: { run: RunBound; connections: number };
+  churn: {
+    durationMs: number;
+    connections: number;
+    /** Instances registered at any time (at least 2, so the service never empties). */
+    instances: number;
+    /** One register + one deregister this often. */
+    intervalMs: number;
+    /** Requests arriving later than this after the deregistration ack count as stale. */
+    allowanceMs: number;
+    /** A deregistered instance keeps serving this long (graceful shutdown) before closing. */
+    drainMs: number;
+  };
+  propagation: { registrations: number; timeoutMs: number };
+  scale: {
+    services: number;
+    instances: number;
+    /** Concurrent registration PUTs. */
+    concurrency: number;
+    /** Stop registering after this long and report how far we got. */
+    budgetMs: number;
+    cpuRequests: number;
+  };
+}
+
+export function fullSettings(): BenchSettings {
+  return {
+    quick: false,
+    small: { concurrencies: [8, 32, 128], rounds: 3, run: { durationMs: 4000 }, warmupRequests: 5000 },
+    cpu: { requests: 20_000, connections: 32, rounds: 3 },
+    large: { run: { durationMs: 4000 }, connections: 8 },
+    churn: { durationMs: 20_000, connections: 16, instances: 4, intervalMs: 200, allowanceMs: 200, drainMs: 1000 },
+    propagation: { registrations: 200, timeoutMs: 5000 },
+    scale: { services: 10_000, instances: 100_000, concurrency: 64, budgetMs: 240_000, cpuRequests: 20_000 },
+  };
+}
+
+export function quickSettings(): BenchSettings {
+  return {
+    quick: true,
+    small: { concurrencies: [8], rounds: 2, run: { requests: 200 }, warmupRequests: 50 },
+    cpu: { requests: 300, connections: 8, rounds: 1 },
+    large: { run: { requests: 20 }, connections: 4 },
+    churn: { durationMs: 3000, connections: 4, instances: 3, intervalMs: 200, allowanceMs: 200, drainMs: 500 },
+    propagation: { registrations: 20, timeoutMs: 5000 },
+    scale: { services: 100, instances: 1000, concurrency: 32, budgetMs: 30_000, cpuRequests: 300 },
+  };
+}
+
+/** `--duration S` replaces the length of every duration-bound run. */
+export function withDuration(settings: BenchSettings, seconds: number): BenchSettings {
+  const run: RunBound = { durationMs: seconds * 1000 };
+  return { ...settings, small: { ...settings.small, run }, large: { ...settings.large, run } };
+}

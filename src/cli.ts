@@ -1,0 +1,194 @@
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { CONFIG_ENV, ConfigError, envName, loadConfig, type Role, SETTINGS, settingDefault } from './config/load';
+import type { SwitchboardConfig } from './config/types';
+import { isSwitchboardError } from './errors';
+import { createLogger, type Logger } from './log';
+import { startAll } from './roles/all';
+
+/**
+ * `switchboard <role> [flags]`. Exit codes: 0 after a clean shutdown, 2 for anything wrong
+ * with the invocation or the configuration (one line on stderr naming source, field and
+ * reason), 1 when starting or running failed (busy port, locked data dir, crash).
+ */
+
+/** A started role: `stop()` drains and releases everything it holds. */
+export interface RunningRole {
+  stop(): Promise<void>;
+}
+
+interface RoleSpec {
+  summary: string;
+  start(config: Readonly<SwitchboardConfig>, logger: Logger): Promise<RunningRole>;
+}
+
+// Roles appear here (and in --help) once they exist: `registry` and `proxy` come with the
+// distributed issue.
+const ROLES: Partial<Record<Role, RoleSpec>> = {
+  all: {
+    summary: 'registry API + proxy + admin in one process; embedded store in --data-dir, in-process bus',
+    start: startAll,
+  },
+};
+
+const EXIT_USAGE = 2;
+const EXIT_FAILURE = 1;
+
+export function main(argv: string[]): void {
+  run(argv).catch((err: unknown) => {
+    process.stderr.write(`switchboard: ${describeError(err)}\n`);
+    process.exit(isSwitchboardError(err, 'config_invalid') ? EXIT_USAGE : EXIT_FAILURE);
+  });
+}
+
+async function run(argv: string[]): Promise<void> {
+  const [roleName, ...rest] = argv;
+  if (roleName === '--help' || roleName === '-h' || roleName === 'help') return exitWith(0, globalHelp(), 'stdout');
+  if (roleName === undefined || roleName.startsWith('-')) return exitWith(EXIT_USAGE, globalHelp(), 'stderr');
+  const spec = ROLES[roleName as Role];
+  if (!spec) {
+    return exitWith(EXIT_USAGE, `switchboard: unknown role "${roleName}" (roles: ${Object.keys(ROLES).join(', ')})\n`, 'stderr');
+  }
+  const role = roleName as Role;
+  const parsed = parseFlags(role, rest);
+  if (parsed.help) return exitWith(0, roleHelp(role, spec), 'stdout');
+
+  const { config: file, ...flags } = parsed.values;
+  const config = loadConfig({ file: file ?? process.env[CONFIG_ENV], env: process.env, flags });
+  const logger = createLogger(config.logLevel);
+  installCrashHandlers(logger);
+  const running = await spec.start(config, logger.child({ role }));
+  stopOnSignals(running, logger);
+}
+
+interface ParsedFlags {
+  help: boolean;
+  values: Record<string, string | undefined>;
+}
+
+function parseFlags(role: Role, args: string[]): ParsedFlags {
+  const options: NonNullable<ParseArgsConfig['options']> = {
+    help: { type: 'boolean', short: 'h' },
+    config: { type: 'string' },
+  };
+  for (const s of settingsOf(role)) options[s.flag] = { type: 'string' };
+  try {
+    const { values } = parseArgs({ args, options, strict: true, allowPositionals: false });
+    const { help, ...rest } = values;
+    return { help: help === true, values: rest as Record<string, string | undefined> };
+  } catch (err) {
+    throw usageError(err, role);
+  }
+}
+
+/** parseArgs' messages are long and generic; say which flag and what is wrong, in one line. */
+function usageError(err: unknown, role: Role): ConfigError {
+  const code = (err as NodeJS.ErrnoException).code;
+  const message = (err as Error).message;
+  const flag = /'(-[^' ]+)/.exec(message)?.[1] ?? '(flags)';
+  const hint = `see switchboard ${role} --help`;
+  switch (code) {
+    case 'ERR_PARSE_ARGS_UNKNOWN_OPTION':
+      return new ConfigError(`flag ${flag}`, '(flag)', `unknown flag (${hint})`);
+    case 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE':
+      return new ConfigError(`flag ${flag}`, '(flag)', `needs a value (${hint})`);
+    case 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL':
+      return new ConfigError('arguments', '(flag)', `unexpected argument ${/'([^']*)'/.exec(message)?.[1] ?? ''} (${hint})`);
+    default:
+      return new ConfigError('arguments', '(flag)', message);
+  }
+}
+
+function settingsOf(role: Role): typeof SETTINGS {
+  return SETTINGS.filter((s) => s.roles.includes(role));
+}
+
+function globalHelp(): string {
+  const roles = Object.entries(ROLES).map(([name, spec]) => `  ${name.padEnd(10)} ${spec?.summary}`);
+  const roleNames = Object.keys(ROLES) as Role[];
+  const flags = SETTINGS.filter((s) => roleNames.some((r) => s.roles.includes(r)));
+  return [
+    'Usage: switchboard <role> [flags]',
+    '',
+    'Service discovery: a Consul-compatible registry and a proxy that routes by service name.',
+    '',
+    'Roles:',
+    ...roles,
+    '',
+    ...flagHelp(flags),
+    '',
+    'Run `switchboard <role> --help` for the flags of one role.',
+    '',
+  ].join('\n');
+}
+
+function roleHelp(role: Role, spec: RoleSpec): string {
+  return [`Usage: switchboard ${role} [flags]`, '', spec.summary, '', ...flagHelp(settingsOf(role)), ''].join('\n');
+}
+
+function flagHelp(settings: typeof SETTINGS): string[] {
+  const rows: Array<[string, string]> = [
+    ['--config FILE', `config file (.yaml, .yml or .json) [env ${CONFIG_ENV}]`],
+    ...settings.map((s): [string, string] => [`--${s.flag} ${placeholder(s.type)}`, `${s.help} (default ${showDefault(s.path)}) [env ${envName(s)}]`]),
+    ['-h, --help', 'show this help'],
+  ];
+  const width = Math.max(...rows.map(([left]) => left.length)) + 2;
+  return [
+    'Flags (precedence: config file < SWITCHBOARD_* environment < flags):',
+    ...rows.map(([left, right]) => `  ${left.padEnd(width)}${right}`),
+  ];
+}
+
+function placeholder(type: (typeof SETTINGS)[number]['type']): string {
+  return { string: 'VALUE', integer: 'N', boolean: 'BOOL', duration: 'DURATION', list: 'A,B' }[type];
+}
+
+function showDefault(path: string): string {
+  const value = settingDefault(path);
+  if (value === undefined) return 'none';
+  return Array.isArray(value) ? value.join(',') : String(value);
+}
+
+function exitWith(code: number, text: string, stream: 'stdout' | 'stderr'): void {
+  process[stream].write(text, () => process.exit(code));
+}
+
+/** SIGTERM/SIGINT: drain and stop cleanly (exit 0); a second signal means "now" (exit 1). */
+function stopOnSignals(running: RunningRole, logger: Logger): void {
+  let stopping = false;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (stopping) {
+      logger.warn({ signal }, 'second signal: exiting without finishing the shutdown');
+      process.exit(EXIT_FAILURE);
+    }
+    stopping = true;
+    logger.info({ signal }, 'shutting down');
+    running.stop().then(
+      () => {
+        logger.info('stopped');
+        process.exit(0);
+      },
+      (err: unknown) => {
+        logger.error({ err }, 'shutdown failed');
+        process.exit(EXIT_FAILURE);
+      },
+    );
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+}
+
+function installCrashHandlers(logger: Logger): void {
+  const crash = (err: unknown, kind: string): void => {
+    logger.fatal({ err }, kind);
+    process.exit(EXIT_FAILURE);
+  };
+  process.on('uncaughtException', (err) => crash(err, 'uncaught exception'));
+  process.on('unhandledRejection', (err) => crash(err, 'unhandled rejection'));
+}
+
+function describeError(err: unknown): string {
+  if (err instanceof ConfigError) return `invalid configuration: ${err.message}`;
+  if (isSwitchboardError(err, 'config_invalid')) return `invalid configuration: ${err.message}`;
+  if (err instanceof Error) return err.message;
+  return String(err);
+}

@@ -1,0 +1,203 @@
+import Ajv, { type ErrorObject, type ValidateFunction } from 'ajv';
+import { LOG_LEVELS, type LogLevel } from '../log';
+import { parseDuration } from './duration';
+
+/**
+ * The one schema for Switchboard's configuration, as a config file spells it. Environment
+ * variables and flags are coerced into this shape and validated by the same schema
+ * (src/config/load.ts), which also fills in every default. Durations are Go-style strings
+ * ("30s", "1m30s") or numbers of milliseconds.
+ *
+ * `errorReason` is an annotation of ours: the sentence shown instead of Ajv's wording when a
+ * value fails that sub-schema (Ajv's "must match exactly one schema in oneOf" helps nobody).
+ */
+
+/** The file's shape once defaults are filled in (durations still as written). */
+export interface ConfigFile {
+  logLevel: LogLevel;
+  domain: string;
+  dataDir: string;
+  api: { listen: string; maxWait: Duration };
+  proxy: {
+    listen: string;
+    registry?: string;
+    pathRouting: boolean;
+    stripServicePrefix: boolean;
+    routes: Array<{ host?: string; prefix?: string; service: string; strip: boolean }>;
+    timeouts: { connect: Duration; response: Duration; idle: Duration };
+    drain: Duration;
+    resyncInterval: Duration;
+  };
+  admin: { listen: string };
+  store: {
+    kind: 'embedded' | 'etcd';
+    compactEvery: number;
+    etcd: { endpoints: string[]; prefix: string };
+  };
+  bus: { kind: 'local' | 'redis'; redis: { url: string; channel: string } };
+}
+
+export type Duration = string | number;
+
+export const LISTEN_REASON = 'must be host:port with a port from 0 to 65535';
+
+/** `host:port` or `[ipv6]:port`; undefined when the text is not a listen address. */
+export function parseListen(text: string): { host: string; port: number } | undefined {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^\s:[\]]+)):(\d{1,5})$/.exec(text);
+  if (!m) return undefined;
+  const port = Number(m[3]);
+  if (port > 65535) return undefined;
+  return { host: m[1] ?? m[2], port };
+}
+
+function duration(defaultValue: string, options: { allowZero?: boolean } = {}): object {
+  const allowZero = options.allowZero ?? false;
+  return {
+    type: ['string', 'integer'],
+    format: allowZero ? 'duration' : 'positive-duration',
+    ...(allowZero ? { minimum: 0 } : { exclusiveMinimum: 0 }),
+    default: defaultValue,
+    errorReason: allowZero
+      ? 'must be a duration like "10s" or "1m30s", or a number of milliseconds'
+      : 'must be a positive duration like "10s" or "1m30s", or a number of milliseconds',
+  };
+}
+
+function listen(defaultValue: string): object {
+  return { type: 'string', format: 'listen', default: defaultValue, errorReason: LISTEN_REASON };
+}
+
+function section(properties: Record<string, object>): object {
+  return { type: 'object', additionalProperties: false, default: {}, properties };
+}
+
+const routeRule = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['service'],
+  properties: {
+    host: { type: 'string', minLength: 1 },
+    prefix: { type: 'string', pattern: '^/', errorReason: 'must start with "/"' },
+    service: { type: 'string', minLength: 1 },
+    strip: { type: 'boolean', default: false },
+  },
+  oneOf: [{ required: ['host'] }, { required: ['prefix'] }],
+  errorReason: 'a route needs exactly one of "host" or "prefix"',
+};
+
+export const configSchema = {
+  $id: 'switchboard-config',
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    logLevel: { type: 'string', enum: [...LOG_LEVELS], default: 'info' },
+    domain: {
+      type: 'string',
+      pattern: '^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$',
+      default: 'svc',
+      errorReason: 'must be a DNS name like "svc" or "internal.example"',
+    },
+    dataDir: { type: 'string', minLength: 1, default: './data' },
+    api: section({ listen: listen('127.0.0.1:8500'), maxWait: duration('10m') }),
+    proxy: section({
+      listen: listen('127.0.0.1:8080'),
+      registry: { type: 'string', pattern: '^https?://', errorReason: 'must be an http:// or https:// URL' },
+      pathRouting: { type: 'boolean', default: true },
+      stripServicePrefix: { type: 'boolean', default: true },
+      routes: { type: 'array', items: routeRule, default: [] },
+      timeouts: section({
+        connect: duration('5s'),
+        response: duration('60s'),
+        idle: duration('60s'),
+      }),
+      drain: duration('10s', { allowZero: true }),
+      resyncInterval: duration('30s'),
+    }),
+    admin: section({ listen: listen('127.0.0.1:9901') }),
+    store: section({
+      kind: { type: 'string', enum: ['embedded', 'etcd'], default: 'embedded' },
+      compactEvery: { type: 'integer', minimum: 1, default: 10000 },
+      etcd: section({
+        endpoints: {
+          type: 'array',
+          minItems: 1,
+          items: { type: 'string', minLength: 1 },
+          default: ['127.0.0.1:2379'],
+        },
+        prefix: { type: 'string', default: 'switchboard/' },
+      }),
+    }),
+    bus: section({
+      kind: { type: 'string', enum: ['local', 'redis'], default: 'local' },
+      redis: section({
+        url: {
+          type: 'string',
+          pattern: '^rediss?://',
+          default: 'redis://127.0.0.1:6379',
+          errorReason: 'must be a redis:// or rediss:// URL',
+        },
+        channel: { type: 'string', minLength: 1, default: 'switchboard:catalog' },
+      }),
+    }),
+  },
+} as const;
+
+function createAjv(): Ajv {
+  const ajv = new Ajv({ allErrors: false, useDefaults: true, verbose: true, strict: true, strictRequired: false, allowUnionTypes: true });
+  ajv.addKeyword({ keyword: 'errorReason', schemaType: 'string' });
+  ajv.addFormat('duration', { type: 'string', validate: (s) => parseDuration(s) !== undefined });
+  ajv.addFormat('positive-duration', { type: 'string', validate: (s) => (parseDuration(s) ?? 0) > 0 });
+  ajv.addFormat('listen', { type: 'string', validate: (s) => parseListen(s) !== undefined });
+  return ajv;
+}
+
+let compiled: ValidateFunction | undefined;
+
+/** Validates in place: fills defaults into `value`. Returns the first problem, if any. */
+export function validateConfig(value: unknown): ConfigProblem | undefined {
+  compiled ??= createAjv().compile(configSchema);
+  if (compiled(value)) return undefined;
+  return describeError(firstRelevantError(compiled.errors ?? []));
+}
+
+/** Errors from inside a oneOf branch ("host is required") mislead; the oneOf's own error says it. */
+function firstRelevantError(errors: ErrorObject[]): ErrorObject | undefined {
+  return errors.find((e) => !/\/(oneOf|anyOf)\/\d+\//.test(e.schemaPath)) ?? errors[0];
+}
+
+export interface ConfigProblem {
+  /** Dotted field path as the file spells it, e.g. `proxy.timeouts.connect`. */
+  path: string;
+  reason: string;
+}
+
+function describeError(error: ErrorObject | undefined): ConfigProblem {
+  if (!error) return { path: '(root)', reason: 'is invalid' };
+  const segments = error.instancePath.split('/').slice(1).map(unescapePointer);
+  if (error.keyword === 'additionalProperties') {
+    segments.push(String(error.params.additionalProperty));
+    return { path: fieldPath(segments), reason: 'unknown field (check the spelling)' };
+  }
+  if (error.keyword === 'required') {
+    segments.push(String(error.params.missingProperty));
+    return { path: fieldPath(segments), reason: 'is required' };
+  }
+  const parent = error.parentSchema as { errorReason?: string } | undefined;
+  const reason = parent?.errorReason ?? ajvReason(error);
+  return { path: fieldPath(segments), reason: `${reason}, got ${JSON.stringify(error.data)}` };
+}
+
+function ajvReason(error: ErrorObject): string {
+  if (error.keyword === 'enum') return `must be one of ${(error.params.allowedValues as unknown[]).join(', ')}`;
+  return error.message ?? 'is invalid';
+}
+
+function unescapePointer(segment: string): string {
+  return segment.replace(/~1/g, '/').replace(/~0/g, '~');
+}
+
+/** `['proxy', 'routes', '0', 'prefix']` → `proxy.routes[0].prefix`. */
+function fieldPath(segments: string[]): string {
+  if (segments.length === 0) return '(root)';
+  return segments.reduce((path, s) => (/^\d+$/.test(s) ? `${path}[${s}]` : path ? `${path}.${s}` : s), '');
+}

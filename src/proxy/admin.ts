@@ -1,0 +1,91 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from '../log';
+import { collectProcessMetrics, registry as metricsRegistry } from '../metrics';
+import { parseListen } from '../config/schema';
+
+/**
+ * The admin listener every role runs beside its main one: Prometheus metrics and the two
+ * probes an orchestrator asks. Kept apart from the data plane so scraping and probing never
+ * compete with (or get routed like) proxied traffic.
+ */
+export interface AdminOptions {
+  /** host:port */
+  listen: string;
+  /** /readyz: true once the role can serve (the proxy: after its first catalog sync). */
+  isReady: () => boolean;
+  logger: Logger;
+}
+
+export interface AdminServer {
+  /** host:port actually bound (the real port when asked for port 0). */
+  readonly address: string;
+  close(): Promise<void>;
+}
+
+export async function startAdmin(options: AdminOptions): Promise<AdminServer> {
+  collectProcessMetrics();
+  const logger = options.logger.child({ component: 'admin' });
+  const server = http.createServer((req, res) => {
+    handle(req, res, options.isReady).catch((err: unknown) => {
+      logger.error({ err }, 'admin request failed');
+      if (!res.headersSent) sendJson(res, 500, { error: 'internal', message: String(err) });
+      else res.destroy();
+    });
+  });
+  server.keepAliveTimeout = 5_000;
+  await listenOn(server, options.listen);
+  const bound = server.address() as AddressInfo;
+  const address = `${bound.family === 'IPv6' ? `[${bound.address}]` : bound.address}:${bound.port}`;
+  return {
+    address,
+    close: () => closeServer(server),
+  };
+}
+
+async function handle(req: http.IncomingMessage, res: http.ServerResponse, isReady: () => boolean): Promise<void> {
+  const path = (req.url ?? '/').split('?')[0];
+  if (req.method !== 'GET' && req.method !== 'HEAD') {
+    res.setHeader('Allow', 'GET, HEAD');
+    return sendJson(res, 405, { error: 'method_not_allowed' });
+  }
+  switch (path) {
+    case '/metrics':
+      res.writeHead(200, { 'Content-Type': metricsRegistry.contentType });
+      res.end(await metricsRegistry.metrics());
+      return;
+    case '/healthz':
+      return sendJson(res, 200, { status: 'ok' });
+    case '/readyz':
+      return isReady() ? sendJson(res, 200, { status: 'ready' }) : sendJson(res, 503, { error: 'not_ready' });
+    default:
+      return sendJson(res, 404, { error: 'not_found', message: `no admin endpoint ${path}` });
+  }
+}
+
+function sendJson(res: http.ServerResponse, status: number, body: object): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+/** Rejects with Node's own error (code EADDRINUSE, EACCES…) so the caller can name the flag. */
+function listenOn(server: http.Server, listen: string): Promise<void> {
+  const target = parseListen(listen);
+  if (!target) return Promise.reject(new Error(`not a host:port address: ${listen}`));
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(target.port, target.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+}
+
+function closeServer(server: http.Server): Promise<void> {
+  return new Promise((resolve) => {
+    server.close(() => resolve());
+    // Scrapers hold keep-alive sockets; they carry nothing worth waiting for.
+    server.closeIdleConnections();
+  });
+}

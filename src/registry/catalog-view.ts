@@ -1,0 +1,351 @@
+import type { CatalogDelta, Instance } from '../catalog/model';
+import type { Logger } from '../log';
+import { gauge } from '../metrics';
+import { ChangeRing } from './change-ring';
+import { decodeDeadline, decodeInstance } from './instance-codec';
+import { INSTANCE_PREFIX, TTL_PREFIX } from './keys';
+import type { KeyValue, Store, WatchBatch, WatchEvent, Watcher } from './store/store';
+import { ChangeWaiters, RevWaiters } from './waiters';
+
+/** One store batch that changed instances: `services` are the names whose lists changed. */
+export interface ViewChange {
+  rev: number;
+  /** The previous change's revision (the view's catalogRev before this one). */
+  prevRev: number;
+  services: string[];
+}
+
+export interface CatalogViewOptions {
+  logger: Logger;
+  /** How many recent catalog changes `changes()` can answer as a delta; older → full. */
+  ringSize?: number;
+  /** Upper bound for waits on a revision (`minRev`, read-your-writes). */
+  revWaitMs?: number;
+}
+
+const DEFAULT_RING_SIZE = 4096;
+const DEFAULT_REV_WAIT_MS = 5000;
+const RESYNC_RETRY_MS = 1000;
+
+const catalogRevision = gauge('switchboard_registry_catalog_revision', 'Store revision of the last catalog change this registry has seen');
+
+/**
+ * The registry's in-memory copy of the catalog: it follows the store's change feed, so
+ * every read (API, proxies in the same process, the TTL loop) is a map lookup. Records are
+ * frozen and shared; a change replaces them, never mutates them.
+ */
+export class CatalogView {
+  private readonly log: Logger;
+  private readonly byId = new Map<string, Instance>();
+  private readonly byService = new Map<string, Map<string, Instance>>();
+  private readonly checkOwners = new Map<string, string>();
+  private readonly deadlines = new Map<string, number>();
+  private readonly serviceIndexes = new Map<string, number>();
+  private readonly changeListeners = new Set<(change: ViewChange) => void>();
+  private readonly deadlineListeners = new Set<() => void>();
+  private readonly changeWaiters = new ChangeWaiters();
+  private readonly revWaiters = new RevWaiters();
+  private readonly ring: ChangeRing;
+  private readonly revWaitMs: number;
+  private storeRev = 0;
+  private lastChangeRev = 0;
+  /** Index reported for a service this view has never seen change. */
+  private baseIndex = 1;
+  private watcher?: Watcher;
+  private resyncTimer?: NodeJS.Timeout;
+  private stopped = false;
+
+  constructor(
+    private readonly store: Store,
+    options: CatalogViewOptions,
+  ) {
+    this.log = options.logger.child({ component: 'catalog-view' });
+    this.ring = new ChangeRing(options.ringSize ?? DEFAULT_RING_SIZE, 0);
+    this.revWaitMs = options.revWaitMs ?? DEFAULT_REV_WAIT_MS;
+  }
+
+  /** Reads the whole catalog, then follows the change feed from that revision. */
+  async start(): Promise<void> {
+    const snapshot = await this.store.range('');
+    this.loadInitial(snapshot.rev, snapshot.kvs);
+    this.follow(snapshot.rev);
+  }
+
+  /** Stops following and releases every parked caller. */
+  stop(): void {
+    this.stopped = true;
+    this.watcher?.close();
+    clearTimeout(this.resyncTimer);
+    this.changeWaiters.wakeAll();
+    this.revWaiters.abandonAll();
+  }
+
+  /** The store revision this view has applied (heartbeats included). */
+  get rev(): number {
+    return this.storeRev;
+  }
+
+  /** The last revision that changed any instance; the index of catalog-wide reads. */
+  get catalogRev(): number {
+    return Math.max(1, this.lastChangeRev);
+  }
+
+  /** Revision of the last change to `service` (deletion included); never 0. */
+  serviceIndex(service: string): number {
+    return Math.max(1, this.serviceIndexes.get(service) ?? this.baseIndex);
+  }
+
+  /** The blocking-query index for one service, or catalog-wide when `service` is undefined. */
+  indexFor(service: string | undefined): number {
+    return service === undefined ? this.catalogRev : this.serviceIndex(service);
+  }
+
+  /** Parked blocking queries and read-your-writes waits (tests check nothing leaks). */
+  get pendingWaits(): number {
+    return this.changeWaiters.size + this.revWaiters.size;
+  }
+
+  instance(id: string): Instance | undefined {
+    return this.byId.get(id);
+  }
+
+  instances(): IterableIterator<Instance> {
+    return this.byId.values();
+  }
+
+  serviceNames(): string[] {
+    return [...this.byService.keys()].sort();
+  }
+
+  /** The service's instances sorted by id; empty when the service is unknown. */
+  serviceInstances(service: string): Instance[] {
+    const members = this.byService.get(service);
+    if (!members) return [];
+    return [...members.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  }
+
+  /** Id of the instance that owns `checkId`. */
+  checkOwner(checkId: string): string | undefined {
+    return this.checkOwners.get(checkId);
+  }
+
+  /** Wall-clock deadline of a TTL check, from its ttl/ key. */
+  ttlDeadline(checkId: string): number | undefined {
+    return this.deadlines.get(checkId);
+  }
+
+  onChange(listener: (change: ViewChange) => void): () => void {
+    this.changeListeners.add(listener);
+    return () => this.changeListeners.delete(listener);
+  }
+
+  /** Called when TTL deadlines moved (heartbeats); these never count as catalog changes. */
+  onDeadlines(listener: () => void): () => void {
+    this.deadlineListeners.add(listener);
+    return () => this.deadlineListeners.delete(listener);
+  }
+
+  /**
+   * What changed after `sinceRev`, waiting (bounded) until the view has reached `minRev`.
+   * Falls back to the whole catalog when `sinceRev` is 0, older than the ring, or newer
+   * than the view (the store was reset).
+   */
+  async changes(sinceRev: number, minRev?: number): Promise<CatalogDelta> {
+    if (minRev !== undefined && minRev > this.storeRev) await this.waitForRev(minRev);
+    const changed = sinceRev > 0 && sinceRev <= this.storeRev ? this.ring.changedSince(sinceRev) : undefined;
+    if (!changed) return { rev: this.storeRev, full: true, services: this.servicesOf(this.byService.keys()) };
+    return { rev: this.storeRev, full: false, services: this.servicesOf(changed, true) };
+  }
+
+  /**
+   * Blocking query: resolves once the index of `service` (or the catalog's) differs from
+   * `index`, after `timeoutMs`, or when `signal` aborts. An index ahead of ours (store reset)
+   * answers at once.
+   */
+  async waitForChange(index: number, service: string | undefined, timeoutMs: number, signal?: AbortSignal): Promise<void> {
+    if (this.stopped || this.indexFor(service) !== index) return;
+    await this.changeWaiters.wait(service, timeoutMs, signal);
+  }
+
+  /** True once the view includes `rev`; false when that takes longer than the bound. */
+  async waitForRev(rev: number, timeoutMs = this.revWaitMs): Promise<boolean> {
+    if (this.storeRev >= rev) return true;
+    if (this.stopped) return false;
+    return this.revWaiters.wait(rev, timeoutMs);
+  }
+
+  private servicesOf(names: Iterable<string>, includeEmpty = false): Record<string, Instance[]> {
+    const out: Record<string, Instance[]> = {};
+    for (const name of names) {
+      const list = this.serviceInstances(name);
+      if (list.length > 0 || includeEmpty) out[name] = list;
+    }
+    return out;
+  }
+
+  private follow(afterRev: number): void {
+    if (this.stopped) return;
+    this.watcher = this.store.watch('', afterRev, {
+      onBatch: (batch) => this.applyBatch(batch),
+      onCompacted: (compactRev) => {
+        this.log.warn({ compactRev, rev: this.storeRev }, 'change feed compacted past us; re-reading the catalog');
+        this.resync();
+      },
+      onError: (err) => this.log.warn({ err }, 'store change feed error; the store retries'),
+    });
+  }
+
+  private resync(): void {
+    this.watcher?.close();
+    if (this.stopped) return;
+    this.store.range('').then(
+      (snapshot) => {
+        if (this.stopped) return;
+        this.reload(snapshot.rev, snapshot.kvs);
+        this.follow(snapshot.rev);
+      },
+      (err: unknown) => {
+        this.log.warn({ err }, 'catalog re-read failed; retrying');
+        this.resyncTimer = setTimeout(() => this.resync(), RESYNC_RETRY_MS);
+      },
+    );
+  }
+
+  private applyBatch(batch: WatchBatch): void {
+    if (this.stopped || batch.rev <= this.storeRev) return;
+    const prevRev = this.lastChangeRev;
+    const touched = new Set<string>();
+    let deadlinesMoved = false;
+    for (const event of batch.events) {
+      if (event.key.startsWith(INSTANCE_PREFIX)) this.applyInstanceEvent(event, touched);
+      else if (event.key.startsWith(TTL_PREFIX)) deadlinesMoved = this.applyDeadlineEvent(event) || deadlinesMoved;
+    }
+    this.storeRev = batch.rev;
+    if (touched.size > 0) this.commitChange(batch.rev, prevRev, [...touched].sort());
+    if (deadlinesMoved) this.notify(this.deadlineListeners, undefined);
+    this.revWaiters.reached(batch.rev);
+  }
+
+  private applyInstanceEvent(event: WatchEvent, touched: Set<string>): void {
+    const id = event.key.slice(INSTANCE_PREFIX.length);
+    const old = this.byId.get(id);
+    if (old) {
+      this.removeInstance(id, old);
+      touched.add(old.service);
+    }
+    if (event.type !== 'put' || event.value === undefined) return;
+    const instance = decodeInstance({ key: event.key, value: event.value, createRev: event.createRev, modRev: event.modRev });
+    if (!instance) {
+      this.log.warn({ key: event.key }, 'unreadable instance record; treating it as absent');
+      return;
+    }
+    this.addInstance(id, instance);
+    touched.add(instance.service);
+  }
+
+  private applyDeadlineEvent(event: WatchEvent): boolean {
+    const checkId = event.key.slice(TTL_PREFIX.length);
+    const deadline = event.type === 'put' && event.value !== undefined ? decodeDeadline(event.value) : undefined;
+    if (deadline === undefined) return this.deadlines.delete(checkId);
+    this.deadlines.set(checkId, deadline);
+    return true;
+  }
+
+  private commitChange(rev: number, prevRev: number, services: string[]): void {
+    this.lastChangeRev = rev;
+    for (const s of services) this.serviceIndexes.set(s, rev);
+    this.ring.record(rev, services);
+    catalogRevision.set(rev);
+    this.changeWaiters.wake(services);
+    this.notify(this.changeListeners, { rev, prevRev, services });
+  }
+
+  private notify<T>(listeners: Set<(value: T) => void>, value: T): void {
+    for (const listener of [...listeners]) {
+      try {
+        listener(value);
+      } catch (err) {
+        this.log.error({ err }, 'catalog view listener failed');
+      }
+    }
+  }
+
+  private addInstance(id: string, instance: Instance): void {
+    this.byId.set(id, instance);
+    let members = this.byService.get(instance.service);
+    if (!members) this.byService.set(instance.service, (members = new Map()));
+    members.set(id, instance);
+    for (const check of instance.checks) this.checkOwners.set(check.checkId, id);
+  }
+
+  private removeInstance(id: string, instance: Instance): void {
+    this.byId.delete(id);
+    const members = this.byService.get(instance.service);
+    members?.delete(id);
+    if (members?.size === 0) this.byService.delete(instance.service);
+    for (const check of instance.checks) {
+      if (this.checkOwners.get(check.checkId) === id) this.checkOwners.delete(check.checkId);
+    }
+  }
+
+  private replaceAll(kvs: KeyValue[]): void {
+    this.byId.clear();
+    this.byService.clear();
+    this.checkOwners.clear();
+    this.deadlines.clear();
+    for (const kv of kvs) {
+      if (kv.key.startsWith(INSTANCE_PREFIX)) {
+        const instance = decodeInstance(kv);
+        if (instance) this.addInstance(kv.key.slice(INSTANCE_PREFIX.length), instance);
+        else this.log.warn({ key: kv.key }, 'unreadable instance record; treating it as absent');
+      } else if (kv.key.startsWith(TTL_PREFIX)) {
+        const deadline = decodeDeadline(kv.value);
+        if (deadline !== undefined) this.deadlines.set(kv.key.slice(TTL_PREFIX.length), deadline);
+      }
+    }
+  }
+
+  private loadInitial(rev: number, kvs: KeyValue[]): void {
+    this.replaceAll(kvs);
+    this.storeRev = rev;
+    this.lastChangeRev = rev;
+    this.baseIndex = Math.max(1, rev);
+    this.ring.reset(rev);
+    for (const [service, members] of this.byService) {
+      this.serviceIndexes.set(service, Math.max(...[...members.values()].map((i) => i.modifyIndex)));
+    }
+    catalogRevision.set(rev);
+  }
+
+  /**
+   * After a compaction (same history, later revision) the old and new states differ by
+   * exactly the changes we missed, so diffing them keeps the ring exact. A revision that went
+   * backwards means a different store: start over.
+   */
+  private reload(rev: number, kvs: KeyValue[]): void {
+    const before = this.signatures();
+    const prevRev = this.lastChangeRev;
+    const reset = rev < this.storeRev;
+    this.replaceAll(kvs);
+    this.storeRev = rev;
+    if (reset) {
+      this.serviceIndexes.clear();
+      this.loadInitial(rev, kvs);
+    }
+    const after = this.signatures();
+    const changed = [...new Set([...before.keys(), ...after.keys()])].filter((s) => before.get(s) !== after.get(s)).sort();
+    if (changed.length > 0) this.commitChange(Math.max(1, rev), prevRev, changed);
+    this.notify(this.deadlineListeners, undefined);
+    this.revWaiters.reached(rev);
+  }
+
+  /** A per-service fingerprint: which instances at which modification. */
+  private signatures(): Map<string, string> {
+    const out = new Map<string, string>();
+    for (const [service, members] of this.byService) {
+      const parts = [...members.values()].map((i) => `${i.id}@${i.modifyIndex}`).sort();
+      out.set(service, parts.join(','));
+    }
+    return out;
+  }
+}

@@ -1,0 +1,298 @@
+import { promises as fs } from 'node:fs';
+import { SwitchboardError } from '../../errors';
+import { type Logger, silentLogger } from '../../log';
+import { acquireDataDirLock, type DataDirLock } from './data-dir-lock';
+import { encodeFrame, Journal, type JournalRecord, readSnapshot, writeSnapshot } from './journal';
+import { KvState } from './kv-state';
+import type { KeyValue, Store, TxnCompare, TxnOp, TxnResult, WatchListener, Watcher } from './store';
+
+export interface EmbeddedStoreOptions {
+  dataDir: string;
+  /** Journal records between compactions (snapshot + empty journal). */
+  compactEvery?: number;
+  logger?: Logger;
+  /** Past revisions kept in memory for watchers that start behind. */
+  historyLimit?: number;
+}
+
+export const DEFAULT_COMPACT_EVERY = 10_000;
+
+interface Settle {
+  resolve(result: TxnResult): void;
+  reject(err: Error): void;
+}
+
+/** A txn waiting for its turn: a write to make durable, or a refused compare to report in order. */
+type Pending = Settle & ({ kind: 'write'; rev: number; ops: TxnOp[]; frame: Buffer } | { kind: 'refused'; rev: number });
+
+/**
+ * The single-node durable store: KvState in memory, a journal on disk, a lock on the data dir.
+ *
+ * Commit path. `txn()` evaluates its compares at submission, in call order, against the
+ * committed state overlaid with the writes still waiting for fsync (`staged`), and takes the
+ * next revision. Writes queue up; one drain loop writes every queued record with a single
+ * write + fdatasync (group commit: txns arriving during an fsync share the next one), and only
+ * then applies them to KvState, which publishes them to readers and watchers, and resolves
+ * the txns. So nobody ever observes a write that a crash could still lose. Refused txns
+ * resolve in the same order, after the writes submitted before them, so a caller that retries
+ * after `ok: false` sees what it lost against.
+ *
+ * A failed write or fsync leaves the journal's tail unknown (and Linux may have dropped the
+ * dirty pages), so the store stops accepting txns until it is reopened, which re-reads the file.
+ */
+export class EmbeddedStore implements Store {
+  readonly kind = 'embedded';
+  private readonly dataDir: string;
+  private readonly compactEvery: number;
+  private readonly logger: Logger;
+  private readonly state: KvState;
+  private phase: 'new' | 'opening' | 'open' | 'closing' | 'closed' = 'new';
+  private lock?: DataDirLock;
+  private journal?: Journal;
+  /** modRev of keys written by queued txns (0 = deleted), and which revision wrote it. */
+  private readonly staged = new Map<string, { modRev: number; byRev: number }>();
+  private queue: Pending[] = [];
+  /** Highest revision handed out, durable or not. */
+  private lastRev = 0;
+  private recordsSinceSnapshot = 0;
+  private draining = false;
+  private drained: Promise<void> = Promise.resolve();
+  private failure?: SwitchboardError;
+  private closed?: Promise<void>;
+
+  constructor(options: EmbeddedStoreOptions) {
+    if (typeof options.dataDir !== 'string' || options.dataDir === '') {
+      throw new SwitchboardError('config_invalid', 'dataDir: must be a non-empty path', { field: 'dataDir' });
+    }
+    const compactEvery = options.compactEvery ?? DEFAULT_COMPACT_EVERY;
+    if (!Number.isSafeInteger(compactEvery) || compactEvery < 1) {
+      throw new SwitchboardError('config_invalid', 'compactEvery: must be a positive integer', { field: 'compactEvery' });
+    }
+    this.dataDir = options.dataDir;
+    this.compactEvery = compactEvery;
+    this.logger = options.logger ?? silentLogger();
+    this.state = new KvState(options.historyLimit);
+  }
+
+  async open(): Promise<void> {
+    if (this.phase !== 'new') throw new SwitchboardError('store_unavailable', `embedded store is already ${this.phase}`);
+    this.phase = 'opening';
+    try {
+      await fs.mkdir(this.dataDir, { recursive: true });
+      this.lock = await acquireDataDirLock(this.dataDir, this.logger);
+      await this.load();
+    } catch (err) {
+      await this.releaseFiles();
+      this.phase = 'closed';
+      throw err;
+    }
+    this.phase = 'open';
+    this.logger.info({ dataDir: this.dataDir, rev: this.state.rev, keys: this.state.size }, 'embedded store opened');
+  }
+
+  /** Waits for queued txns to become durable, then closes the journal and releases the lock. */
+  close(): Promise<void> {
+    if (this.phase !== 'open') return this.closed ?? Promise.resolve();
+    this.phase = 'closing';
+    this.closed = this.drained.then(async () => {
+      await this.releaseFiles();
+      this.state.closeWatchers();
+      this.phase = 'closed';
+    });
+    return this.closed;
+  }
+
+  private async releaseFiles(): Promise<void> {
+    await this.journal?.close();
+    this.journal = undefined;
+    await this.lock?.release();
+    this.lock = undefined;
+  }
+
+  async get(key: string): Promise<KeyValue | undefined> {
+    this.assertReadable();
+    return this.state.get(key);
+  }
+
+  async range(prefix: string): Promise<{ rev: number; kvs: KeyValue[] }> {
+    this.assertReadable();
+    return this.state.range(prefix);
+  }
+
+  txn(compares: TxnCompare[], ops: TxnOp[]): Promise<TxnResult> {
+    return new Promise<TxnResult>((resolve, reject) => {
+      // Synchronous up to the queue push: compares and revision are decided in call order.
+      const refusal = this.writeRefusal() ?? invalidOps(ops);
+      if (refusal) return reject(refusal);
+      if (!this.comparesHold(compares)) {
+        this.queue.push({ kind: 'refused', rev: this.lastRev, resolve, reject });
+      } else {
+        const rev = ++this.lastRev;
+        const copy = ops.map((op): TxnOp => ({ ...op }));
+        this.stage(rev, copy);
+        this.queue.push({ kind: 'write', rev, ops: copy, frame: encodeFrame({ rev, ops: copy }), resolve, reject });
+      }
+      this.kick();
+    });
+  }
+
+  watch(prefix: string, afterRev: number, listener: WatchListener): Watcher {
+    this.assertReadable();
+    return this.state.watch(prefix, afterRev, listener);
+  }
+
+  // ---- loading ----
+
+  private async load(): Promise<void> {
+    const snapshot = await readSnapshot(this.dataDir);
+    if (snapshot) this.state.restore(snapshot.rev, snapshot.kvs);
+    const { journal, records } = await Journal.open(this.dataDir, this.logger);
+    this.journal = journal;
+    const replayed = this.replay(records, journal.path);
+    this.recordsSinceSnapshot = replayed;
+    this.lastRev = this.state.rev;
+  }
+
+  /** Apply the journal records the snapshot does not already hold; returns how many. */
+  private replay(records: JournalRecord[], file: string): number {
+    let applied = 0;
+    for (const record of records) {
+      if (record.rev <= this.state.rev) continue; // already in the snapshot
+      if (record.rev !== this.state.rev + 1) {
+        throw new SwitchboardError(
+          'journal_corrupt',
+          `${file}: journal continues at revision ${record.rev} but the snapshot ends at ${this.state.rev}`,
+        );
+      }
+      this.state.apply(record.rev, record.ops);
+      applied++;
+    }
+    return applied;
+  }
+
+  // ---- commit path ----
+
+  private comparesHold(compares: TxnCompare[]): boolean {
+    return compares.every((c) => {
+      const staged = this.staged.get(c.key);
+      const current = staged ? staged.modRev : (this.state.get(c.key)?.modRev ?? 0);
+      return current === c.modRev;
+    });
+  }
+
+  private stage(rev: number, ops: TxnOp[]): void {
+    for (const op of ops) this.staged.set(op.key, { modRev: op.kind === 'put' ? rev : 0, byRev: rev });
+  }
+
+  /** Forget staged entries that KvState now holds (a later queued write keeps its own). */
+  private unstageThrough(rev: number): void {
+    for (const [key, entry] of this.staged) if (entry.byRev <= rev) this.staged.delete(key);
+  }
+
+  private kick(): void {
+    if (this.draining) return;
+    this.draining = true;
+    this.drained = this.drain();
+  }
+
+  private async drain(): Promise<void> {
+    try {
+      while (this.queue.length > 0) {
+        const batch = this.queue.splice(0);
+        if (this.failure) {
+          for (const p of batch) p.reject(this.failure);
+          continue;
+        }
+        await this.commit(batch);
+        if (this.recordsSinceSnapshot >= this.compactEvery && !this.failure) await this.compact();
+      }
+    } finally {
+      // Cleared synchronously after the last emptiness check, so kick() never misses a txn.
+      this.draining = false;
+    }
+  }
+
+  private async commit(batch: Pending[]): Promise<void> {
+    const frames = batch.flatMap((p) => (p.kind === 'write' ? [p.frame] : []));
+    if (frames.length > 0) {
+      try {
+        await this.journal!.append(frames);
+      } catch (err) {
+        this.failWith(err);
+        for (const p of batch) p.reject(this.failure!);
+        return;
+      }
+    }
+    for (const p of batch) {
+      if (p.kind === 'refused') {
+        p.resolve({ ok: false, rev: p.rev });
+        continue;
+      }
+      this.applyDurable(p.rev, p.ops);
+      this.recordsSinceSnapshot++;
+      p.resolve({ ok: true, rev: p.rev });
+    }
+    this.unstageThrough(this.state.rev);
+  }
+
+  private applyDurable(rev: number, ops: TxnOp[]): void {
+    try {
+      this.state.apply(rev, ops);
+    } catch (err) {
+      // A watcher's onBatch threw while KvState delivered; the write itself is applied.
+      this.logger.error({ err, rev }, 'watch listener failed');
+    }
+  }
+
+  private failWith(err: unknown): void {
+    const message = err instanceof Error ? err.message : String(err);
+    this.failure = new SwitchboardError('store_unavailable', `journal write failed (${message}); reopen the store`, {
+      cause: err,
+    });
+    this.logger.error({ err, file: this.journal?.path }, 'journal write failed; refusing further writes');
+  }
+
+  /**
+   * Snapshot the committed state, then empty the journal. Runs between batches, so the journal
+   * holds exactly the records up to the snapshot's revision. A crash in between is harmless:
+   * loading skips journal records the snapshot already covers.
+   */
+  private async compact(): Promise<void> {
+    const rev = this.state.rev;
+    const kvs = [...this.state.entries()];
+    const journalBytes = this.journal!.size;
+    this.recordsSinceSnapshot = 0; // on failure, retry after another compactEvery records
+    try {
+      await writeSnapshot(this.dataDir, { rev, kvs });
+      await this.journal!.truncate();
+      this.logger.info({ rev, keys: kvs.length, journalBytes }, 'journal compacted');
+    } catch (err) {
+      this.logger.error({ err, rev }, 'journal compaction failed; the journal keeps growing');
+    }
+  }
+
+  private writeRefusal(): SwitchboardError | undefined {
+    if (this.failure) return this.failure;
+    if (this.phase !== 'open') return new SwitchboardError('store_unavailable', `embedded store is ${this.phase}`);
+    return undefined;
+  }
+
+  private assertReadable(): void {
+    if (this.phase !== 'open' && this.phase !== 'closing') {
+      throw new SwitchboardError('store_unavailable', `embedded store is ${this.phase}`);
+    }
+  }
+}
+
+/** Reject what the journal could not replay faithfully (JSON drops undefined values). */
+function invalidOps(ops: TxnOp[]): SwitchboardError | undefined {
+  for (const op of ops) {
+    if (typeof op.key !== 'string' || (op.kind !== 'put' && op.kind !== 'delete')) {
+      return new SwitchboardError('bad_request', 'txn op: needs kind put|delete and a string key');
+    }
+    if (op.kind === 'put' && typeof op.value !== 'string') {
+      return new SwitchboardError('bad_request', `txn op: put of ${op.key} needs a string value`, { field: op.key });
+    }
+  }
+  return undefined;
+}

@@ -1,0 +1,153 @@
+import { LocalBus } from '../bus/local-bus';
+import type { SwitchboardConfig } from '../config/types';
+import { SwitchboardError, isSwitchboardError } from '../errors';
+import type { Logger } from '../log';
+import { startAdmin } from '../proxy/admin';
+import { Proxy } from '../proxy/server';
+import { LocalElection } from '../registry/election/local-election';
+import { Registry } from '../registry/registry';
+import { EmbeddedStore } from '../registry/store/embedded-store';
+
+/**
+ * `switchboard all`: the registry over an embedded store, the proxy over the registry's
+ * in-process catalog source, an in-process bus between them, and the admin listener. The
+ * wiring is the distributed one with local implementations, so the `registry` and `proxy`
+ * roles only swap the store, the bus and the source.
+ */
+
+export interface RunningAll {
+  readonly addresses: { api: string; proxy: string; admin: string };
+  /** Stop accepting, drain in-flight requests (bounded by proxy.drain), flush the journal. */
+  stop(): Promise<void>;
+}
+
+type Listener = 'api' | 'proxy' | 'admin';
+
+const LISTEN_FLAG: Record<Listener, string> = { api: '--api-listen', proxy: '--proxy-listen', admin: '--admin-listen' };
+
+export async function startAll(config: Readonly<SwitchboardConfig>, logger: Logger): Promise<RunningAll> {
+  assertLocalOnly(config);
+  const stack = new StopStack(logger);
+  let draining = false;
+  let proxy: Proxy | undefined;
+  try {
+    const store = new EmbeddedStore({ dataDir: config.dataDir, compactEvery: config.store.compactEvery, logger: logger.child({ component: 'store' }) });
+    await store.open();
+    stack.push('store', () => store.close());
+
+    const bus = new LocalBus();
+    stack.push('bus', () => bus.close());
+
+    // Started before the others so a probe sees "not ready" rather than "connection refused".
+    const admin = await listen('admin', config.admin.listen, () =>
+      startAdmin({ listen: config.admin.listen, isReady: () => !draining && proxy?.isReady() === true, logger }),
+    );
+    stack.push('admin', () => admin.close());
+    logListening(logger, 'admin', admin.address);
+
+    const registry: Registry = new Registry({
+      store,
+      bus,
+      logger: logger.child({ component: 'registry' }),
+      api: config.api,
+      election: new LocalElection(() => registry.address),
+    });
+    await listen('api', config.api.listen, () => registry.start());
+    stack.push('registry', () => registry.stop());
+    logListening(logger, 'api', registry.address);
+
+    const source = registry.source();
+    stack.push('catalog source', () => source.close());
+    const started = new Proxy({ config: config.proxy, domain: config.domain, source, bus, logger: logger.child({ component: 'proxy' }) });
+    await listen('proxy', config.proxy.listen, () => started.start());
+    proxy = started;
+    stack.push('proxy', () => started.stop(config.proxy.drainMs));
+    logListening(logger, 'proxy', started.address);
+
+    return {
+      addresses: { api: registry.address, proxy: started.address, admin: admin.address },
+      stop: () => {
+        draining = true;
+        return stack.unwind();
+      },
+    };
+  } catch (err) {
+    await stack.unwind();
+    throw err;
+  }
+}
+
+/** `all` is the single-node shape: another store or bus needs the separate roles. */
+function assertLocalOnly(config: Readonly<SwitchboardConfig>): void {
+  if (config.store.kind !== 'embedded') {
+    throw new SwitchboardError('config_invalid', `store.kind: the all role runs the embedded store, got "${config.store.kind}"`, { field: 'store.kind' });
+  }
+  if (config.bus.kind !== 'local') {
+    throw new SwitchboardError('config_invalid', `bus.kind: the all role runs the in-process bus, got "${config.bus.kind}"`, { field: 'bus.kind' });
+  }
+}
+
+/** Runs a listener's start and turns a bind failure into one line that names the flag. */
+async function listen<T>(listener: Listener, address: string, start: () => Promise<T>): Promise<T> {
+  try {
+    return await start();
+  } catch (err) {
+    const reason = bindFailure(err);
+    if (reason === undefined) throw err;
+    throw new SwitchboardError('address_in_use', `cannot listen on ${address} (${LISTEN_FLAG[listener]}): ${reason}`, { cause: err });
+  }
+}
+
+const BIND_ERRORS: Record<string, string> = {
+  EADDRINUSE: 'address already in use',
+  EACCES: 'permission denied',
+  EADDRNOTAVAIL: 'address not available on this machine',
+  ENOTFOUND: 'unknown host',
+};
+
+/** Looks through `cause` chains too: components may wrap the socket error in their own. */
+function bindFailure(err: unknown): string | undefined {
+  for (let e: unknown = err, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
+    if (isSwitchboardError(e, 'address_in_use')) return BIND_ERRORS.EADDRINUSE;
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code !== undefined && code in BIND_ERRORS) return BIND_ERRORS[code];
+  }
+  return undefined;
+}
+
+/** Tests and operators find the real ports (when asked for port 0) in these lines. */
+function logListening(logger: Logger, listener: Listener, address: string): void {
+  logger.info({ listener, address }, 'listening');
+}
+
+/** What has been started, stopped in reverse order; safe to unwind after a half-done start. */
+class StopStack {
+  private readonly entries: Array<{ name: string; stop: () => Promise<void> }> = [];
+  private unwinding?: Promise<void>;
+
+  constructor(private readonly logger: Logger) {}
+
+  push(name: string, stop: () => Promise<void>): void {
+    this.entries.push({ name, stop });
+  }
+
+  unwind(): Promise<void> {
+    this.unwinding ??= this.stopAll();
+    return this.unwinding;
+  }
+
+  private async stopAll(): Promise<void> {
+    let firstError: unknown;
+    for (const { name, stop } of this.entries.reverse()) {
+      try {
+        await stop();
+        this.logger.debug({ component: name }, 'stopped');
+      } catch (err) {
+        // Keep going: the store must still flush and release its lock.
+        this.logger.error({ err, component: name }, 'stop failed');
+        firstError ??= err;
+      }
+    }
+    if (firstError !== undefined) throw firstError;
+  }
+}

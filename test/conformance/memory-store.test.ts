@@ -1,0 +1,8 @@
+import { MemoryStore } from '../../src/registry/store/memory-store';
+import { runStoreConformance } from './store-suite';
+
+runStoreConformance('memory', async () => {
+  const store = new MemoryStore();
+  await store.open();
+  return { store, cleanup: () => store.close() };
+});

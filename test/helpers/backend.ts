@@ -1,0 +1,68 @@
+/**
+ * Real upstream HTTP servers for end-to-end tests: each answers with its own id, the path and
+ * the Host it saw, so a test can tell which instance the proxy picked and what it forwarded.
+ * `/slow…` requests are held until the test releases them (for drain tests).
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export interface BackendReply {
+  backend: string;
+  method: string;
+  path: string;
+  headers: http.IncomingHttpHeaders;
+}
+
+export class Backend {
+  readonly port: number;
+  /** Requests currently held by `/slow…`. */
+  readonly held: http.ServerResponse[] = [];
+  received = 0;
+
+  private constructor(
+    readonly id: string,
+    private readonly server: http.Server,
+  ) {
+    this.port = (server.address() as AddressInfo).port;
+  }
+
+  static async start(id: string): Promise<Backend> {
+    let backend: Backend | undefined;
+    const server = http.createServer((req, res) => backend?.handle(req, res));
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(0, '127.0.0.1', resolve);
+    });
+    backend = new Backend(id, server);
+    return backend;
+  }
+
+  /** Answer every held `/slow` request. */
+  release(): void {
+    for (const res of this.held.splice(0)) this.reply(res, { backend: this.id, method: 'GET', path: '/slow', headers: {} });
+  }
+
+  async close(): Promise<void> {
+    this.release();
+    this.server.closeAllConnections();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
+    this.received++;
+    req.resume();
+    req.on('end', () => {
+      if (req.url?.includes('/slow')) {
+        this.held.push(res);
+        return;
+      }
+      this.reply(res, { backend: this.id, method: req.method ?? '', path: req.url ?? '', headers: req.headers });
+    });
+  }
+
+  private reply(res: http.ServerResponse, body: BackendReply): void {
+    const text = JSON.stringify(body);
+    res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) });
+    res.end(text);
+  }
+}
