@@ -27,3 +27,9 @@ export function round(value: number, digits = 3): number {
   const scale = 10 ** (digits - 1 - Math.floor(Math.log10(Math.abs(value))));
   return Math.round(value * scale) / scale;
 }
+
+/** a / b rounded to 2 decimals, or null when there is nothing to compare against. */
+export function roundedRatio(a: number | undefined, b: number | undefined): number | null {
+  const r = ratio(a, b);
+  return r === null ? null : Math.round(r * 100) / 100;
+}

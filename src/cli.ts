@@ -3,7 +3,6 @@ import { CONFIG_ENV, ConfigError, envName, loadConfig, type Role, SETTINGS, sett
 import type { SwitchboardConfig } from './config/types';
 import { isSwitchboardError } from './errors';
 import { createLogger, type Logger } from './log';
-import { startAll } from './roles/all';
 
 /**
  * `switchboard <role> [flags]`. Exit codes: 0 after a clean shutdown, 2 for anything wrong
@@ -26,7 +25,8 @@ interface RoleSpec {
 const ROLES: Partial<Record<Role, RoleSpec>> = {
   all: {
     summary: 'registry API + proxy + admin in one process; embedded store in --data-dir, in-process bus',
-    start: startAll,
+    // Loaded on use: --help and invalid input answer without loading fastify, pino streams…
+    start: async (config, logger) => (await import('./roles/all')).startAll(config, logger),
   },
 };
 
@@ -128,7 +128,7 @@ function roleHelp(role: Role, spec: RoleSpec): string {
 function flagHelp(settings: typeof SETTINGS): string[] {
   const rows: Array<[string, string]> = [
     ['--config FILE', `config file (.yaml, .yml or .json) [env ${CONFIG_ENV}]`],
-    ...settings.map((s): [string, string] => [`--${s.flag} ${placeholder(s.type)}`, `${s.help} (default ${showDefault(s.path)}) [env ${envName(s)}]`]),
+    ...settings.map((s): [string, string] => [`--${s.flag} ${s.arg ?? placeholder(s.type)}`, `${s.help} (default ${showDefault(s.path)}) [env ${envName(s)}]`]),
     ['-h, --help', 'show this help'],
   ];
   const width = Math.max(...rows.map(([left]) => left.length)) + 2;
@@ -139,7 +139,7 @@ function flagHelp(settings: typeof SETTINGS): string[] {
 }
 
 function placeholder(type: (typeof SETTINGS)[number]['type']): string {
-  return { string: 'VALUE', integer: 'N', boolean: 'BOOL', duration: 'DURATION', list: 'A,B' }[type];
+  return { string: 'VALUE', integer: 'N', boolean: 'true|false', duration: 'DURATION', list: 'A,B' }[type];
 }
 
 function showDefault(path: string): string {

@@ -23,6 +23,8 @@ export interface Setting {
   path: string;
   type: ValueType;
   help: string;
+  /** Placeholder in --help (default: from the type). */
+  arg?: string;
   /** Roles that accept the flag (the environment variable is read by every role). */
   roles: readonly Role[];
 }
@@ -32,28 +34,28 @@ const SERVING_PROXY: readonly Role[] = ['all', 'proxy'];
 const SERVING_REGISTRY: readonly Role[] = ['all', 'registry'];
 
 export const SETTINGS: readonly Setting[] = [
-  { flag: 'log-level', path: 'logLevel', type: 'string', roles: ALL_ROLES, help: 'fatal|error|warn|info|debug|trace|silent' },
-  { flag: 'domain', path: 'domain', type: 'string', roles: SERVING_PROXY, help: 'Host suffix: <service>.<domain> routes to <service>' },
-  { flag: 'data-dir', path: 'dataDir', type: 'string', roles: SERVING_REGISTRY, help: 'embedded store directory (journal, snapshot, lock)' },
-  { flag: 'proxy-listen', path: 'proxy.listen', type: 'string', roles: SERVING_PROXY, help: 'proxy (data plane) host:port' },
-  { flag: 'api-listen', path: 'api.listen', type: 'string', roles: SERVING_REGISTRY, help: 'registry API (Consul-compatible) host:port' },
-  { flag: 'admin-listen', path: 'admin.listen', type: 'string', roles: ALL_ROLES, help: 'admin host:port (/metrics, /healthz, /readyz)' },
+  { flag: 'log-level', path: 'logLevel', type: 'string', arg: 'LEVEL', roles: ALL_ROLES, help: 'log level: fatal|error|warn|info|debug|trace|silent' },
+  { flag: 'domain', path: 'domain', type: 'string', arg: 'NAME', roles: SERVING_PROXY, help: 'Host suffix: <service>.<domain> routes to <service>' },
+  { flag: 'data-dir', path: 'dataDir', type: 'string', arg: 'DIR', roles: SERVING_REGISTRY, help: 'embedded store directory (journal, snapshot, lock)' },
+  { flag: 'proxy-listen', path: 'proxy.listen', type: 'string', arg: 'HOST:PORT', roles: SERVING_PROXY, help: 'proxy (data plane) host:port' },
+  { flag: 'api-listen', path: 'api.listen', type: 'string', arg: 'HOST:PORT', roles: SERVING_REGISTRY, help: 'registry API (Consul-compatible) host:port' },
+  { flag: 'admin-listen', path: 'admin.listen', type: 'string', arg: 'HOST:PORT', roles: ALL_ROLES, help: 'admin host:port (/metrics, /healthz, /readyz)' },
   { flag: 'api-max-wait', path: 'api.maxWait', type: 'duration', roles: SERVING_REGISTRY, help: 'cap on ?wait= of blocking queries' },
-  { flag: 'path-routing', path: 'proxy.pathRouting', type: 'boolean', roles: SERVING_PROXY, help: 'route /<service>/... to <service> (true|false)' },
-  { flag: 'strip-service-prefix', path: 'proxy.stripServicePrefix', type: 'boolean', roles: SERVING_PROXY, help: 'drop /<service> before forwarding (true|false)' },
+  { flag: 'path-routing', path: 'proxy.pathRouting', type: 'boolean', roles: SERVING_PROXY, help: 'route /<service>/... to <service>' },
+  { flag: 'strip-service-prefix', path: 'proxy.stripServicePrefix', type: 'boolean', roles: SERVING_PROXY, help: 'drop /<service> before forwarding' },
   { flag: 'connect-timeout', path: 'proxy.timeouts.connect', type: 'duration', roles: SERVING_PROXY, help: 'upstream TCP connect timeout' },
   { flag: 'response-timeout', path: 'proxy.timeouts.response', type: 'duration', roles: SERVING_PROXY, help: 'time to the upstream response headers' },
   { flag: 'idle-timeout', path: 'proxy.timeouts.idle', type: 'duration', roles: SERVING_PROXY, help: 'idle keep-alive sockets to upstreams close after this' },
   { flag: 'drain', path: 'proxy.drain', type: 'duration', roles: SERVING_PROXY, help: 'on SIGTERM, how long in-flight requests may finish' },
   { flag: 'resync-interval', path: 'proxy.resyncInterval', type: 'duration', roles: SERVING_PROXY, help: 'anti-entropy check of the catalog revision' },
-  { flag: 'registry', path: 'proxy.registry', type: 'string', roles: ['proxy'], help: 'registry base URL, e.g. http://127.0.0.1:8500' },
+  { flag: 'registry', path: 'proxy.registry', type: 'string', arg: 'URL', roles: ['proxy'], help: 'registry base URL, e.g. http://127.0.0.1:8500' },
   { flag: 'compact-every', path: 'store.compactEvery', type: 'integer', roles: SERVING_REGISTRY, help: 'compact the journal after this many records' },
-  { flag: 'store', path: 'store.kind', type: 'string', roles: ['registry'], help: 'embedded|etcd' },
+  { flag: 'store', path: 'store.kind', type: 'string', arg: 'KIND', roles: ['registry'], help: 'embedded|etcd' },
   { flag: 'etcd-endpoints', path: 'store.etcd.endpoints', type: 'list', roles: ['registry'], help: 'comma-separated host:port list' },
-  { flag: 'etcd-prefix', path: 'store.etcd.prefix', type: 'string', roles: ['registry'], help: 'key prefix in etcd' },
-  { flag: 'bus', path: 'bus.kind', type: 'string', roles: ['registry', 'proxy'], help: 'local|redis' },
-  { flag: 'redis-url', path: 'bus.redis.url', type: 'string', roles: ['registry', 'proxy'], help: 'redis:// URL of the invalidation bus' },
-  { flag: 'redis-channel', path: 'bus.redis.channel', type: 'string', roles: ['registry', 'proxy'], help: 'pub/sub channel name' },
+  { flag: 'etcd-prefix', path: 'store.etcd.prefix', type: 'string', arg: 'PREFIX', roles: ['registry'], help: 'key prefix in etcd' },
+  { flag: 'bus', path: 'bus.kind', type: 'string', arg: 'KIND', roles: ['registry', 'proxy'], help: 'local|redis' },
+  { flag: 'redis-url', path: 'bus.redis.url', type: 'string', arg: 'URL', roles: ['registry', 'proxy'], help: 'redis:// URL of the invalidation bus' },
+  { flag: 'redis-channel', path: 'bus.redis.channel', type: 'string', arg: 'NAME', roles: ['registry', 'proxy'], help: 'pub/sub channel name' },
 ];
 
 /** The environment variable naming the config file (the `--config` flag wins over it). */

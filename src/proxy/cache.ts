@@ -117,7 +117,8 @@ export class CatalogCache implements BusSubscriber {
 
   onMessage(message: CatalogMessage): void {
     if (message.rev <= this.currentRev) return;
-    if (message.prevRev > this.seenRev) {
+    // Before the first sync every message looks like a gap; the startup fetch covers it.
+    if (this.synced && message.prevRev > this.seenRev) {
       resyncs.inc({ reason: 'gap' });
       this.logger.info({ rev: message.rev, prevRev: message.prevRev, known: this.seenRev }, 'catalog message gap: resyncing');
     }
@@ -160,12 +161,24 @@ export class CatalogCache implements BusSubscriber {
           return;
         }
         this.recovered();
-        if (!this.stopped) this.apply(delta);
+        if (this.stopped) return;
+        this.apply(delta);
+        this.settleWanted(minRev);
       }
     } finally {
       // Cleared in the same tick as the last check, so a message can never slip in between.
       this.running = undefined;
     }
+  }
+
+  /**
+   * The source waits only briefly for `minRev`. If it still answered with an older view,
+   * asking again at once would spin; the next message or the periodic check will ask.
+   */
+  private settleWanted(minRev: number | undefined): void {
+    if (minRev === undefined || this.currentRev >= minRev || this.wantRev !== minRev) return;
+    this.logger.debug({ rev: this.currentRev, minRev }, 'source is behind the announced revision');
+    this.wantRev = this.currentRev;
   }
 
   private scheduleRetry(err: unknown): void {

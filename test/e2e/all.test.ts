@@ -142,7 +142,7 @@ describe('switchboard all: one running process', () => {
     assert.match(text, /^switchboard_proxy_requests_total\{[^}]*service="users"[^}]*code="2xx"[^}]*\} [1-9]/m);
     assert.match(text, /^switchboard_proxy_requests_total\{[^}]*service="ttl"[^}]*code="5xx"[^}]*\} [1-9]/m);
     assert.match(text, /^switchboard_proxy_request_duration_seconds_bucket\{/m);
-    assert.match(text, /^switchboard_catalog_revision(\{[^}]*\})? [1-9]/m);
+    assert.match(text, /^switchboard_proxy_catalog_revision(\{[^}]*\})? [1-9]/m);
     assert.match(text, /^process_resident_memory_bytes /m);
   });
 

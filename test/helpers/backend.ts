@@ -14,27 +14,24 @@ export interface BackendReply {
 }
 
 export class Backend {
-  readonly port: number;
   /** Requests currently held by `/slow…`. */
   readonly held: http.ServerResponse[] = [];
   received = 0;
+  private readonly server = http.createServer((req, res) => this.handle(req, res));
 
-  private constructor(
-    readonly id: string,
-    private readonly server: http.Server,
-  ) {
-    this.port = (server.address() as AddressInfo).port;
-  }
+  private constructor(readonly id: string) {}
 
   static async start(id: string): Promise<Backend> {
-    let backend: Backend | undefined;
-    const server = http.createServer((req, res) => backend?.handle(req, res));
+    const backend = new Backend(id);
     await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(0, '127.0.0.1', resolve);
+      backend.server.once('error', reject);
+      backend.server.listen(0, '127.0.0.1', resolve);
     });
-    backend = new Backend(id, server);
     return backend;
+  }
+
+  get port(): number {
+    return (this.server.address() as AddressInfo).port;
   }
 
   /** Answer every held `/slow` request. */

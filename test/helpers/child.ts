@@ -131,9 +131,9 @@ export class ServerProcess {
     }
   }
 
-  /** Stop for good and delete the temp dir. */
+  /** Stop for good and delete the temp dir. SIGKILL: the data is thrown away anyway. */
   async destroy(): Promise<void> {
-    await this.stop();
+    await this.kill('SIGKILL');
     live.delete(this);
     rmSync(this.dir, { recursive: true, force: true });
   }

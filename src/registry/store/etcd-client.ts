@@ -11,11 +11,12 @@ import { SwitchboardError } from '../../errors';
 export const DEFAULT_REQUEST_TIMEOUT_MS = 5000;
 const RETRY_BASE_MS = 50;
 const RETRY_MAX_MS = 500;
+const MIN_ATTEMPT_MS = 1000;
 /** grpc-js's default 4 MiB would cap a full range read of a large catalog. */
 const MAX_RECEIVE_BYTES = 256 * 1024 * 1024;
 
 export interface CallBudget {
-  /** Absolute gRPC deadline (ms since epoch) shared by every attempt of one call. */
+  /** Absolute gRPC deadline (ms since epoch) of this attempt. */
   deadline: number;
 }
 
@@ -46,13 +47,20 @@ export class EtcdConnection {
    * Run `fn` (one etcd RPC), retrying transient failures — another endpoint, a leader
    * election in progress — until `timeoutMs` is spent; then reject with store_unavailable.
    * etcd3's own pool already skips endpoints whose circuit is open.
+   *
+   * One attempt gets only part of the budget: a request a follower forwarded to a leader
+   * that just died is never answered before etcd's own ~7 s timeout, while a retry reaches
+   * the new leader in about an election timeout. The price is etcd's usual ambiguity: an
+   * abandoned write may still have been applied, so a retried compare-and-swap can report
+   * ok: false for a change that did land (callers re-read on conflict anyway).
    */
   async call<T>(what: string, fn: (budget: CallBudget) => Promise<T>, timeoutMs = this.requestTimeoutMs): Promise<T> {
     const deadline = Date.now() + timeoutMs;
+    const attemptMs = Math.max(MIN_ATTEMPT_MS, timeoutMs / 2);
     for (let attempt = 0; ; attempt++) {
       if (this.closed) throw new SwitchboardError('store_unavailable', `etcd ${what}: client closed`);
       try {
-        return await fn({ deadline });
+        return await fn({ deadline: Math.min(deadline, Date.now() + attemptMs) });
       } catch (err) {
         if (!isUnavailable(err)) throw err;
         const pause = Math.min(RETRY_BASE_MS * 2 ** attempt, RETRY_MAX_MS);

@@ -1,0 +1,154 @@
+/**
+ * (f) Scale: a Switchboard of its own is filled with a large catalog (10,000 services /
+ * 100,000 instances in the full run) through the public API — many concurrent PUTs, bounded —
+ * and we report what that costs: registration time, proxy RSS, how long a restart takes to
+ * load the whole catalog and route again (full sync), and CPU per request on a hot service
+ * compared with the same measurement on an empty catalog.
+ */
+import path from 'node:path';
+import { monotonicMs } from '../clock';
+import { treeRssBytes } from '../cpu';
+import { APP_HOST, type PeerContext } from '../peers/peer';
+import { startSwitchboard, waitUntilRouted, type SwitchboardPeer } from '../peers/switchboard';
+import type { InstanceSpec } from '../registry-client';
+import { round, roundedRatio } from '../stats';
+import { measureCpuPerRequest } from './cpu';
+import { type Scenario, type ScenarioContext, type ScenarioOutcome, skipped, table } from './scenario';
+
+const MIB = 1024 * 1024;
+/** Registered last and pointing at a live backend: once it routes, the proxy has caught up. */
+const PROBE_SERVICE = 'scale-probe';
+
+export interface ScaleData {
+  mode: string;
+  targetServices: number;
+  targetInstances: number;
+  registeredInstances: number;
+  /** False when the time budget ran out before every instance was registered. */
+  complete: boolean;
+  registerSeconds: number;
+  registerPerSecond: number;
+  /** Last registration ack → the probe service routes through the proxy. */
+  catchUpMs: number;
+  rssEmptyMiB: number;
+  rssFullMiB: number;
+  /** Restart on the full data dir: spawn → listeners up, and spawn → first routed request. */
+  restartListeningMs: number;
+  fullSyncMs: number;
+  rssAfterRestartMiB: number;
+  cpuUsPerRequestEmpty: number;
+  cpuUsPerRequestFull: number;
+  cpuFullVsEmpty: number | null;
+}
+
+/** Instance `k` of the catalog: spread round-robin over the services, at a port nobody calls. */
+function catalogInstance(k: number, services: number): InstanceSpec {
+  const service = `svc-${String(k % services).padStart(5, '0')}`;
+  return { id: `${service}-${Math.floor(k / services)}`, service, port: 10_000 + (k % 50_000) };
+}
+
+/** Registers instances 0..total-1 with `concurrency` PUTs in flight; stops at the deadline. */
+async function bulkRegister(sb: SwitchboardPeer, total: number, services: number, concurrency: number, deadline: number): Promise<number> {
+  let next = 0;
+  let done = 0;
+  const worker = async (): Promise<void> => {
+    while (next < total && monotonicMs() < deadline) {
+      const k = next++;
+      await sb.registry.register(catalogInstance(k, services));
+      done++;
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, () => worker()));
+  return done;
+}
+
+async function cpuUsPerRequest(ctx: ScenarioContext, sb: SwitchboardPeer): Promise<number> {
+  const { cpuRequests } = ctx.settings.scale;
+  const m = await measureCpuPerRequest(ctx, { baseUrl: sb.baseUrl, host: APP_HOST, pid: sb.pid }, cpuRequests, ctx.settings.cpu.connections);
+  if (m.errors > 0) throw new Error(`${m.errors} errors while measuring CPU per request`);
+  return (m.cpuSeconds / Math.max(1, m.requests)) * 1e6;
+}
+
+async function fillCatalog(ctx: ScenarioContext, sb: SwitchboardPeer): Promise<Pick<ScaleData, 'registeredInstances' | 'complete' | 'registerSeconds' | 'registerPerSecond' | 'catchUpMs'>> {
+  const { services, instances, concurrency, budgetMs } = ctx.settings.scale;
+  const started = monotonicMs();
+  const registered = await bulkRegister(sb, instances, services, concurrency, started + budgetMs);
+  const registerSeconds = (monotonicMs() - started) / 1000;
+  const probeAckAt = monotonicMs();
+  await sb.registry.register({ id: `${PROBE_SERVICE}-1`, service: PROBE_SERVICE, port: ctx.backends.appPort });
+  await waitUntilRouted(sb.baseUrl, `${PROBE_SERVICE}.svc`, 120_000);
+  return {
+    registeredInstances: registered,
+    complete: registered === instances,
+    registerSeconds: round(registerSeconds),
+    registerPerSecond: round(registered / registerSeconds),
+    catchUpMs: round(monotonicMs() - probeAckAt),
+  };
+}
+
+/** Stop and start again on the same data dir; time until the proxy routes again. */
+async function restart(pctx: PeerContext, sb: SwitchboardPeer, dataDir: string): Promise<{ peer: SwitchboardPeer; listeningMs: number; fullSyncMs: number }> {
+  await sb.stop();
+  const spawnedAt = monotonicMs();
+  const peer = await startSwitchboard(pctx, { dataDir, registerApp: false });
+  await waitUntilRouted(peer.baseUrl, APP_HOST, 120_000);
+  return { peer, listeningMs: peer.startupMs, fullSyncMs: monotonicMs() - spawnedAt };
+}
+
+function render(d: ScaleData): string {
+  const header = ['measure', 'value'];
+  const rows: Array<[string, string | number | null]> = [
+    ['instances registered', `${d.registeredInstances.toLocaleString('en-US')} of ${d.targetInstances.toLocaleString('en-US')} over ${d.targetServices.toLocaleString('en-US')} services${d.complete ? '' : ' (time budget ran out)'}`],
+    ['registration time s (bounded concurrent PUTs)', d.registerSeconds],
+    ['registrations / s', d.registerPerSecond],
+    ['last ack → routed (catch-up) ms', d.catchUpMs],
+    ['RSS empty catalog MiB', d.rssEmptyMiB],
+    ['RSS full catalog MiB', d.rssFullMiB],
+    ['restart: spawn → listening ms', d.restartListeningMs],
+    ['restart: spawn → routed (full sync) ms', d.fullSyncMs],
+    ['RSS after restart MiB', d.rssAfterRestartMiB],
+    ['µs CPU / request, empty catalog', d.cpuUsPerRequestEmpty],
+    ['µs CPU / request, full catalog', d.cpuUsPerRequestFull],
+    ['full vs empty', d.cpuFullVsEmpty === null ? null : `${d.cpuFullVsEmpty.toFixed(2)}×`],
+  ];
+  return `Mode: ${d.mode}. Catalog filled through the registry API.\n\n${table(header, rows)}`;
+}
+
+export const scaleScenario: Scenario = {
+  name: 'scale',
+  title: 'Large catalog',
+  async run(ctx): Promise<ScenarioOutcome> {
+    if (!ctx.switchboard) return skipped('needs the switchboard peer');
+    const pctx = ctx.newPeerContext('scale');
+    const dataDir = path.join(pctx.dir, 'data');
+    let sb = await startSwitchboard(pctx, { dataDir });
+    try {
+      const rssEmpty = treeRssBytes(sb.pid);
+      const cpuEmpty = await cpuUsPerRequest(ctx, sb);
+      ctx.log(`  empty catalog: ${cpuEmpty.toFixed(1)} µs CPU/request; registering ${ctx.settings.scale.instances} instances ...`);
+      const filled = await fillCatalog(ctx, sb);
+      ctx.log(`  registered ${filled.registeredInstances} in ${filled.registerSeconds} s`);
+      const rssFull = treeRssBytes(sb.pid);
+      const cpuFull = await cpuUsPerRequest(ctx, sb);
+      const restarted = await restart(pctx, sb, dataDir);
+      sb = restarted.peer;
+      const data: ScaleData = {
+        mode: ctx.mode,
+        targetServices: ctx.settings.scale.services,
+        targetInstances: ctx.settings.scale.instances,
+        ...filled,
+        rssEmptyMiB: round(rssEmpty / MIB),
+        rssFullMiB: round(rssFull / MIB),
+        restartListeningMs: round(restarted.listeningMs),
+        fullSyncMs: round(restarted.fullSyncMs),
+        rssAfterRestartMiB: round(treeRssBytes(sb.pid) / MIB),
+        cpuUsPerRequestEmpty: round(cpuEmpty),
+        cpuUsPerRequestFull: round(cpuFull),
+        cpuFullVsEmpty: roundedRatio(cpuFull, cpuEmpty),
+      };
+      return { data, markdown: render(data) };
+    } finally {
+      await sb.stop();
+    }
+  },
+};

@@ -1,0 +1,109 @@
+/**
+ * (a) Small GETs over keep-alive connections at several concurrencies. Runs are interleaved
+ * (round 1: A B C, round 2: A B C, …) so that a noisy neighbour hurts every peer alike, and
+ * each number is the median over rounds.
+ */
+import type { LoadResult } from '../load';
+import type { PeerName, RunningPeer } from '../peers/peer';
+import { median, round, roundedRatio } from '../stats';
+import { type Scenario, type ScenarioContext, type ScenarioOutcome, table, times } from './scenario';
+
+export interface SmallRow {
+  peer: PeerName;
+  concurrency: number;
+  rps: number;
+  p50Ms: number;
+  p90Ms: number;
+  p99Ms: number;
+  errors: number;
+  rpsVsDirect: number | null;
+  rpsVsBare: number | null;
+  p99VsDirect: number | null;
+  p99VsBare: number | null;
+  /** req/s of every round, for anyone who wants the spread. */
+  roundsRps: number[];
+}
+
+export interface SmallData {
+  loadGenerator: string;
+  concurrencies: number[];
+  rounds: number;
+  rows: SmallRow[];
+}
+
+async function warmUp(ctx: ScenarioContext, peer: RunningPeer): Promise<void> {
+  const { warmupRequests, concurrencies } = ctx.settings.small;
+  const connections = Math.min(32, Math.max(...concurrencies));
+  await ctx.load.run({ url: `${peer.baseUrl}/small`, host: peer.host, connections, requests: warmupRequests });
+}
+
+type Samples = Map<string, LoadResult[]>;
+const key = (peer: string, c: number): string => `${peer}@${c}`;
+
+async function interleavedRounds(ctx: ScenarioContext): Promise<Samples> {
+  const { rounds, concurrencies, run } = ctx.settings.small;
+  const samples: Samples = new Map();
+  for (let r = 1; r <= rounds; r++) {
+    for (const c of concurrencies) {
+      for (const peer of ctx.peers) {
+        const result = await ctx.load.run({ url: `${peer.baseUrl}/small`, host: peer.host, connections: c, ...run });
+        ctx.log(`  round ${r} c=${c} ${peer.name}: ${Math.round(result.rps)} req/s, p99 ${result.latencyMs.p99.toFixed(2)} ms`);
+        const list = samples.get(key(peer.name, c)) ?? [];
+        list.push(result);
+        samples.set(key(peer.name, c), list);
+      }
+    }
+  }
+  return samples;
+}
+
+function summarize(peer: PeerName, concurrency: number, results: LoadResult[]): SmallRow {
+  return {
+    peer,
+    concurrency,
+    rps: round(median(results.map((r) => r.rps))),
+    p50Ms: round(median(results.map((r) => r.latencyMs.p50))),
+    p90Ms: round(median(results.map((r) => r.latencyMs.p90))),
+    p99Ms: round(median(results.map((r) => r.latencyMs.p99))),
+    errors: results.reduce((sum, r) => sum + r.errors, 0),
+    rpsVsDirect: null,
+    rpsVsBare: null,
+    p99VsDirect: null,
+    p99VsBare: null,
+    roundsRps: results.map((r) => Math.round(r.rps)),
+  };
+}
+
+function addRatios(rows: SmallRow[]): void {
+  const find = (peer: PeerName, c: number): SmallRow | undefined => rows.find((r) => r.peer === peer && r.concurrency === c);
+  for (const row of rows) {
+    const direct = find('direct', row.concurrency);
+    const bare = find('bare-http-proxy', row.concurrency);
+    row.rpsVsDirect = roundedRatio(row.rps, direct?.rps);
+    row.rpsVsBare = roundedRatio(row.rps, bare?.rps);
+    row.p99VsDirect = roundedRatio(row.p99Ms, direct?.p99Ms);
+    row.p99VsBare = roundedRatio(row.p99Ms, bare?.p99Ms);
+  }
+}
+
+function render(data: SmallData): string {
+  const header = ['peer', 'conns', 'req/s', 'p50 ms', 'p90 ms', 'p99 ms', 'errors', 'req/s vs direct', 'req/s vs bare', 'p99 vs bare'];
+  const rows = data.rows.map((r) => [r.peer, r.concurrency, r.rps, r.p50Ms, r.p90Ms, r.p99Ms, r.errors, times(r.rpsVsDirect), times(r.rpsVsBare), times(r.p99VsBare)]);
+  return `Keep-alive GETs of a 64-byte body; median of ${data.rounds} interleaved round(s) per cell; load generator: ${data.loadGenerator}.\n\n${table(header, rows)}`;
+}
+
+export const smallScenario: Scenario = {
+  name: 'small',
+  title: 'Small GETs: throughput and latency',
+  async run(ctx): Promise<ScenarioOutcome> {
+    for (const peer of ctx.peers) await warmUp(ctx, peer);
+    const samples = await interleavedRounds(ctx);
+    const rows: SmallRow[] = [];
+    for (const c of ctx.settings.small.concurrencies) {
+      for (const peer of ctx.peers) rows.push(summarize(peer.name, c, samples.get(key(peer.name, c)) ?? []));
+    }
+    addRatios(rows);
+    const data: SmallData = { loadGenerator: ctx.load.name, concurrencies: ctx.settings.small.concurrencies, rounds: ctx.settings.small.rounds, rows };
+    return { data, markdown: render(data) };
+  },
+};

@@ -1,0 +1,166 @@
+import type { ServerResponse } from 'node:http';
+import { SwitchboardError } from '../errors';
+import { counter } from '../metrics';
+import { realScheduler, type Scheduler } from './scheduler';
+import { withDefaults } from './with-defaults';
+
+export interface ConcurrencyLimitConfig {
+  /** Requests of the service forwarded at once (Envoy's circuit breaker default: 1024). */
+  maxConcurrent: number;
+  /** Requests allowed to wait for a slot; 0 rejects as soon as the service is full. */
+  maxPending: number;
+  /** A waiting request is rejected after this long. */
+  maxPendingWaitMs: number;
+}
+
+export const CONCURRENCY_LIMIT_DEFAULTS: Readonly<ConcurrencyLimitConfig> = Object.freeze({
+  maxConcurrent: 1024,
+  maxPending: 0,
+  maxPendingWaitMs: 1_000,
+});
+
+export interface ConcurrencyLimiterOptions {
+  service: string;
+  config?: Partial<ConcurrencyLimitConfig>;
+  scheduler?: Scheduler;
+}
+
+interface Waiter {
+  resolve: (granted: boolean) => void;
+  cancelTimer: () => void;
+  signal?: AbortSignal;
+  onAbort?: () => void;
+}
+
+const rejectionsTotal = counter(
+  'switchboard_proxy_overload_rejections_total',
+  'Requests rejected with 503 overloaded by the per-service concurrency limit.',
+  ['service'],
+);
+
+/**
+ * Per-service max concurrent and max pending requests. `acquire()` answers synchronously
+ * while a slot is free (no promise, no allocation) or when the service is full and nothing
+ * may wait; only a request that has to queue gets a promise. A released slot goes straight
+ * to the oldest waiter.
+ *
+ *   const slot = limiter.acquire();
+ *   if (slot === true) forward();
+ *   else if (slot === false) writeOverloaded(res, …);
+ *   else slot.then((granted) => (granted ? forward() : writeOverloaded(res, …)));
+ *
+ * Every `true` (immediate or resolved) must be paired with exactly one `release()`.
+ */
+export class ConcurrencyLimiter {
+  readonly service: string;
+  readonly config: Readonly<ConcurrencyLimitConfig>;
+  private readonly scheduler: Scheduler;
+  private inUse = 0;
+  private readonly waiters: Waiter[] = [];
+
+  constructor(options: ConcurrencyLimiterOptions) {
+    this.service = options.service;
+    this.config = validateLimits(withDefaults(CONCURRENCY_LIMIT_DEFAULTS, options.config));
+    this.scheduler = options.scheduler ?? realScheduler;
+  }
+
+  /**
+   * true: a slot is yours. false: overloaded (counted). A promise: queued; resolves true with a
+   * slot, or false when the wait times out (counted) or `signal` aborts (the client left; not
+   * counted as overload).
+   */
+  acquire(signal?: AbortSignal): boolean | Promise<boolean> {
+    if (this.inUse < this.config.maxConcurrent) {
+      this.inUse++;
+      return true;
+    }
+    if (this.waiters.length >= this.config.maxPending || signal?.aborted) {
+      if (!signal?.aborted) rejectionsTotal.inc({ service: this.service });
+      return false;
+    }
+    return this.enqueue(signal);
+  }
+
+  release(): void {
+    const next = this.waiters.shift();
+    if (next) {
+      // The slot changes hands; inUse stays the same.
+      this.settle(next, true);
+      return;
+    }
+    if (this.inUse > 0) this.inUse--;
+  }
+
+  get active(): number {
+    return this.inUse;
+  }
+
+  get pending(): number {
+    return this.waiters.length;
+  }
+
+  /** Shutdown: every waiter is turned away (not counted as overload) and its timer cleared. */
+  close(): void {
+    for (const waiter of this.waiters.splice(0)) this.settle(waiter, false);
+  }
+
+  private enqueue(signal: AbortSignal | undefined): Promise<boolean> {
+    return new Promise<boolean>((resolve) => {
+      const waiter: Waiter = { resolve, signal, cancelTimer: () => undefined };
+      waiter.cancelTimer = this.scheduler.schedule(this.config.maxPendingWaitMs, () => {
+        if (!this.drop(waiter)) return;
+        rejectionsTotal.inc({ service: this.service });
+        this.settle(waiter, false);
+      });
+      if (signal) {
+        waiter.onAbort = () => {
+          if (this.drop(waiter)) this.settle(waiter, false);
+        };
+        signal.addEventListener('abort', waiter.onAbort, { once: true });
+      }
+      this.waiters.push(waiter);
+    });
+  }
+
+  /** Remove a waiter from the queue; false if it was already gone. */
+  private drop(waiter: Waiter): boolean {
+    const index = this.waiters.indexOf(waiter);
+    if (index < 0) return false;
+    this.waiters.splice(index, 1);
+    return true;
+  }
+
+  private settle(waiter: Waiter, granted: boolean): void {
+    waiter.cancelTimer();
+    if (waiter.onAbort) waiter.signal?.removeEventListener('abort', waiter.onAbort);
+    waiter.resolve(granted);
+  }
+}
+
+function validateLimits(config: ConcurrencyLimitConfig): Readonly<ConcurrencyLimitConfig> {
+  const check = (field: keyof ConcurrencyLimitConfig, min: number): void => {
+    const value = config[field];
+    if (!(Number.isInteger(value) && value >= min)) {
+      throw new SwitchboardError('config_invalid', `concurrency limit ${field}: must be an integer >= ${min}`, { field });
+    }
+  };
+  check('maxConcurrent', 1);
+  check('maxPending', 0);
+  check('maxPendingWaitMs', 1);
+  return Object.freeze(config);
+}
+
+/** The proxy's 503 for a full service; `Retry-After: 1` invites a well-behaved client back soon. */
+export function writeOverloaded(res: ServerResponse, message: string): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const body = JSON.stringify(new SwitchboardError('overloaded', message).toJSON());
+  res.writeHead(503, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(body),
+    'retry-after': '1',
+  });
+  res.end(body);
+}

@@ -1,0 +1,123 @@
+import { SwitchboardError } from '../errors';
+import { counter } from '../metrics';
+import { withDefaults } from './with-defaults';
+
+export interface RetryBudgetConfig {
+  /** Concurrent retries allowed as a share of active requests. */
+  budgetPercent: number;
+  /** Concurrent retries always allowed, however few requests are active. */
+  minRetryConcurrency: number;
+}
+
+/** Envoy's retry_budget defaults. */
+export const RETRY_BUDGET_DEFAULTS: Readonly<RetryBudgetConfig> = Object.freeze({
+  budgetPercent: 20,
+  minRetryConcurrency: 3,
+});
+
+const exhaustedTotal = counter(
+  'switchboard_proxy_retry_budget_exhausted_total',
+  'Retries not attempted because the retry budget was spent.',
+  ['service'],
+);
+
+/**
+ * Envoy-style retry budget for one service: retries in flight stay below
+ * max(minRetryConcurrency, budgetPercent × active requests), so when an outage turns every
+ * request into a retry, retries cannot multiply the load. Counters only; no allocation.
+ */
+export class RetryBudget {
+  readonly service: string;
+  readonly config: Readonly<RetryBudgetConfig>;
+  private activeRequests = 0;
+  private activeRetries = 0;
+
+  constructor(service: string, config: Partial<RetryBudgetConfig> = {}) {
+    this.service = service;
+    this.config = validateBudget(withDefaults(RETRY_BUDGET_DEFAULTS, config));
+  }
+
+  /** A client request entered the proxy for this service (call once, not per attempt). */
+  requestStarted(): void {
+    this.activeRequests++;
+  }
+
+  requestFinished(): void {
+    if (this.activeRequests > 0) this.activeRequests--;
+  }
+
+  /** True and counted as in flight if the budget allows one more retry; call retryFinished after. */
+  tryAcquireRetry(): boolean {
+    if (this.activeRetries >= this.limit()) {
+      exhaustedTotal.inc({ service: this.service });
+      return false;
+    }
+    this.activeRetries++;
+    return true;
+  }
+
+  retryFinished(): void {
+    if (this.activeRetries > 0) this.activeRetries--;
+  }
+
+  /** Concurrent retries allowed right now. */
+  limit(): number {
+    const share = Math.floor((this.config.budgetPercent * this.activeRequests) / 100);
+    return Math.max(this.config.minRetryConcurrency, share);
+  }
+
+  get active(): { requests: number; retries: number } {
+    return { requests: this.activeRequests, retries: this.activeRetries };
+  }
+}
+
+function validateBudget(config: RetryBudgetConfig): Readonly<RetryBudgetConfig> {
+  if (!(config.budgetPercent >= 0 && config.budgetPercent <= 100)) {
+    throw new SwitchboardError('config_invalid', 'retry budgetPercent: must be between 0 and 100', { field: 'budgetPercent' });
+  }
+  if (!(Number.isInteger(config.minRetryConcurrency) && config.minRetryConcurrency >= 0)) {
+    throw new SwitchboardError('config_invalid', 'retry minRetryConcurrency: must be an integer >= 0', {
+      field: 'minRetryConcurrency',
+    });
+  }
+  return Object.freeze(config);
+}
+
+/** Methods that RFC 9110 §9.2.2 defines as idempotent: sending them twice is harmless. */
+const IDEMPOTENT_METHODS = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
+const RETRIABLE_STATUSES = new Set([502, 503, 504]);
+
+export interface AttemptFailure {
+  method: string;
+  /** Node error code (ECONNREFUSED, ECONNRESET, a timeout code…) when no response arrived. */
+  errorCode?: string;
+  /** Upstream response status, when one arrived. */
+  status?: number;
+  /** Bytes of the request written to the upstream connection before the failure. */
+  bytesSentToUpstream: number;
+  /**
+   * The request can be sent again in full: it has no body, its body is buffered within the
+   * replay limit, or none of it has been read from the client yet. A body streamed through
+   * is gone and can never be replayed.
+   */
+  bodyReplayable: boolean;
+}
+
+/**
+ * Whether a failed attempt may be retried on another instance:
+ * - nothing reached the upstream (connect refused, connect timeout…): it cannot have acted on
+ *   the request, so every method may be retried;
+ * - 502/503/504, resets and other failures after bytes were sent: the upstream may have acted,
+ *   so only idempotent methods are retried.
+ * Either way the body must be replayable. Only ask before any byte of the response reached
+ * the client: after that, no retry can be invisible to it.
+ */
+export function isRetriable(failure: AttemptFailure): boolean {
+  if (!failure.bodyReplayable) return false;
+  const idempotent = IDEMPOTENT_METHODS.has(failure.method.toUpperCase());
+  if (failure.status !== undefined && failure.errorCode === undefined) {
+    return idempotent && RETRIABLE_STATUSES.has(failure.status);
+  }
+  if (failure.errorCode === undefined) return false;
+  return failure.bytesSentToUpstream === 0 || idempotent;
+}

@@ -1,0 +1,160 @@
+import type { Check, Instance } from '../../catalog/model';
+import { formatDuration } from '../../config/duration';
+
+/**
+ * Our model ↔ Consul's JSON shapes. Instances are not tied to Consul nodes here (any registry
+ * process serves the whole catalog), so every instance is reported on one virtual node whose
+ * address is the instance's own; tools that fall back to the node address (Prometheus) then
+ * still reach the service.
+ */
+export const NODE_NAME = 'switchboard';
+export const DATACENTER = 'dc1';
+
+/** /v1/agent/services and /v1/agent/service/:id */
+export function agentService(instance: Instance): Record<string, unknown> {
+  return {
+    ID: instance.id,
+    Service: instance.service,
+    Tags: [...instance.tags],
+    Meta: { ...instance.meta },
+    Port: instance.port,
+    Address: instance.address,
+    Weights: { Passing: instance.weights.passing, Warning: instance.weights.warning },
+    EnableTagOverride: false,
+    Datacenter: DATACENTER,
+  };
+}
+
+/** One row of /v1/catalog/service/:name */
+export function catalogService(instance: Instance): Record<string, unknown> {
+  return {
+    ID: '',
+    Node: NODE_NAME,
+    Address: instance.address,
+    Datacenter: DATACENTER,
+    TaggedAddresses: { lan: instance.address, wan: instance.address },
+    NodeMeta: {},
+    ServiceKind: '',
+    ServiceID: instance.id,
+    ServiceName: instance.service,
+    ServiceTags: [...instance.tags],
+    ServiceAddress: instance.address,
+    ServiceWeights: { Passing: instance.weights.passing, Warning: instance.weights.warning },
+    ServiceMeta: { ...instance.meta },
+    ServicePort: instance.port,
+    ServiceEnableTagOverride: false,
+    CreateIndex: instance.createIndex,
+    ModifyIndex: instance.modifyIndex,
+  };
+}
+
+/** One entry of /v1/health/service/:name: `{Node, Service, Checks}`. */
+export function healthEntry(instance: Instance): Record<string, unknown> {
+  return {
+    Node: {
+      ID: '',
+      Node: NODE_NAME,
+      Address: instance.address,
+      Datacenter: DATACENTER,
+      TaggedAddresses: { lan: instance.address, wan: instance.address },
+      Meta: {},
+    },
+    Service: {
+      ...agentService(instance),
+      CreateIndex: instance.createIndex,
+      ModifyIndex: instance.modifyIndex,
+    },
+    Checks: instance.checks.map((c) => healthCheck(instance, c)),
+  };
+}
+
+export function healthCheck(instance: Instance, check: Check): Record<string, unknown> {
+  return {
+    Node: NODE_NAME,
+    CheckID: check.checkId,
+    Name: check.name,
+    Status: check.status,
+    Notes: check.notes ?? '',
+    Output: check.output,
+    ServiceID: instance.id,
+    ServiceName: instance.service,
+    ServiceTags: [...instance.tags],
+    Type: check.type,
+    Definition: checkDefinition(check),
+    CreateIndex: instance.createIndex,
+    ModifyIndex: instance.modifyIndex,
+  };
+}
+
+function checkDefinition(check: Check): Record<string, unknown> {
+  const def: Record<string, unknown> = {};
+  if (check.http !== undefined) def.HTTP = check.http;
+  if (check.method !== undefined) def.Method = check.method;
+  if (check.header !== undefined) def.Header = check.header;
+  if (check.tcp !== undefined) def.TCP = check.tcp;
+  if (check.ttlMs !== undefined) def.TTL = formatDuration(check.ttlMs);
+  if (check.intervalMs !== undefined) def.Interval = formatDuration(check.intervalMs);
+  if (check.timeoutMs !== undefined) def.Timeout = formatDuration(check.timeoutMs);
+  if (check.deregisterCriticalAfterMs !== undefined) {
+    def.DeregisterCriticalServiceAfter = formatDuration(check.deregisterCriticalAfterMs);
+  }
+  return def;
+}
+
+/** /v1/catalog/services: service name → every tag any of its instances has. */
+export function serviceTags(instancesByService: Iterable<[string, Instance[]]>): Record<string, string[]> {
+  const out: Record<string, string[]> = {};
+  for (const [service, instances] of instancesByService) {
+    out[service] = [...new Set(instances.flatMap((i) => i.tags))];
+  }
+  return out;
+}
+
+const SERVICE_FIELDS = [
+  'ID', 'Name', 'Tags', 'Address', 'Port', 'Meta', 'Weights', 'Check', 'Checks',
+  'EnableTagOverride', 'Kind', 'Proxy', 'Connect', 'TaggedAddresses', 'SocketPath', 'Namespace', 'Partition',
+];
+const CHECK_FIELDS = [
+  'CheckID', 'ID', 'Name', 'Notes', 'Status', 'Output', 'TTL', 'HTTP', 'TCP', 'Interval', 'Timeout', 'Method', 'Header',
+  'DeregisterCriticalServiceAfter', 'Body', 'TLSSkipVerify', 'TLSServerName', 'DisableRedirects', 'OutputMaxSize',
+  'SuccessBeforePassing', 'FailuresBeforeWarning', 'FailuresBeforeCritical', 'GRPC', 'GRPCUseTLS', 'Args', 'ScriptArgs',
+  'Script', 'DockerContainerID', 'Shell', 'UDP', 'H2PING', 'H2PingUseTLS', 'AliasNode', 'AliasService', 'OSService',
+  'TCPUseTLS',
+];
+const WEIGHT_FIELDS = ['Passing', 'Warning'];
+
+const fold = (key: string): string => key.replace(/_/g, '').toLowerCase();
+const lookup = (fields: string[]) => new Map(fields.map((f) => [fold(f), f]));
+const SERVICE_LOOKUP = lookup(SERVICE_FIELDS);
+const CHECK_LOOKUP = lookup(CHECK_FIELDS);
+const WEIGHT_LOOKUP = lookup(WEIGHT_FIELDS);
+
+/**
+ * Consul decodes request bodies case-insensitively and accepts snake_case (`ttl`,
+ * `deregister_critical_service_after`); clients rely on it. Known keys are renamed to their
+ * canonical spelling; user data (Meta, Header) is left untouched.
+ */
+export function canonicalRegistration(body: unknown): unknown {
+  const service = renameKeys(body, SERVICE_LOOKUP);
+  if (!isPlainObject(service)) return service;
+  if ('Weights' in service) service.Weights = renameKeys(service.Weights, WEIGHT_LOOKUP);
+  if ('Check' in service) service.Check = renameKeys(service.Check, CHECK_LOOKUP);
+  if (Array.isArray(service.Checks)) service.Checks = service.Checks.map((c) => renameKeys(c, CHECK_LOOKUP));
+  return service;
+}
+
+/** Body of PUT /v1/agent/check/update/:id (`Status`, `Output`). */
+export function canonicalCheckUpdate(body: unknown): unknown {
+  return renameKeys(body, CHECK_LOOKUP);
+}
+
+function renameKeys(value: unknown, known: Map<string, string>): unknown {
+  if (!isPlainObject(value)) return value;
+  const out: Record<string, unknown> = {};
+  for (const [key, v] of Object.entries(value)) out[known.get(fold(key)) ?? key] = v;
+  return out;
+}
+
+export function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}

@@ -1,0 +1,85 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { HealthStatus } from '../../catalog/model';
+import { SwitchboardError } from '../../errors';
+import { awaitVisible, blockingRead } from './blocking';
+import { DATACENTER, NODE_NAME, agentService, canonicalCheckUpdate, canonicalRegistration } from './consul-json';
+import type { ApiContext } from './context';
+import { CHECK_UPDATE_SCHEMA, MAX_OUTPUT, REGISTER_SCHEMA, optionalString, parseFlag, parseRegistration } from './validation';
+
+type IdParams = { Params: { id: string } };
+type CheckParams = { Params: { checkId: string } };
+
+const CHECK_ACTIONS: Record<string, HealthStatus> = { pass: 'passing', warn: 'warning', fail: 'critical' };
+
+/** /v1/agent/…: register, deregister, TTL heartbeats, and the agent's view of services. */
+export function agentRoutes(app: FastifyInstance, ctx: ApiContext): void {
+  app.put('/v1/agent/service/register', {
+    schema: { body: REGISTER_SCHEMA },
+    preValidation: async (request) => {
+      request.body = canonicalRegistration(request.body);
+    },
+    handler: async (request, reply) => {
+      const query = request.query as Record<string, unknown>;
+      const spec = parseRegistration(request.body, {
+        remoteAddress: clientAddress(request),
+        replaceExistingChecks: parseFlag(query['replace-existing-checks'], 'replace-existing-checks'),
+      });
+      await awaitVisible(ctx, await ctx.writer.register(spec));
+      return reply.send('');
+    },
+  });
+
+  app.put<IdParams>('/v1/agent/service/deregister/:id', async (request, reply) => {
+    await awaitVisible(ctx, await ctx.writer.deregister(request.params.id));
+    return reply.send('');
+  });
+
+  for (const [action, status] of Object.entries(CHECK_ACTIONS)) {
+    app.put<CheckParams>(`/v1/agent/check/${action}/:checkId`, async (request, reply) => {
+      const note = optionalString((request.query as Record<string, unknown>).note, 'note') ?? '';
+      await awaitVisible(ctx, await ctx.writer.updateCheck(request.params.checkId, status, note.slice(0, MAX_OUTPUT)));
+      return reply.send('');
+    });
+  }
+
+  app.put<CheckParams>('/v1/agent/check/update/:checkId', {
+    schema: { body: CHECK_UPDATE_SCHEMA },
+    preValidation: async (request) => {
+      request.body = canonicalCheckUpdate(request.body);
+    },
+    handler: async (request, reply) => {
+      const body = request.body as { Status: HealthStatus; Output?: string };
+      const output = (body.Output ?? '').slice(0, MAX_OUTPUT);
+      await awaitVisible(ctx, await ctx.writer.updateCheck(request.params.checkId, body.Status, output));
+      return reply.send('');
+    },
+  });
+
+  app.get('/v1/agent/services', async (request, reply) => {
+    await blockingRead(ctx, request, reply, undefined);
+    const out: Record<string, unknown> = {};
+    for (const instance of ctx.view.instances()) out[instance.id] = agentService(instance);
+    return out;
+  });
+
+  app.get<IdParams>('/v1/agent/service/:id', async (request, reply) => {
+    const known = ctx.view.instance(request.params.id);
+    if (!known) throw new SwitchboardError('not_found', `unknown service ID "${request.params.id}"`);
+    await blockingRead(ctx, request, reply, known.service);
+    const instance = ctx.view.instance(request.params.id);
+    if (!instance) throw new SwitchboardError('not_found', `service ID "${request.params.id}" was deregistered`);
+    return agentService(instance);
+  });
+
+  // Prometheus' consul_sd asks the agent for its datacenter when none is configured.
+  app.get('/v1/agent/self', async () => ({
+    Config: { Datacenter: DATACENTER, NodeName: NODE_NAME, NodeID: '', Server: true, Version: '1.15.0' },
+    Member: { Name: NODE_NAME, Addr: '', Port: 0, Status: 1, Tags: { dc: DATACENTER } },
+  }));
+}
+
+/** The registering peer's IP, without the IPv4-mapped IPv6 prefix. */
+function clientAddress(request: FastifyRequest): string {
+  const ip = request.ip || request.socket.remoteAddress || '';
+  return ip.startsWith('::ffff:') ? ip.slice('::ffff:'.length) : ip;
+}

@@ -1,0 +1,104 @@
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
+import { SwitchboardError, badRequest } from '../../errors';
+import type { Logger } from '../../log';
+import { counter, statusClass } from '../../metrics';
+import type { CatalogView } from '../catalog-view';
+import type { CatalogWriter } from '../catalog-writer';
+import type { Election } from '../election/election';
+import type { ApiContext } from './context';
+import { agentRoutes } from './routes-agent';
+import { catalogRoutes } from './routes-catalog';
+import { healthRoutes } from './routes-health';
+import { statusRoutes } from './routes-status';
+import { switchboardRoutes } from './routes-switchboard';
+import { fieldFromSchemaError } from './validation';
+
+export interface ApiOptions {
+  view: CatalogView;
+  writer: CatalogWriter;
+  election: Election;
+  logger: Logger;
+  /** Upper bound for blocking queries' `?wait=`. */
+  maxWaitMs: number;
+}
+
+const httpRequests = counter('switchboard_registry_http_requests_total', 'Registry API requests by route and status class', [
+  'route',
+  'code_class',
+] as const);
+
+/** Largest body we read (a registration is a few KB). */
+const BODY_LIMIT = 1024 * 1024;
+
+/**
+ * The registry's Consul-compatible HTTP API as a fastify app, not yet listening: tests drive
+ * it with `inject`, the Registry binds it to a socket.
+ */
+export function buildApi(options: ApiOptions): FastifyInstance {
+  const shutdown = new AbortController();
+  const app: FastifyInstance = Fastify({
+    // pino's Logger is a FastifyBaseLogger; the cast only widens its generic type.
+    loggerInstance: options.logger.child({ component: 'registry-api' }) as unknown as FastifyBaseLogger,
+    // Per-request lines would dominate the log under heartbeat traffic.
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: BODY_LIMIT,
+    // Wrong types are errors, not something to coerce ("80" is not a Port).
+    ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: false, allowUnionTypes: true } },
+  });
+  const ctx: ApiContext = { ...options, shutdown: shutdown.signal };
+
+  acceptJsonBodies(app);
+  app.setErrorHandler((err, request, reply) => {
+    const { status, body } = errorResponse(err);
+    if (status >= 500 && status !== 503) request.log.error({ err }, 'request failed');
+    return reply.status(status).send(body);
+  });
+  app.setNotFoundHandler((request, reply) =>
+    reply.status(404).send(new SwitchboardError('not_found', `no route for ${request.method} ${request.url.split('?')[0]}`).toJSON()),
+  );
+  app.addHook('onResponse', async (request, reply) => {
+    httpRequests.inc({ route: request.routeOptions.url ?? 'unmatched', code_class: statusClass(reply.statusCode) });
+  });
+  // Parked blocking queries would hold close() for minutes: answer them now.
+  app.addHook('preClose', async () => shutdown.abort());
+
+  agentRoutes(app, ctx);
+  catalogRoutes(app, ctx);
+  healthRoutes(app, ctx);
+  statusRoutes(app, ctx);
+  switchboardRoutes(app, ctx);
+  return app;
+}
+
+/**
+ * Consul reads any body as JSON whatever its Content-Type (its own docs use
+ * `curl --data @payload.json`, which says form-urlencoded), and an empty body is no body.
+ */
+function acceptJsonBodies(app: FastifyInstance): void {
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'string' }, (_request, text, done) => {
+    const source = String(text);
+    if (source.trim() === '') return done(null, undefined);
+    try {
+      // Dropping __proto__ keys keeps a crafted body from reshaping our objects.
+      done(null, JSON.parse(source, (key, value: unknown) => (key === '__proto__' ? undefined : value)));
+    } catch (err) {
+      done(badRequest('body', `invalid JSON: ${(err as Error).message}`), undefined);
+    }
+  });
+}
+
+function errorResponse(err: unknown): { status: number; body: object } {
+  if (err instanceof SwitchboardError) return { status: err.status, body: err.toJSON() };
+  const fastifyError = err as Partial<FastifyError>;
+  const first = fastifyError.validation?.[0];
+  if (first) {
+    const field = fieldFromSchemaError(first);
+    return { status: 400, body: badRequest(field, first.message ?? 'invalid').toJSON() };
+  }
+  const status = fastifyError.statusCode;
+  if (status !== undefined && status >= 400 && status < 500) {
+    return { status, body: { error: 'bad_request', message: fastifyError.message ?? 'bad request' } };
+  }
+  return { status: 500, body: { error: 'internal_error', message: 'internal error' } };
+}

@@ -1,0 +1,233 @@
+import type { HealthStatus } from '../../catalog/model';
+import { parseDuration } from '../../config/duration';
+import { badRequest } from '../../errors';
+import type { CheckSpec, RegistrationSpec } from '../catalog-writer';
+
+/**
+ * Request validation. The JSON schemas (checked by fastify before a handler runs) own the
+ * shapes and ranges; the parse functions below add what a schema can't say (Go durations,
+ * one check type per check, URLs) and apply Consul's defaults. Every rejection names the
+ * offending field, and happens before anything is written.
+ */
+
+/** Go duration text ("10s", "1m30s") or, as Consul also accepts, nanoseconds. */
+const DURATION = { type: ['string', 'number'] };
+
+const CHECK_SCHEMA = {
+  type: ['object', 'null'],
+  properties: {
+    CheckID: { type: 'string', maxLength: 256 },
+    ID: { type: 'string', maxLength: 256 },
+    Name: { type: 'string', maxLength: 256 },
+    Notes: { type: 'string', maxLength: 4096 },
+    Status: { enum: ['passing', 'warning', 'critical', ''] },
+    TTL: DURATION,
+    HTTP: { type: 'string', maxLength: 2048 },
+    TCP: { type: 'string', maxLength: 512 },
+    Interval: DURATION,
+    Timeout: DURATION,
+    Method: { type: 'string', pattern: '^[A-Za-z]*$', maxLength: 16 },
+    Header: { type: ['object', 'null'], additionalProperties: { type: 'array', items: { type: 'string' } } },
+    DeregisterCriticalServiceAfter: DURATION,
+  },
+} as const;
+
+export const REGISTER_SCHEMA = {
+  type: 'object',
+  required: ['Name'],
+  properties: {
+    ID: { type: 'string', maxLength: 256 },
+    Name: { type: 'string', minLength: 1, maxLength: 256 },
+    Tags: { type: ['array', 'null'], items: { type: 'string', maxLength: 1024 }, maxItems: 256 },
+    Address: { type: 'string', maxLength: 256 },
+    Port: { type: 'integer', minimum: 0, maximum: 65535 },
+    // Consul's limits: 64 pairs, keys [A-Za-z0-9_-]{1,128}, values ≤ 512 characters.
+    Meta: {
+      type: ['object', 'null'],
+      maxProperties: 64,
+      propertyNames: { pattern: '^[A-Za-z0-9_-]{1,128}$' },
+      additionalProperties: { type: 'string', maxLength: 512 },
+    },
+    Weights: {
+      type: ['object', 'null'],
+      required: ['Passing'],
+      properties: { Passing: { type: 'integer', minimum: 1, maximum: 65535 }, Warning: { type: 'integer', minimum: 0, maximum: 65535 } },
+    },
+    Check: CHECK_SCHEMA,
+    Checks: { type: ['array', 'null'], items: CHECK_SCHEMA, maxItems: 64 },
+    EnableTagOverride: { type: 'boolean' },
+  },
+} as const;
+
+export const CHECK_UPDATE_SCHEMA = {
+  type: 'object',
+  required: ['Status'],
+  properties: { Status: { enum: ['passing', 'warning', 'critical'] }, Output: { type: 'string' } },
+} as const;
+
+/** Consul keeps at most 4 KiB of check output. */
+export const MAX_OUTPUT = 4096;
+
+/** Schema-validated register body (after canonicalRegistration). */
+interface RegisterBody {
+  ID?: string;
+  Name: string;
+  Tags?: string[] | null;
+  Address?: string;
+  Port?: number;
+  Meta?: Record<string, string> | null;
+  Weights?: { Passing: number; Warning?: number } | null;
+  Check?: CheckBody | null;
+  Checks?: (CheckBody | null)[] | null;
+}
+
+type CheckBody = Record<string, unknown>;
+
+const UNSUPPORTED_CHECK_KINDS = ['GRPC', 'Args', 'ScriptArgs', 'Script', 'DockerContainerID', 'UDP', 'H2PING', 'AliasNode', 'AliasService', 'OSService'];
+const DEFAULT_CHECK_TIMEOUT_MS = 10_000;
+
+export function parseRegistration(body: unknown, context: { remoteAddress: string; replaceExistingChecks: boolean }): RegistrationSpec {
+  const b = body as RegisterBody;
+  const id = b.ID || b.Name;
+  return {
+    id,
+    service: b.Name,
+    // No Address means "this service's host" in Consul (the agent's node); for us the host
+    // that registered it, which is what a sidecar or the service itself is.
+    address: b.Address || context.remoteAddress,
+    port: b.Port ?? 0,
+    tags: b.Tags ?? [],
+    meta: { ...(b.Meta ?? {}) },
+    weights: b.Weights ? { passing: b.Weights.Passing, warning: b.Weights.Warning ?? 0 } : { passing: 1, warning: 1 },
+    checks: parseChecks(b, id),
+    replaceExistingChecks: context.replaceExistingChecks,
+  };
+}
+
+function parseChecks(b: RegisterBody, serviceId: string): CheckSpec[] {
+  const defs: { def: CheckBody; field: string }[] = [];
+  if (b.Check && !isEmpty(b.Check)) defs.push({ def: b.Check, field: 'Check' });
+  (b.Checks ?? []).forEach((def, i) => {
+    if (def && !isEmpty(def)) defs.push({ def, field: `Checks[${i}]` });
+  });
+  // Consul numbers default IDs only when the service has more than one check.
+  const specs = defs.map(({ def, field }, i) =>
+    parseCheck(def, field, defs.length > 1 ? `service:${serviceId}:${i + 1}` : `service:${serviceId}`, `Service '${b.Name}' check`),
+  );
+  const seen = new Set<string>();
+  specs.forEach((spec, i) => {
+    if (seen.has(spec.checkId)) throw badRequest(`${defs[i].field}.CheckID`, `duplicate check ID "${spec.checkId}"`);
+    seen.add(spec.checkId);
+  });
+  return specs;
+}
+
+function isEmpty(def: CheckBody): boolean {
+  return Object.values(def).every((v) => v === undefined || v === null || v === '');
+}
+
+function parseCheck(def: CheckBody, field: string, defaultId: string, defaultName: string): CheckSpec {
+  const present = (key: string) => def[key] !== undefined && def[key] !== null && def[key] !== '';
+  const unsupported = UNSUPPORTED_CHECK_KINDS.find(present);
+  if (unsupported) throw badRequest(`${field}.${unsupported}`, 'check type not supported; use TTL, HTTP or TCP');
+  const kinds = (['TTL', 'HTTP', 'TCP'] as const).filter(present);
+  if (kinds.length === 0) throw badRequest(field, 'a check needs one of TTL, HTTP or TCP');
+  if (kinds.length > 1) throw badRequest(`${field}.${kinds[1]}`, `a check has one type; ${kinds[0]} is already set`);
+  const base = {
+    checkId: (def.CheckID as string | undefined) || (def.ID as string | undefined) || defaultId,
+    name: (def.Name as string | undefined) || defaultName,
+    status: (def.Status as HealthStatus | '' | undefined) || undefined,
+    notes: (def.Notes as string | undefined) || undefined,
+    deregisterCriticalAfterMs: optionalDuration(def, field, 'DeregisterCriticalServiceAfter'),
+  };
+  if (kinds[0] === 'TTL') return { ...base, type: 'ttl', ttlMs: requiredDuration(def, field, 'TTL') };
+  const probe = {
+    ...base,
+    intervalMs: requiredDuration(def, field, 'Interval'),
+    timeoutMs: optionalDuration(def, field, 'Timeout') ?? DEFAULT_CHECK_TIMEOUT_MS,
+  };
+  if (kinds[0] === 'TCP') return { ...probe, type: 'tcp', tcp: parseHostPort(def.TCP as string, `${field}.TCP`) };
+  return {
+    ...probe,
+    type: 'http',
+    http: parseHttpUrl(def.HTTP as string, `${field}.HTTP`),
+    method: ((def.Method as string | undefined) || 'GET').toUpperCase(),
+    ...(def.Header ? { header: def.Header as Record<string, string[]> } : {}),
+  };
+}
+
+function requiredDuration(def: CheckBody, field: string, key: string): number {
+  const ms = optionalDuration(def, field, key);
+  if (ms === undefined) throw badRequest(`${field}.${key}`, 'required for this check type: a positive duration like "10s"');
+  return ms;
+}
+
+/** A positive duration in ms; absent, empty or zero mean "not set" (Consul). */
+function optionalDuration(def: CheckBody, field: string, key: string): number | undefined {
+  const value = def[key];
+  if (value === undefined || value === null || value === '') return undefined;
+  const ms = typeof value === 'number' ? value / 1e6 : parseDuration(String(value));
+  if (ms === undefined || !Number.isFinite(ms) || ms < 0) {
+    throw badRequest(`${field}.${key}`, `not a duration: ${JSON.stringify(value)} (use e.g. "10s", "1m30s")`);
+  }
+  return ms === 0 ? undefined : ms;
+}
+
+function parseHttpUrl(text: string, field: string): string {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw badRequest(field, `not a URL: ${JSON.stringify(text)}`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw badRequest(field, 'must be an http:// or https:// URL');
+  return text;
+}
+
+function parseHostPort(text: string, field: string): string {
+  const m = /^(\[[^\]]+\]|[^:[\]]+):(\d{1,5})$/.exec(text);
+  if (!m || Number(m[2]) < 1 || Number(m[2]) > 65535) throw badRequest(field, `not host:port: ${JSON.stringify(text)}`);
+  return text;
+}
+
+/** Consul's boolean query flags: present without a value means true (`?passing`). */
+export function parseFlag(value: unknown, field: string): boolean {
+  if (value === undefined) return false;
+  if (value === '' || value === 'true' || value === '1') return true;
+  if (value === 'false' || value === '0') return false;
+  throw badRequest(field, 'must be true or false');
+}
+
+/** A single optional string query parameter. */
+export function optionalString(value: unknown, field: string): string | undefined {
+  if (value === undefined || typeof value === 'string') return value;
+  throw badRequest(field, 'must be given once');
+}
+
+/** A non-negative integer query parameter (indexes, revisions). */
+export function parseRevision(value: unknown, field: string): number | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string' || !/^\d{1,16}$/.test(value) || !Number.isSafeInteger(Number(value))) {
+    throw badRequest(field, 'must be a non-negative integer');
+  }
+  return Number(value);
+}
+
+/** Query strings may repeat a key (`?tag=a&tag=b`): every value, all must match (Consul). */
+export function stringList(value: unknown, field: string): string[] {
+  if (value === undefined) return [];
+  const list = Array.isArray(value) ? value : [value];
+  if (!list.every((v) => typeof v === 'string')) throw badRequest(field, 'must be a string');
+  return list as string[];
+}
+
+/** ajv's instancePath (`/Checks/1/Interval`) as our field path (`Checks[1].Interval`). */
+export function fieldFromSchemaError(error: { instancePath: string; params?: Record<string, unknown> }): string {
+  const segments = error.instancePath.split('/').filter((s) => s.length > 0);
+  const missing = error.params?.missingProperty;
+  if (typeof missing === 'string') segments.push(missing);
+  const propertyName = error.params?.propertyName;
+  if (typeof propertyName === 'string') segments.push(propertyName);
+  if (segments.length === 0) return 'body';
+  return segments.reduce((path, s) => (/^\d+$/.test(s) ? `${path}[${s}]` : path ? `${path}.${s}` : s), '');
+}

@@ -1,0 +1,135 @@
+import type { AddressInfo } from 'node:net';
+import type { FastifyInstance } from 'fastify';
+import type { Bus } from '../bus/bus';
+import { LocalSource } from '../catalog/local-source';
+import type { CatalogSource } from '../catalog/source';
+import type { ApiConfig } from '../config/types';
+import { SwitchboardError } from '../errors';
+import type { Logger } from '../log';
+import { buildApi } from './api/server';
+import { CatalogView } from './catalog-view';
+import { CatalogWriter } from './catalog-writer';
+import { TtlExpiryLoop } from './checks/ttl-expiry';
+import type { Election } from './election/election';
+import { LocalElection } from './election/local-election';
+import { Publisher } from './publisher';
+import type { Store } from './store/store';
+
+export { buildApi } from './api/server';
+
+export interface RegistryOptions {
+  /** Already open; the registry never closes it. */
+  store: Store;
+  bus: Bus;
+  logger: Logger;
+  api: ApiConfig;
+  /** Defaults to LocalElection (this process always leads). The registry starts and stops it. */
+  election?: Election;
+  /** host:port other processes should use for this API; defaults to the bound address. */
+  advertise?: string;
+  /** Wall clock for check deadlines. */
+  now?: () => number;
+}
+
+/**
+ * The registry role: a catalog view following the store, the Consul-compatible API over it,
+ * and, while leading, the TTL expiry loop and the publisher.
+ */
+export class Registry {
+  private readonly log: Logger;
+  private readonly catalogView: CatalogView;
+  private readonly writer: CatalogWriter;
+  private readonly election: Election;
+  private readonly publisher: Publisher;
+  private readonly ttlLoop: TtlExpiryLoop;
+  private app?: FastifyInstance;
+  private bound = '';
+  private stopping?: Promise<void>;
+
+  constructor(private readonly options: RegistryOptions) {
+    const { store, bus, logger, now } = options;
+    this.log = logger.child({ component: 'registry' });
+    this.catalogView = new CatalogView(store, { logger });
+    this.writer = new CatalogWriter({ store, view: this.catalogView, now });
+    this.election = options.election ?? new LocalElection(() => this.options.advertise ?? this.bound);
+    this.publisher = new Publisher({ view: this.catalogView, bus, election: this.election, logger });
+    this.ttlLoop = new TtlExpiryLoop({ view: this.catalogView, writer: this.writer, election: this.election, logger, now });
+  }
+
+  /** Reads the catalog, listens on api.listen, then campaigns and starts the leader loops. */
+  async start(): Promise<void> {
+    try {
+      await this.catalogView.start();
+      const app = buildApi({
+        view: this.catalogView,
+        writer: this.writer,
+        election: this.election,
+        logger: this.options.logger,
+        maxWaitMs: this.options.api.maxWaitMs,
+      });
+      this.bound = await listen(app, this.options.api.listen);
+      this.app = app;
+      await this.election.start();
+      this.publisher.start();
+      this.ttlLoop.start();
+      this.log.info({ address: this.bound, store: this.options.store.kind }, 'registry API listening');
+    } catch (err) {
+      await this.stop();
+      throw err;
+    }
+  }
+
+  /** The bound API address (host:port); '' before start. */
+  get address(): string {
+    return this.bound;
+  }
+
+  get view(): CatalogView {
+    return this.catalogView;
+  }
+
+  /** A CatalogSource for a proxy in this process. */
+  source(): CatalogSource {
+    return new LocalSource(this.catalogView);
+  }
+
+  /** Stops the loops and the listener; the store stays open. Safe after a failed start. */
+  stop(): Promise<void> {
+    this.stopping ??= this.shutdown();
+    return this.stopping;
+  }
+
+  private async shutdown(): Promise<void> {
+    await this.ttlLoop.stop();
+    await this.publisher.stop();
+    await this.app?.close();
+    await this.election.stop();
+    this.catalogView.stop();
+  }
+}
+
+/** Binds `app` to "host:port" (port 0 = any free port) and returns the bound host:port. */
+async function listen(app: FastifyInstance, hostPort: string): Promise<string> {
+  const { host, port } = parseListen(hostPort);
+  try {
+    await app.listen({ host, port });
+  } catch (err) {
+    await app.close().catch(() => undefined);
+    if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+      throw new SwitchboardError('address_in_use', `cannot listen on ${hostPort}: address already in use`, { cause: err });
+    }
+    throw err;
+  }
+  const address = app.server.address() as AddressInfo;
+  return address.family === 'IPv6' ? `[${address.address}]:${address.port}` : `${address.address}:${address.port}`;
+}
+
+function parseListen(hostPort: string): { host: string; port: number } {
+  const at = hostPort.lastIndexOf(':');
+  const host = hostPort.slice(0, at).replace(/^\[(.*)\]$/, '$1');
+  const port = Number(hostPort.slice(at + 1));
+  if (at < 0 || host === '' || !Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new SwitchboardError('config_invalid', `api.listen must be host:port, got ${JSON.stringify(hostPort)}`, { field: 'api.listen' });
+  }
+  return { host, port };
+}

@@ -1,0 +1,141 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { DEFAULT_WEIGHTS, type Check, type Instance } from '../../src/catalog/model';
+import { isSwitchboardError } from '../../src/errors';
+import { createBalancer } from '../../src/proxy/balancers/balancer';
+import { WeightedRoundRobin } from '../../src/proxy/balancers/weighted-round-robin';
+import { Pool, Upstream } from '../../src/proxy/upstream';
+
+const request = { headers: {} };
+
+function instance(id: string, weights = DEFAULT_WEIGHTS, status: Check['status'] = 'passing'): Instance {
+  const check: Check = { checkId: `c-${id}`, name: 'c', type: 'ttl', status, output: '', statusSince: 0 };
+  return {
+    id,
+    service: 's',
+    address: '127.0.0.1',
+    port: 1,
+    tags: [],
+    meta: {},
+    weights: { ...weights },
+    checks: [check],
+    createIndex: 1,
+    modifyIndex: 1,
+  };
+}
+
+function upstreams(weights: Record<string, number>): Upstream[] {
+  return Object.entries(weights).map(([id, w]) => new Upstream(instance(id, { passing: w, warning: w }), { idleMs: 1000 }));
+}
+
+function picks(weights: Record<string, number>, count: number, prepare?: (us: Upstream[]) => void): string {
+  const us = upstreams(weights);
+  prepare?.(us);
+  const balancer = new WeightedRoundRobin();
+  balancer.update(us);
+  const order: string[] = [];
+  for (let i = 0; i < count; i++) order.push(balancer.pick(us, request)?.id ?? '-');
+  us.forEach((u) => u.destroy());
+  return order.join(' ');
+}
+
+describe('smooth weighted round robin', () => {
+  const cases: Array<{ name: string; weights: Record<string, number>; expected: string }> = [
+    { name: "nginx's example {5,1,1}", weights: { a: 5, b: 1, c: 1 }, expected: 'a a b a c a a' },
+    { name: 'equal weights rotate', weights: { a: 1, b: 1, c: 1 }, expected: 'a b c a b c' },
+    { name: 'a single upstream', weights: { a: 3 }, expected: 'a a a' },
+    { name: '{2,1} interleaves', weights: { a: 2, b: 1 }, expected: 'a b a a b a' },
+    { name: '{1,3} starts with the heavy one, ties go to the first', weights: { a: 1, b: 3 }, expected: 'b a b b b a b b' },
+    { name: 'zero weight never picked', weights: { a: 0, b: 1 }, expected: 'b b b' },
+    { name: 'all zero: nothing to pick', weights: { a: 0, b: 0 }, expected: '- -' },
+  ];
+  for (const c of cases) {
+    it(c.name, () => assert.equal(picks(c.weights, c.expected.split(' ').length), c.expected));
+  }
+
+  it('skips upstreams that are not available', () => {
+    assert.equal(picks({ a: 5, b: 1, c: 1 }, 4, (us) => us[0].drain()), 'b c b c');
+  });
+
+  it('keeps the turn of remaining upstreams when the membership changes', () => {
+    const [a, b, c] = upstreams({ a: 1, b: 1, c: 1 });
+    const balancer = new WeightedRoundRobin();
+    balancer.update([a, b, c]);
+    assert.equal(balancer.pick([a, b, c], request), a);
+    const next = [b, c];
+    balancer.update(next);
+    assert.deepEqual([balancer.pick(next, request), balancer.pick(next, request)], [b, c]);
+    [a, b, c].forEach((u) => u.destroy());
+  });
+});
+
+describe('createBalancer', () => {
+  it('makes the default policy', () => {
+    assert.equal(createBalancer().policy, 'weighted-round-robin');
+  });
+
+  it('rejects an unknown policy with a clear error', () => {
+    assert.throws(
+      () => createBalancer('fastest'),
+      (err) => isSwitchboardError(err, 'config_invalid') && /unknown balancer policy "fastest"/.test(err.message),
+    );
+  });
+
+  it('does not mistake object keys for policies', () => {
+    assert.throws(() => createBalancer('constructor'), (err) => isSwitchboardError(err, 'config_invalid'));
+  });
+});
+
+describe('Pool', () => {
+  it('keeps only instances with weight in rotation, by Consul weights per health', () => {
+    const pool = new Pool('s', { idleMs: 1000 });
+    pool.update([
+      instance('pass', { passing: 3, warning: 1 }),
+      instance('warn', { passing: 3, warning: 2 }, 'warning'),
+      instance('down', DEFAULT_WEIGHTS, 'critical'),
+    ]);
+    assert.deepEqual(
+      pool.upstreams.map((u) => [u.id, u.weight]),
+      [
+        ['pass', 3],
+        ['warn', 2],
+      ],
+    );
+    assert.equal(pool.exists, true);
+    pool.destroy();
+  });
+
+  it('drains an instance that turns critical, and exists with nothing to pick', () => {
+    const pool = new Pool('s', { idleMs: 1000 });
+    pool.update([instance('a')]);
+    const a = pool.pick(request);
+    assert.ok(a);
+    a.acquire();
+    pool.update([instance('a', DEFAULT_WEIGHTS, 'critical')]);
+    assert.equal(pool.pick(request), undefined);
+    assert.equal(pool.exists, true);
+    assert.equal(a.draining, true);
+    a.release();
+    pool.destroy();
+  });
+
+  it('reuses the upstream (and its connections) when only the weight changes', () => {
+    const pool = new Pool('s', { idleMs: 1000 });
+    pool.update([instance('a')]);
+    const before = pool.upstreams[0];
+    pool.update([instance('a', { passing: 4, warning: 1 })]);
+    assert.equal(pool.upstreams[0], before);
+    assert.equal(before.weight, 4);
+    pool.destroy();
+  });
+
+  it('replaces the upstream when the address changes', () => {
+    const pool = new Pool('s', { idleMs: 1000 });
+    pool.update([instance('a')]);
+    const before = pool.upstreams[0];
+    pool.update([{ ...instance('a'), port: 2 }]);
+    assert.notEqual(pool.upstreams[0], before);
+    assert.equal(before.draining, true);
+    pool.destroy();
+  });
+});
