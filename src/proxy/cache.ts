@@ -153,16 +153,16 @@ export class CatalogCache implements BusSubscriber {
       while (this.fetchWanted()) {
         this.wantFresh = false;
         const minRev = this.wantRev > this.currentRev ? this.wantRev : undefined;
-        let delta: CatalogDelta;
         try {
-          delta = await this.source.changes(this.currentRev, minRev);
+          const delta = await this.source.changes(this.currentRev, minRev);
+          if (this.stopped) return;
+          this.apply(delta);
         } catch (err) {
+          // A failed or malformed answer: keep the catalog we have and ask again later.
           this.scheduleRetry(err);
           return;
         }
         this.recovered();
-        if (this.stopped) return;
-        this.apply(delta);
         this.settleWanted(minRev);
       }
     } finally {

@@ -271,6 +271,7 @@ export function sendError(res: ServerResponse, error: SwitchboardError): void {
 
 /** The same JSON error on a raw socket (failed or refused upgrades). */
 export function writeRawError(socket: Duplex, error: SwitchboardError): void {
+  if (socket.listenerCount('error') === 0) socket.on('error', ignoreError);
   const body = JSON.stringify(error.toJSON());
   const head =
     `HTTP/1.1 ${error.status} ${STATUS_CODES[error.status] ?? ''}\r\n` +
@@ -278,6 +279,9 @@ export function writeRawError(socket: Duplex, error: SwitchboardError): void {
     `content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n`;
   socket.end(head + body, () => socket.destroy());
 }
+
+/** For sockets we are closing anyway: a late ECONNRESET must not crash the process. */
+function ignoreError(): void {}
 
 function onClientResponseClose(this: ServerResponse): void {
   const exchange = (this.req as ProxyRequest).exchange;

@@ -5,6 +5,7 @@ import type { Duplex } from 'node:stream';
 import type { Bus } from '../bus/bus';
 import type { Instance } from '../catalog/model';
 import type { CatalogSource } from '../catalog/source';
+import { parseListen } from '../config/schema';
 import type { ProxyConfig } from '../config/types';
 import { SwitchboardError } from '../errors';
 import type { Logger } from '../log';
@@ -84,7 +85,7 @@ export class Proxy {
   }
 
   async start(): Promise<void> {
-    const { host, port } = parseListen(this.config.listen);
+    const { host, port } = listenAddress(this.config.listen);
     await new Promise<void>((resolve, reject) => {
       const onError = (err: NodeJS.ErrnoException): void => {
         this.server.off('listening', onListening);
@@ -167,7 +168,6 @@ export class Proxy {
 
   private handleUpgrade(req: ProxyRequest, socket: Duplex, head: Buffer): void {
     const startedAt = performance.now();
-    socket.on('error', (err) => this.logger.debug({ err }, 'client socket error during upgrade'));
     ensureRequestId(req);
     if (req.headers.upgrade?.toLowerCase() !== 'websocket') {
       const error = new SwitchboardError('bad_request', 'only WebSocket upgrades are supported');
@@ -223,7 +223,9 @@ export class Proxy {
       }
       pool.update(instances);
     }
-    this.logger.debug({ rev: update.rev, services: [...update.services.keys()] }, 'catalog applied');
+    if (this.logger.isLevelEnabled('debug')) {
+      this.logger.debug({ rev: update.rev, services: [...update.services.keys()] }, 'catalog applied');
+    }
   }
 }
 
@@ -241,18 +243,13 @@ function tagsOf(instances: readonly Instance[]): string[] {
   return [...tags];
 }
 
-/** `host:port`, `[v6]:port`, `:port` (all interfaces). Port 0 picks a free port. */
-export function parseListen(listen: string): { host: string | undefined; port: number } {
-  const colon = listen.lastIndexOf(':');
-  const port = Number(listen.slice(colon + 1));
-  if (colon < 0 || !Number.isInteger(port) || port < 0 || port > 65535 || listen.slice(colon + 1) === '') {
-    throw new SwitchboardError('config_invalid', `listen address "${listen}" must be host:port`, {
-      field: 'proxy.listen',
-    });
+/** Config validation checked the format already; this guards direct construction. */
+function listenAddress(listen: string): { host: string; port: number } {
+  const parsed = parseListen(listen);
+  if (!parsed) {
+    throw new SwitchboardError('config_invalid', `listen address "${listen}" must be host:port`, { field: 'proxy.listen' });
   }
-  let host = listen.slice(0, colon);
-  if (host.startsWith('[') && host.endsWith(']')) host = host.slice(1, -1);
-  return { host: host === '' ? undefined : host, port };
+  return parsed;
 }
 
 const requestsTotal = counter('switchboard_proxy_requests_total', 'Requests answered by the proxy', [

@@ -26,6 +26,8 @@ export interface CatalogViewOptions {
 const DEFAULT_RING_SIZE = 4096;
 const DEFAULT_REV_WAIT_MS = 5000;
 const RESYNC_RETRY_MS = 1000;
+/** Written once into an empty store (see start()); outside the instances/ and ttl/ prefixes. */
+const CREATED_KEY = 'meta/created';
 
 const catalogRevision = gauge('switchboard_registry_catalog_revision', 'Store revision of the last catalog change this registry has seen');
 
@@ -66,7 +68,15 @@ export class CatalogView {
 
   /** Reads the whole catalog, then follows the change feed from that revision. */
   async start(): Promise<void> {
-    const snapshot = await this.store.range('');
+    let snapshot = await this.store.range('');
+    if (snapshot.rev === 0) {
+      // A brand-new in-process store is at revision 0 (etcd starts at 1). Index 0 is not an
+      // index to Consul clients, so "empty" would be reported as 1, the very revision of the
+      // first registration: a client blocking on 1 would never see it. One bookkeeping write
+      // puts the empty catalog at revision 1, as in etcd.
+      await this.store.txn([{ key: CREATED_KEY, modRev: 0 }], [{ kind: 'put', key: CREATED_KEY, value: JSON.stringify({ at: Date.now() }) }]);
+      snapshot = await this.store.range('');
+    }
     this.loadInitial(snapshot.rev, snapshot.kvs);
     this.follow(snapshot.rev);
   }

@@ -1,4 +1,5 @@
 import type { Instance } from '../catalog/model';
+import { INSTANCE_PREFIX } from './keys';
 import type { KeyValue } from './store/store';
 
 /**
@@ -20,7 +21,9 @@ export function decodeInstance(kv: KeyValue): Instance | undefined {
     return undefined;
   }
   if (!isInstanceShaped(parsed)) return undefined;
-  const instance: Instance = { ...parsed, createIndex: kv.createRev, modifyIndex: kv.modRev };
+  // The key names the instance; trusting it keeps lookups by ID and the record in agreement.
+  const id = kv.key.startsWith(INSTANCE_PREFIX) ? kv.key.slice(INSTANCE_PREFIX.length) : parsed.id;
+  const instance: Instance = { ...parsed, id, createIndex: kv.createRev, modifyIndex: kv.modRev };
   for (const check of instance.checks) Object.freeze(check);
   Object.freeze(instance.checks);
   Object.freeze(instance.tags);

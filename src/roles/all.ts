@@ -4,7 +4,6 @@ import { SwitchboardError, isSwitchboardError } from '../errors';
 import type { Logger } from '../log';
 import { startAdmin } from '../proxy/admin';
 import { Proxy } from '../proxy/server';
-import { LocalElection } from '../registry/election/local-election';
 import { Registry } from '../registry/registry';
 import { EmbeddedStore } from '../registry/store/embedded-store';
 
@@ -45,20 +44,15 @@ export async function startAll(config: Readonly<SwitchboardConfig>, logger: Logg
     stack.push('admin', () => admin.close());
     logListening(logger, 'admin', admin.address);
 
-    const registry: Registry = new Registry({
-      store,
-      bus,
-      logger: logger.child({ component: 'registry' }),
-      api: config.api,
-      election: new LocalElection(() => registry.address),
-    });
+    // Without an election the registry uses LocalElection: this process always leads.
+    const registry = new Registry({ store, bus, logger, api: config.api });
     await listen('api', config.api.listen, () => registry.start());
     stack.push('registry', () => registry.stop());
     logListening(logger, 'api', registry.address);
 
     const source = registry.source();
     stack.push('catalog source', () => source.close());
-    const started = new Proxy({ config: config.proxy, domain: config.domain, source, bus, logger: logger.child({ component: 'proxy' }) });
+    const started = new Proxy({ config: config.proxy, domain: config.domain, source, bus, logger });
     await listen('proxy', config.proxy.listen, () => started.start());
     proxy = started;
     stack.push('proxy', () => started.stop(config.proxy.drainMs));

@@ -125,7 +125,7 @@ interface Reply {
 
 function send(proxy: Proxy, path: string, options: { host?: string; method?: string; headers?: Record<string, string>; body?: Buffer } = {}): Promise<Reply> {
   const [host, port] = splitAddress(proxy.address);
-  return new Promise((resolve, reject) => {
+  const reply = new Promise<Reply>((resolve, reject) => {
     const req = http.request(
       { host, port, path, method: options.method ?? 'GET', agent: false, headers: { host: options.host ?? 'localhost', ...options.headers } },
       (res) => {
@@ -138,6 +138,7 @@ function send(proxy: Proxy, path: string, options: { host?: string; method?: str
     req.on('error', reject);
     req.end(options.body);
   });
+  return withDeadline(reply, `the reply to ${path}`);
 }
 
 function splitAddress(address: string): [string, number] {
@@ -324,7 +325,7 @@ describe('proxy forwarding', () => {
       setImmediate(() => res.socket?.destroy());
     };
     try {
-      await assert.rejects(send(proxy, '/api/reset'));
+      await assert.rejects(send(proxy, '/api/reset'), /aborted|socket hang up|ECONNRESET/);
     } finally {
       users.handle = echoOf('users');
     }
@@ -378,9 +379,23 @@ describe('proxy forwarding', () => {
   });
 
   it('refuses a WebSocket upgrade to an unknown service with a JSON 404', async () => {
-    const [host, port] = splitAddress(proxy.address);
-    const reply = await new Promise<Reply>((resolve, reject) => {
-      const req = http.request({ host, port, path: '/', agent: false, headers: { host: 'nobody.svc', connection: 'Upgrade', upgrade: 'websocket' } });
+    const reply = await upgradeRefused(proxy, 'nobody.svc');
+    assert.deepEqual([reply.status, json(reply).error], [404, 'unknown_service']);
+  });
+
+  it('answers a WebSocket upgrade to a refusing instance with a JSON 502', async () => {
+    await setService('wsdown', [instance('wsdown', 'w1', await freePort())]);
+    const reply = await upgradeRefused(proxy, 'wsdown.svc');
+    assert.deepEqual([reply.status, json(reply).error], [502, 'upstream_unreachable']);
+  });
+});
+
+/** An upgrade request that the proxy answers with a plain HTTP response. */
+function upgradeRefused(proxy: Proxy, hostHeader: string): Promise<Reply> {
+  const [host, port] = splitAddress(proxy.address);
+  return withDeadline(
+    new Promise<Reply>((resolve, reject) => {
+      const req = http.request({ host, port, path: '/', agent: false, headers: { host: hostHeader, connection: 'Upgrade', upgrade: 'websocket' } });
       req.on('response', (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
@@ -389,10 +404,10 @@ describe('proxy forwarding', () => {
       req.on('upgrade', () => reject(new Error('upgraded')));
       req.on('error', reject);
       req.end();
-    });
-    assert.deepEqual([reply.status, json(reply).error], [404, 'unknown_service']);
-  });
-});
+    }),
+    'the refused upgrade',
+  );
+}
 
 describe('proxy timeouts, listening and shutdown', () => {
   const bus = new LocalBus();

@@ -167,6 +167,17 @@ describe('CatalogCache', () => {
     assert.equal(cache.instances('a'), undefined);
   });
 
+  it('treats a malformed answer like a failure and keeps the last catalog', async () => {
+    const { source, bus, cache } = await syncedCache({ a: [instance('a', 'a1')] });
+    await bus.publish({ rev: 2, prevRev: 1, services: ['a'] });
+    (await source.next()).respond({ rev: 2, full: false } as unknown as CatalogDelta);
+    const retry = await source.next();
+    assert.equal(cache.rev, 1);
+    assert.deepEqual(cache.instances('a')?.map((i) => i.id), ['a1']);
+    retry.respond(delta(2, {}));
+    await waitFor(() => cache.rev === 2, 'the retry to apply');
+  });
+
   it('runs one fetch at a time and folds messages that arrive meanwhile into one more', async () => {
     const { source, bus, cache } = await syncedCache({ a: [instance('a', 'a1')] });
     const before = source.calls.length;

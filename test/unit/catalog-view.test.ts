@@ -48,6 +48,17 @@ async function setup(options: { ringSize?: number; historyLimit?: number } = {})
 }
 
 describe('CatalogView', () => {
+  it('puts a brand-new store at revision 1, so the first registration has an index of its own', async () => {
+    const { store, view, start } = await setup();
+    await start();
+    const empty = view.catalogRev;
+    assert.equal(empty, 1);
+    const rev = await putInstance(store, instance('web-1', 'web'));
+    assert.ok(rev > empty);
+    assert.equal(view.catalogRev, rev);
+    assert.ok(view.serviceIndex('web') > empty);
+  });
+
   it('starts from what the store already holds, with indexes from the records', async () => {
     const { store, view, start } = await setup();
     const webRev = await putInstance(store, instance('web-1', 'web'));
@@ -56,18 +67,19 @@ describe('CatalogView', () => {
     assert.deepEqual(view.serviceNames(), ['db', 'web']);
     assert.equal(view.serviceIndex('web'), webRev);
     assert.equal(view.instance('web-1')?.createIndex, webRev);
-    assert.equal(view.rev, 2);
+    assert.equal(view.rev, webRev + 1);
     assert.ok(view.serviceIndex('never-seen') >= 1);
   });
 
   it('emits one change per batch that touched instances, chained by prevRev', async () => {
     const { store, view, changes, start } = await setup();
     await start();
+    const r0 = view.catalogRev;
     const r1 = await putInstance(store, instance('web-1', 'web'));
     const r2 = await putInstance(store, instance('db-1', 'db'));
     const r3 = await deleteInstance(store, 'web-1');
     assert.deepEqual(changes, [
-      { rev: r1, prevRev: 0, services: ['web'] },
+      { rev: r1, prevRev: r0, services: ['web'] },
       { rev: r2, prevRev: r1, services: ['db'] },
       { rev: r3, prevRev: r2, services: ['web'] },
     ]);
@@ -137,10 +149,10 @@ describe('CatalogView', () => {
   it('waits for minRev before answering changes()', async () => {
     const { store, view, start } = await setup();
     await start();
-    const pending = view.changes(0, 1);
-    await putInstance(store, instance('web-1', 'web'));
+    const pending = view.changes(0, view.rev + 1);
+    const rev = await putInstance(store, instance('web-1', 'web'));
     const delta = await pending;
-    assert.equal(delta.rev, 1);
+    assert.equal(delta.rev, rev);
     assert.equal(delta.services.web.length, 1);
   });
 

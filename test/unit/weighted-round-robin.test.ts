@@ -119,6 +119,27 @@ describe('Pool', () => {
     pool.destroy();
   });
 
+  it("closes a leaving upstream's connections only after its last in-flight request", () => {
+    const pool = new Pool('s', { idleMs: 1000 });
+    pool.update([instance('a')]);
+    const a = pool.upstreams[0];
+    let destroyed = 0;
+    const destroy = a.agent.destroy.bind(a.agent);
+    a.agent.destroy = () => {
+      destroyed++;
+      destroy();
+    };
+    a.acquire();
+    a.acquire();
+    pool.update([]);
+    assert.equal(destroyed, 0, 'in-flight requests keep their connections');
+    a.release();
+    assert.equal(destroyed, 0);
+    a.release();
+    assert.equal(destroyed, 1);
+    assert.equal(pool.exists, false);
+  });
+
   it('reuses the upstream (and its connections) when only the weight changes', () => {
     const pool = new Pool('s', { idleMs: 1000 });
     pool.update([instance('a')]);

@@ -222,11 +222,15 @@ export function stringList(value: unknown, field: string): string[] {
 }
 
 /** ajv's instancePath (`/Checks/1/Interval`) as our field path (`Checks[1].Interval`). */
-export function fieldFromSchemaError(error: { instancePath: string; params?: Record<string, unknown> }): string {
-  const segments = error.instancePath.split('/').filter((s) => s.length > 0);
+export function fieldFromSchemaError(error: { instancePath: string; params?: Record<string, unknown>; propertyName?: string }): string {
+  const segments = error.instancePath
+    .split('/')
+    .filter((s) => s.length > 0)
+    .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
   const missing = error.params?.missingProperty;
   if (typeof missing === 'string') segments.push(missing);
-  const propertyName = error.params?.propertyName;
+  // A key that fails `propertyNames` is named beside the error, not in its path.
+  const propertyName = error.propertyName ?? error.params?.propertyName;
   if (typeof propertyName === 'string') segments.push(propertyName);
   if (segments.length === 0) return 'body';
   return segments.reduce((path, s) => (/^\d+$/.test(s) ? `${path}[${s}]` : path ? `${path}.${s}` : s), '');

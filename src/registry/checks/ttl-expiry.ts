@@ -12,12 +12,14 @@ export interface TtlExpiryOptions {
   now?: () => number;
 }
 
-/** What is due now, and when the next thing falls due. */
+/** What is due now, and the earliest deadline of all (past ones included). */
 interface DueWork {
   expire: { instanceId: string; checkId: string }[];
   reap: string[];
   next?: number;
 }
+
+type PassOutcome = 'done' | 'idle' | 'failed';
 
 /** Longest single sleep; a far deadline is simply re-evaluated when it fires. */
 const MAX_SLEEP_MS = 60_000;
@@ -37,6 +39,7 @@ export class TtlExpiryLoop {
   private timer?: NodeJS.Timeout;
   private running?: Promise<void>;
   private stopped = true;
+  private idlePasses = 0;
   private readonly unsubscribe: (() => void)[] = [];
 
   constructor(private readonly options: TtlExpiryOptions) {
@@ -77,42 +80,57 @@ export class TtlExpiryLoop {
   private runOnce(): void {
     this.timer = undefined;
     this.running = this.applyDue().then(
-      (failed) => this.afterRun(failed),
+      (outcome) => this.afterRun(outcome),
       (err: unknown) => {
         this.log.error({ err }, 'TTL expiry pass failed');
-        this.afterRun(true);
+        this.afterRun('failed');
       },
     );
   }
 
-  private afterRun(failed: boolean): void {
+  /**
+   * 'idle' means the view said something was due but the store (read fresh by the writer)
+   * disagreed: our view lags a heartbeat. Back off until it catches up rather than spin.
+   */
+  private afterRun(outcome: PassOutcome): void {
     this.running = undefined;
-    this.arm(failed ? RETRY_AFTER_ERROR_MS : MIN_SLEEP_AFTER_RUN_MS);
+    this.idlePasses = outcome === 'idle' ? this.idlePasses + 1 : 0;
+    const idleDelay = Math.min(MIN_SLEEP_AFTER_RUN_MS * 2 ** this.idlePasses, RETRY_AFTER_ERROR_MS);
+    this.arm(outcome === 'failed' ? RETRY_AFTER_ERROR_MS : idleDelay);
   }
 
-  /** Applies everything due; true when some write failed and should be retried. */
-  private async applyDue(): Promise<boolean> {
+  private async applyDue(): Promise<PassOutcome> {
     const due = this.findDue(this.now());
+    const writes: [() => Promise<number | undefined>, object][] = [
+      ...due.expire.map(({ instanceId, checkId }): [() => Promise<number | undefined>, object] => [
+        () => this.options.writer.expireCheck(instanceId, checkId),
+        { instanceId, checkId },
+      ]),
+      ...due.reap.map((instanceId): [() => Promise<number | undefined>, object] => [
+        () => this.options.writer.reap(instanceId),
+        { instanceId, reap: true },
+      ]),
+    ];
     let failed = false;
-    for (const { instanceId, checkId } of due.expire) {
-      if (this.stopped || !this.options.election.isLeader()) return false;
-      failed = (await this.attempt(() => this.options.writer.expireCheck(instanceId, checkId), { instanceId, checkId })) || failed;
+    let applied = writes.length === 0;
+    for (const [write, context] of writes) {
+      if (this.stopped || !this.options.election.isLeader()) return 'done';
+      const result = await this.attempt(write, context);
+      failed ||= result === 'failed';
+      applied ||= result === 'applied';
     }
-    for (const instanceId of due.reap) {
-      if (this.stopped || !this.options.election.isLeader()) return false;
-      failed = (await this.attempt(() => this.options.writer.reap(instanceId), { instanceId, reap: true })) || failed;
-    }
-    return failed;
+    return failed ? 'failed' : applied ? 'done' : 'idle';
   }
 
-  private async attempt(write: () => Promise<number | undefined>, context: object): Promise<boolean> {
+  private async attempt(write: () => Promise<number | undefined>, context: object): Promise<'applied' | 'nothing' | 'failed'> {
     try {
       const rev = await write();
-      if (rev !== undefined) this.log.info({ ...context, rev }, 'health deadline applied');
-      return false;
+      if (rev === undefined) return 'nothing';
+      this.log.info({ ...context, rev }, 'health deadline applied');
+      return 'applied';
     } catch (err) {
       this.log.warn({ ...context, err }, 'health deadline write failed; will retry');
-      return true;
+      return 'failed';
     }
   }
 
@@ -120,9 +138,8 @@ export class TtlExpiryLoop {
     const due: DueWork = { expire: [], reap: [] };
     const consider = (at: number | undefined): boolean => {
       if (at === undefined) return false;
-      if (at <= now) return true;
       if (due.next === undefined || at < due.next) due.next = at;
-      return false;
+      return at <= now;
     };
     for (const instance of this.options.view.instances()) {
       for (const check of instance.checks) {
