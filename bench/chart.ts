@@ -35,11 +35,11 @@ function drawPanel(panel: Panel, peers: string[], concurrencies: number[]): stri
   const max = Math.max(...values, 1e-9);
   const height = PANEL_BOTTOM - PANEL_TOP;
   const groupWidth = panel.width / concurrencies.length;
-  const barWidth = Math.max(4, (groupWidth - 20) / peers.length);
+  const barWidth = Math.min(48, Math.max(4, (groupWidth - 20) / peers.length));
   out.push(`<text x="${panel.x + panel.width / 2}" y="${PANEL_TOP - 20}" text-anchor="middle" font-weight="bold">${escapeXml(panel.title)}</text>`);
   out.push(`<line x1="${panel.x}" y1="${PANEL_BOTTOM}" x2="${panel.x + panel.width}" y2="${PANEL_BOTTOM}" stroke="#999"/>`);
   concurrencies.forEach((c, gi) => {
-    const gx = panel.x + gi * groupWidth + 10;
+    const gx = panel.x + gi * groupWidth + (groupWidth - barWidth * peers.length) / 2;
     peers.forEach((peer, pi) => {
       const v = panel.value(peer, c);
       if (v === undefined || !Number.isFinite(v)) return;

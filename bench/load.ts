@@ -3,11 +3,12 @@
  * (in-process Node, the fallback when wrk is missing). A run is bounded either by a request
  * count or by a duration, never open-ended, and only ever targets 127.0.0.1.
  */
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import autocannon from 'autocannon';
-import { runToCompletion } from './child';
+import { monotonicMs } from './clock';
 
 export interface LoadSpec {
   /** Full URL on 127.0.0.1, e.g. http://127.0.0.1:8080/small */
@@ -67,7 +68,7 @@ export class WrkLoad implements LoadGenerator {
       writeFileSync(script, wrkScript(spec));
       const seconds = spec.durationMs !== undefined ? Math.max(1, Math.round(spec.durationMs / 1000)) : MAX_RUN_MS / 1000;
       const args = ['-t1', `-c${spec.connections}`, `-d${seconds}s`, '--timeout', '10s', '-H', `Host: ${spec.host}`, '-s', script, spec.url];
-      const result = await runToCompletion('wrk', args, seconds * 1000 + 30_000);
+      const result = await runWrk(args, seconds * 1000 + 30_000);
       return parseWrkOutput(result.stdout, result.stderr);
     } finally {
       rmSync(dir, { recursive: true, force: true });
@@ -87,7 +88,19 @@ function wrkScript(spec: LoadSpec): string {
   }
   if (spec.requests !== undefined) {
     // Defining response() makes wrk parse every response; only the fixed-count runs pay for it.
-    lines.push('local seen = 0', 'function response()', '  seen = seen + 1', `  if seen >= ${spec.requests} then wrk.thread:stop() end`, 'end');
+    // wrk's main thread sleeps for the whole -d even after its worker stopped; the marker line
+    // tells the harness to SIGINT it, which ends the sleep and prints the summary.
+    lines.push(
+      'local seen = 0',
+      'function response()',
+      '  seen = seen + 1',
+      `  if seen == ${spec.requests} then`,
+      `    io.write("${DONE_MARKER}\\n")`,
+      '    io.flush()',
+      '    wrk.thread:stop()',
+      '  end',
+      'end',
+    );
   }
   lines.push(
     'function done(summary, latency, requests)',
@@ -98,6 +111,31 @@ function wrkScript(spec: LoadSpec): string {
     'end',
   );
   return lines.join('\n') + '\n';
+}
+
+const DONE_MARKER = 'BENCHDONE';
+
+/** Runs wrk to completion; interrupts it as soon as a fixed-count script reports it is done. */
+function runWrk(args: string[], timeoutMs: number): Promise<{ stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('wrk', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+      stdout += chunk;
+      if (stdout.includes(DONE_MARKER)) child.kill('SIGINT');
+    });
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.once('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    child.once('close', () => {
+      clearTimeout(timer);
+      resolve({ stdout, stderr });
+    });
+  });
 }
 
 function parseWrkOutput(stdout: string, stderr: string): LoadResult {
@@ -130,9 +168,10 @@ export class AutocannonLoad implements LoadGenerator {
       ...(spec.requests !== undefined ? { amount: spec.requests, duration: MAX_RUN_MS / 1000 } : { duration: Math.max(1, Math.round((spec.durationMs ?? 0) / 1000)) }),
       ...(spec.method === 'POST' ? { body: Buffer.alloc(spec.bodyBytes ?? 0, 'x') } : {}),
     };
-    const result = await autocannon(options);
-    const durationS = result.duration;
+    const { result, lastResponseAt, startedAt } = await runAutocannon(options, spec.requests !== undefined);
     const requests = result.requests.total;
+    // autocannon notices a finished count only at its next sample tick; time to the last response instead.
+    const durationS = spec.requests !== undefined ? Math.max(1e-3, (lastResponseAt - startedAt) / 1000) : result.duration;
     return {
       requests,
       durationS,
@@ -142,6 +181,18 @@ export class AutocannonLoad implements LoadGenerator {
       errors: result.errors + result.timeouts + result.non2xx,
     };
   }
+}
+
+function runAutocannon(options: autocannon.Options, timeResponses: boolean): Promise<{ result: autocannon.Result; startedAt: number; lastResponseAt: number }> {
+  const startedAt = monotonicMs();
+  let lastResponseAt = startedAt;
+  return new Promise((resolve, reject) => {
+    const tracker = autocannon({ ...options, sampleInt: 50 }, (err, result) => {
+      if (err) reject(err instanceof Error ? err : new Error(String(err)));
+      else resolve({ result, startedAt, lastResponseAt });
+    });
+    if (timeResponses) tracker.on('response', () => (lastResponseAt = monotonicMs()));
+  });
 }
 
 /** wrk when it is on PATH (or was just installed), else autocannon. */

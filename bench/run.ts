@@ -83,10 +83,18 @@ async function startPeers(factories: PeerFactory[], setup: Setup, peerContext: (
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
       log(`skipping ${factory.name}: failed to start: ${message}`);
-      statuses.push({ name: factory.name, status: 'skipped', reason: `failed to start: ${message.split('\n')[0]}` });
+      statuses.push({ name: factory.name, status: 'skipped', reason: `failed to start: ${oneLine(message)}` });
     }
   }
   return { running, statuses };
+}
+
+/** First and last line of a multi-line error (the last is usually the child's own complaint). */
+function oneLine(message: string): string {
+  const lines = message.split('\n').map((l) => l.trim()).filter((l) => l.length > 0);
+  const first = lines[0] ?? '';
+  const last = lines[lines.length - 1] ?? '';
+  return (lines.length > 1 ? `${first} … ${last}` : first).slice(0, 400);
 }
 
 async function runScenarios(options: BenchOptions, ctx: ScenarioContext): Promise<SectionResult[]> {
@@ -100,7 +108,7 @@ async function runScenarios(options: BenchOptions, ctx: ScenarioContext): Promis
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
       log(`scenario ${name} failed: ${message}`);
-      results.push({ name, title: scenario.title, data: { error: message }, markdown: '', error: message });
+      results.push({ name, title: scenario.title, data: { error: oneLine(message) }, markdown: '', error: oneLine(message) });
     }
   }
   return results;

@@ -7,7 +7,8 @@ import { commandMissing, startConfigPeer } from './config-peer';
 function haproxyConfig(port: number, backendPort: number): string {
   return `global
   nbthread 1
-  maxconn 20000
+  # HAProxy needs ~2 fds per connection; keep within common ulimits.
+  maxconn 4096
 
 defaults
   mode http

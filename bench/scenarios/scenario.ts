@@ -57,7 +57,7 @@ export function table(header: string[], rows: Array<Array<string | number | null
 /** Numbers for humans: thousands separated, at most 3 significant decimals. */
 export function formatNumber(v: number): string {
   if (!Number.isFinite(v)) return '–';
-  if (Math.abs(v) >= 100) return Math.round(v).toLocaleString('en-US');
+  if (Number.isInteger(v) || Math.abs(v) >= 100) return Math.round(v).toLocaleString('en-US');
   if (Math.abs(v) >= 10) return v.toFixed(1);
   return v.toFixed(2);
 }

@@ -3,8 +3,16 @@ import { extname } from 'node:path';
 import YAML from 'yaml';
 import { SwitchboardError } from '../errors';
 import { parseDuration } from './duration';
-import { configSchema, validateConfig, type ConfigFile, type Duration } from './schema';
-import type { SwitchboardConfig } from './types';
+import {
+  configSchema,
+  parseStatusRange,
+  validateConfig,
+  type ConfigFile,
+  type Duration,
+  type ServicePolicyFile,
+  type ServicePolicyOverrides,
+} from './schema';
+import type { ClientTimeouts, ServicePolicy, SwitchboardConfig } from './types';
 
 /**
  * Resolves the configuration: config file < SWITCHBOARD_* environment < flags. Every value,
@@ -48,6 +56,8 @@ export const SETTINGS: readonly Setting[] = [
   { flag: 'idle-timeout', path: 'proxy.timeouts.idle', type: 'duration', roles: SERVING_PROXY, help: 'idle keep-alive sockets to upstreams close after this' },
   { flag: 'drain', path: 'proxy.drain', type: 'duration', roles: SERVING_PROXY, help: 'on SIGTERM, how long in-flight requests may finish' },
   { flag: 'resync-interval', path: 'proxy.resyncInterval', type: 'duration', roles: SERVING_PROXY, help: 'anti-entropy check of the catalog revision' },
+  { flag: 'client-header-timeout', path: 'proxy.clientTimeouts.header', type: 'duration', roles: SERVING_PROXY, help: 'clients must send their request headers within this' },
+  { flag: 'client-request-timeout', path: 'proxy.clientTimeouts.request', type: 'duration', roles: SERVING_PROXY, help: 'clients must send their whole request within this (0 = no limit)' },
   { flag: 'registry', path: 'proxy.registry', type: 'string', arg: 'URL', roles: ['proxy'], help: 'registry base URL, e.g. http://127.0.0.1:8500' },
   { flag: 'compact-every', path: 'store.compactEvery', type: 'integer', roles: SERVING_REGISTRY, help: 'compact the journal after this many records' },
   { flag: 'store', path: 'store.kind', type: 'string', arg: 'KIND', roles: ['registry'], help: 'embedded|etcd' },
@@ -236,11 +246,112 @@ function toRuntimeConfig(file: ConfigFile): SwitchboardConfig {
       },
       drainMs: ms(proxy.drain),
       resyncIntervalMs: ms(proxy.resyncInterval),
+      clientTimeouts: toClientTimeouts(proxy.clientTimeouts),
+      defaults: toServicePolicy(proxy.defaults, 'proxy.defaults'),
+      services: toServicePolicies(proxy.defaults, proxy.services),
     },
     admin: { listen: file.admin.listen },
     store: { kind: file.store.kind, compactEvery: file.store.compactEvery, etcd: { ...file.store.etcd } },
     bus: { kind: file.bus.kind, redis: { ...file.bus.redis } },
   };
+}
+
+function toClientTimeouts(file: ConfigFile['proxy']['clientTimeouts']): ClientTimeouts {
+  const timeouts = { headerMs: ms(file.header), requestMs: ms(file.request) };
+  // node refuses a server whose header timeout exceeds its request timeout.
+  if (timeouts.requestMs > 0 && timeouts.headerMs > timeouts.requestMs) {
+    throw new ConfigError('configuration', 'proxy.clientTimeouts.header', 'must not be longer than proxy.clientTimeouts.request');
+  }
+  return timeouts;
+}
+
+function toServicePolicies(
+  defaults: ServicePolicyFile,
+  overrides: Record<string, ServicePolicyOverrides>,
+): Record<string, ServicePolicy> {
+  const services: Record<string, ServicePolicy> = {};
+  for (const [name, override] of Object.entries(overrides)) {
+    services[name] = toServicePolicy(mergePolicy(defaults, override), `proxy.services.${name}`);
+  }
+  return services;
+}
+
+/** Section by section: `retries: { perTryTimeout: 1s }` keeps the default's other retry fields. */
+function mergePolicy(defaults: ServicePolicyFile, override: ServicePolicyOverrides): ServicePolicyFile {
+  const merged: Record<string, unknown> = { ...defaults };
+  for (const [key, value] of Object.entries(override)) {
+    const base = (defaults as unknown as Record<string, unknown>)[key];
+    const isSection = typeof value === 'object' && value !== null && !Array.isArray(value);
+    merged[key] = isSection ? { ...(base as object), ...value } : value;
+  }
+  return merged as unknown as ServicePolicyFile;
+}
+
+/** File shape → runtime shape (milliseconds, status ranges); cross-field checks the schema cannot make. */
+function toServicePolicy(file: ServicePolicyFile, field: string): ServicePolicy {
+  const { slowStart, healthCheck, outlierDetection, retries, limits } = file;
+  const policy: ServicePolicy = {
+    balancer: file.balancer,
+    hashKey: file.hashKey,
+    slowStart: { windowMs: ms(slowStart.window), aggression: slowStart.aggression, minWeightPercent: slowStart.minWeightPercent },
+    healthCheck: {
+      enabled: healthCheck.enabled,
+      path: healthCheck.path,
+      intervalMs: ms(healthCheck.interval),
+      timeoutMs: ms(healthCheck.timeout),
+      healthyThreshold: healthCheck.healthyThreshold,
+      unhealthyThreshold: healthCheck.unhealthyThreshold,
+      expectedStatuses: healthCheck.expectedStatuses.map((s) => parseStatusRange(s) as [number, number]),
+      jitterMs: ms(healthCheck.jitter),
+      jitterPercent: healthCheck.jitterPercent,
+    },
+    outlierDetection: {
+      consecutive5xx: outlierDetection.consecutive5xx,
+      consecutiveGatewayFailure: outlierDetection.consecutiveGatewayFailure,
+      baseEjectionTimeMs: ms(outlierDetection.baseEjectionTime),
+      maxEjectionTimeMs: ms(outlierDetection.maxEjectionTime),
+      maxEjectionPercent: outlierDetection.maxEjectionPercent,
+    },
+    panicThresholdPercent: file.panicThreshold,
+    retries: {
+      attempts: retries.attempts,
+      perTryTimeoutMs: ms(retries.perTryTimeout),
+      retryOn: [...retries.retryOn],
+      budgetPercent: retries.budgetPercent,
+      minRetryConcurrency: retries.minRetryConcurrency,
+      bufferBodyUpTo: retries.bufferBodyUpTo,
+    },
+    limits: { maxConcurrent: limits.maxConcurrent, maxPending: limits.maxPending, maxPendingWaitMs: ms(limits.maxPendingWait) },
+  };
+  if (policy.outlierDetection.maxEjectionTimeMs < policy.outlierDetection.baseEjectionTimeMs) {
+    throw new ConfigError('configuration', `${field}.outlierDetection.maxEjectionTime`, 'must not be shorter than baseEjectionTime');
+  }
+  return policy;
+}
+
+let builtIn: Readonly<{ policy: ServicePolicy; clientTimeouts: ClientTimeouts }> | undefined;
+
+/** The schema's defaults for the proxy, for a ProxyConfig built without the loader. */
+function builtInProxyDefaults(): Readonly<{ policy: ServicePolicy; clientTimeouts: ClientTimeouts }> {
+  if (!builtIn) {
+    const file: Record<string, unknown> = { proxy: {} };
+    validateConfig(file);
+    const proxy = (file as unknown as ConfigFile).proxy;
+    builtIn = deepFreeze({
+      policy: toServicePolicy(proxy.defaults, 'proxy.defaults'),
+      clientTimeouts: toClientTimeouts(proxy.clientTimeouts),
+    });
+  }
+  return builtIn;
+}
+
+/** The policy a service gets when nothing configures it (what `proxy.defaults` defaults to). */
+export function defaultServicePolicy(): Readonly<ServicePolicy> {
+  return builtInProxyDefaults().policy;
+}
+
+export function defaultClientTimeouts(): Readonly<ClientTimeouts> {
+  return builtInProxyDefaults().clientTimeouts;
 }
 
 function deepFreeze<T>(value: T): Readonly<T> {

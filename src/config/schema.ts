@@ -1,6 +1,7 @@
 import Ajv, { type ErrorObject, type ValidateFunction } from 'ajv';
 import { LOG_LEVELS, type LogLevel } from '../log';
 import { parseDuration } from './duration';
+import { BALANCER_POLICIES, RETRY_ON, type BalancerPolicy, type RetryOn } from './types';
 
 /**
  * The one schema for Switchboard's configuration, as a config file spells it. Environment
@@ -27,6 +28,9 @@ export interface ConfigFile {
     timeouts: { connect: Duration; response: Duration; idle: Duration };
     drain: Duration;
     resyncInterval: Duration;
+    clientTimeouts: { header: Duration; request: Duration };
+    defaults: ServicePolicyFile;
+    services: Record<string, ServicePolicyOverrides>;
   };
   admin: { listen: string };
   store: {
@@ -38,6 +42,46 @@ export interface ConfigFile {
 }
 
 export type Duration = string | number;
+
+/** A service policy as the file spells it, defaults filled in. */
+export interface ServicePolicyFile {
+  balancer: BalancerPolicy;
+  hashKey: string;
+  slowStart: { window: Duration; aggression: number; minWeightPercent: number };
+  healthCheck: {
+    enabled: boolean;
+    path: string;
+    interval: Duration;
+    timeout: Duration;
+    healthyThreshold: number;
+    unhealthyThreshold: number;
+    expectedStatuses: Array<number | string>;
+    jitter: Duration;
+    jitterPercent: number;
+  };
+  outlierDetection: {
+    consecutive5xx: number;
+    consecutiveGatewayFailure: number;
+    baseEjectionTime: Duration;
+    maxEjectionTime: Duration;
+    maxEjectionPercent: number;
+  };
+  panicThreshold: number;
+  retries: {
+    attempts: number;
+    perTryTimeout: Duration;
+    retryOn: RetryOn[];
+    budgetPercent: number;
+    minRetryConcurrency: number;
+    bufferBodyUpTo: number;
+  };
+  limits: { maxConcurrent: number; maxPending: number; maxPendingWait: Duration };
+}
+
+/** `proxy.services.<name>`: any subset of a policy, merged over `proxy.defaults` section by section. */
+export type ServicePolicyOverrides = {
+  [K in keyof ServicePolicyFile]?: ServicePolicyFile[K] extends object ? Partial<ServicePolicyFile[K]> : ServicePolicyFile[K];
+};
 
 export const LISTEN_REASON = 'must be host:port with a port from 0 to 65535';
 
@@ -69,6 +113,108 @@ function listen(defaultValue: string): object {
 
 function section(properties: Record<string, object>): object {
   return { type: 'object', additionalProperties: false, default: {}, properties };
+}
+
+/**
+ * One service policy. `proxy.defaults` gets it with defaults; `proxy.services.<name>` gets it
+ * without, so that an override names only what it changes.
+ */
+function servicePolicy(withDefaults: boolean): object {
+  const d = (value: unknown): object => (withDefaults ? { default: value } : {});
+  const dur = (value: string, allowZero = false): object => {
+    const { default: _omit, ...rest } = duration(value, { allowZero }) as { default: string };
+    return { ...rest, ...d(value) };
+  };
+  const int = (min: number, value: number, max?: number): object => ({
+    type: 'integer',
+    minimum: min,
+    ...(max === undefined ? {} : { maximum: max }),
+    ...d(value),
+  });
+  const percent = (value: number): object => ({ type: 'number', minimum: 0, maximum: 100, ...d(value) });
+  const part = (properties: Record<string, object>): object => ({
+    type: 'object',
+    additionalProperties: false,
+    ...d({}),
+    properties,
+  });
+  return {
+    type: 'object',
+    additionalProperties: false,
+    ...d({}),
+    properties: {
+      balancer: { type: 'string', enum: [...BALANCER_POLICIES], ...d('weighted-round-robin') },
+      hashKey: {
+        type: 'string',
+        pattern: "^(ip|header:[!#$%&'*+.^_`|~0-9A-Za-z-]+|cookie:[^\\s=;,]+)$",
+        errorReason: 'must be "ip", "header:<name>" or "cookie:<name>"',
+        ...d('ip'),
+      },
+      slowStart: part({
+        window: dur('0s', true),
+        aggression: { type: 'number', exclusiveMinimum: 0, ...d(1) },
+        minWeightPercent: { type: 'number', exclusiveMinimum: 0, maximum: 100, ...d(10) },
+      }),
+      healthCheck: part({
+        enabled: { type: 'boolean', ...d(false) },
+        path: { type: 'string', pattern: '^/', errorReason: 'must start with "/"', ...d('/') },
+        interval: dur('5s'),
+        timeout: dur('2s'),
+        healthyThreshold: int(1, 2),
+        unhealthyThreshold: int(1, 3),
+        expectedStatuses: {
+          type: 'array',
+          minItems: 1,
+          items: {
+            type: ['integer', 'string'],
+            format: 'status-range',
+            minimum: 100,
+            maximum: 599,
+            errorReason: 'must be a status code (200) or an inclusive range ("200-399") within 100-599',
+          },
+          ...d(['200-399']),
+        },
+        jitter: dur('0s', true),
+        jitterPercent: percent(10),
+      }),
+      outlierDetection: part({
+        consecutive5xx: int(0, 5),
+        consecutiveGatewayFailure: int(0, 3),
+        baseEjectionTime: dur('30s'),
+        maxEjectionTime: dur('300s'),
+        maxEjectionPercent: percent(10),
+      }),
+      panicThreshold: percent(50),
+      retries: part({
+        attempts: int(0, 2, 10),
+        perTryTimeout: dur('0s', true),
+        retryOn: {
+          type: 'array',
+          uniqueItems: true,
+          items: { type: 'string', enum: [...RETRY_ON] },
+          ...d(['connect-failure', 'reset', 'timeout', 'gateway-error']),
+        },
+        budgetPercent: percent(20),
+        minRetryConcurrency: int(0, 3),
+        bufferBodyUpTo: int(0, 65536),
+      }),
+      limits: part({
+        maxConcurrent: int(1, 1024),
+        maxPending: int(0, 0),
+        maxPendingWait: dur('1s'),
+      }),
+    },
+  };
+}
+
+/** `200` or `"200-399"` → [low, high]; undefined when it is neither or out of 100-599. */
+export function parseStatusRange(value: number | string): [number, number] | undefined {
+  const m = typeof value === 'number' ? [String(value), String(value), String(value)] : /^(\d{3})(?:-(\d{3}))?$/.exec(value.trim());
+  if (!m) return undefined;
+  const low = Number(m[1]);
+  const high = Number(m[2] ?? m[1]);
+  if (!Number.isInteger(low) || !(low >= 100 && high <= 599 && low <= high)) return undefined;
+  return [low, high];
 }
 
 const routeRule = {
@@ -112,6 +258,17 @@ export const configSchema = {
       }),
       drain: duration('10s', { allowZero: true }),
       resyncInterval: duration('30s'),
+      clientTimeouts: section({
+        header: duration('10s'),
+        request: duration('60s', { allowZero: true }),
+      }),
+      defaults: servicePolicy(true),
+      services: {
+        type: 'object',
+        default: {},
+        propertyNames: { minLength: 1 },
+        additionalProperties: servicePolicy(false),
+      },
     }),
     admin: section({ listen: listen('127.0.0.1:9901') }),
     store: section({
@@ -148,6 +305,7 @@ function createAjv(): Ajv {
   ajv.addFormat('duration', { type: 'string', validate: (s) => parseDuration(s) !== undefined });
   ajv.addFormat('positive-duration', { type: 'string', validate: (s) => (parseDuration(s) ?? 0) > 0 });
   ajv.addFormat('listen', { type: 'string', validate: (s) => parseListen(s) !== undefined });
+  ajv.addFormat('status-range', { type: 'string', validate: (s) => parseStatusRange(s) !== undefined });
   return ajv;
 }
 

@@ -53,6 +53,88 @@ export interface ProxyConfig {
   drainMs: number;
   /** Periodic anti-entropy check of the registry's revision (distributed mode). */
   resyncIntervalMs: number;
+  /**
+   * The fields below are filled in by the loader. They are optional so that code building a
+   * ProxyConfig by hand (tests, embedding) gets the built-in defaults.
+   */
+  /** Slowloris guards on client connections. */
+  clientTimeouts?: ClientTimeouts;
+  /** The policy of every service that `services` does not name. */
+  defaults?: ServicePolicy;
+  /** Complete per-service policies: the file's overrides merged over `defaults`. */
+  services?: Record<string, ServicePolicy>;
+}
+
+export interface ClientTimeouts {
+  /** A client must send its complete request headers within this (node's headersTimeout). */
+  headerMs: number;
+  /** ... and its complete request, body included (node's requestTimeout); 0 = no limit. */
+  requestMs: number;
+}
+
+/** Balancer policy names; src/proxy/balancers/balancer.ts has one implementation per name. */
+export const BALANCER_POLICIES = ['weighted-round-robin', 'least-request', 'ring-hash', 'random'] as const;
+export type BalancerPolicy = (typeof BALANCER_POLICIES)[number];
+
+/**
+ * What a failed attempt must be for a retry (Envoy's retry_on, narrowed by idempotency):
+ * `connect-failure` nothing reached the upstream (any method); `reset` the connection broke
+ * after the request was sent; `timeout` the per-try timeout fired; `gateway-error` 502/503/504;
+ * `5xx` any 5xx. All but `connect-failure` retry idempotent methods only.
+ */
+export const RETRY_ON = ['connect-failure', 'reset', 'timeout', 'gateway-error', '5xx'] as const;
+export type RetryOn = (typeof RETRY_ON)[number];
+
+/** How the proxy treats one service: balancing, health, retries, limits. */
+export interface ServicePolicy {
+  balancer: BalancerPolicy;
+  /** What ring-hash hashes: `header:<name>`, `cookie:<name>` or `ip`. */
+  hashKey: string;
+  slowStart: {
+    /** New and returning instances ramp up over this; 0 = off. */
+    windowMs: number;
+    /** Envoy's aggression: 1 = linear, > 1 ramps faster at first. */
+    aggression: number;
+    /** Weight share an instance gets at the start of its window. */
+    minWeightPercent: number;
+  };
+  healthCheck: {
+    enabled: boolean;
+    path: string;
+    intervalMs: number;
+    timeoutMs: number;
+    healthyThreshold: number;
+    unhealthyThreshold: number;
+    /** Inclusive status ranges that count as a passing probe. */
+    expectedStatuses: Array<[number, number]>;
+    jitterMs: number;
+    jitterPercent: number;
+  };
+  outlierDetection: {
+    consecutive5xx: number;
+    consecutiveGatewayFailure: number;
+    baseEjectionTimeMs: number;
+    maxEjectionTimeMs: number;
+    maxEjectionPercent: number;
+  };
+  /** Below this share of available instances, balance over all of them (0 = never). */
+  panicThresholdPercent: number;
+  retries: {
+    /** Retries after the first try (0 = no retries). */
+    attempts: number;
+    /** Each try's deadline for response headers; 0 = only the overall response timeout. */
+    perTryTimeoutMs: number;
+    retryOn: RetryOn[];
+    budgetPercent: number;
+    minRetryConcurrency: number;
+    /** Request bodies up to this many bytes are buffered so a retry can resend them. */
+    bufferBodyUpTo: number;
+  };
+  limits: {
+    maxConcurrent: number;
+    maxPending: number;
+    maxPendingWaitMs: number;
+  };
 }
 
 export interface StoreConfig {

@@ -95,6 +95,11 @@ export class ConcurrencyLimiter {
     return this.inUse;
   }
 
+  /** Every slot is taken: the next `acquire` queues or is rejected. */
+  get saturated(): boolean {
+    return this.inUse >= this.config.maxConcurrent;
+  }
+
   get pending(): number {
     return this.waiters.length;
   }

@@ -85,7 +85,12 @@ function validateBudget(config: RetryBudgetConfig): Readonly<RetryBudgetConfig> 
 
 /** Methods that RFC 9110 §9.2.2 defines as idempotent: sending them twice is harmless. */
 const IDEMPOTENT_METHODS = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
-const RETRIABLE_STATUSES = new Set([502, 503, 504]);
+/** Gateway errors: the statuses retried unless a policy widens them. */
+export const GATEWAY_STATUSES: ReadonlySet<number> = new Set([502, 503, 504]);
+
+export function isIdempotent(method: string): boolean {
+  return IDEMPOTENT_METHODS.has(method) || IDEMPOTENT_METHODS.has(method.toUpperCase());
+}
 
 export interface AttemptFailure {
   method: string;
@@ -110,13 +115,14 @@ export interface AttemptFailure {
  * - 502/503/504, resets and other failures after bytes were sent: the upstream may have acted,
  *   so only idempotent methods are retried.
  * Either way the body must be replayable. Only ask before any byte of the response reached
- * the client: after that, no retry can be invisible to it.
+ * the client: after that, no retry can be invisible to it. A policy may widen the statuses
+ * (retryOn `5xx`); they are still retried for idempotent methods only.
  */
-export function isRetriable(failure: AttemptFailure): boolean {
+export function isRetriable(failure: AttemptFailure, retriableStatuses: ReadonlySet<number> = GATEWAY_STATUSES): boolean {
   if (!failure.bodyReplayable) return false;
-  const idempotent = IDEMPOTENT_METHODS.has(failure.method.toUpperCase());
+  const idempotent = isIdempotent(failure.method);
   if (failure.status !== undefined && failure.errorCode === undefined) {
-    return idempotent && RETRIABLE_STATUSES.has(failure.status);
+    return idempotent && retriableStatuses.has(failure.status);
   }
   if (failure.errorCode === undefined) return false;
   return failure.bytesSentToUpstream === 0 || idempotent;

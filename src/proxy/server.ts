@@ -5,15 +5,19 @@ import type { Duplex } from 'node:stream';
 import type { Bus } from '../bus/bus';
 import type { Instance } from '../catalog/model';
 import type { CatalogSource } from '../catalog/source';
+import { defaultClientTimeouts, defaultServicePolicy } from '../config/load';
 import { parseListen } from '../config/schema';
-import type { ProxyConfig } from '../config/types';
+import type { ClientTimeouts, ProxyConfig, ServicePolicy } from '../config/types';
 import { SwitchboardError } from '../errors';
 import type { Logger } from '../log';
-import { counter, histogram } from '../metrics';
 import { CatalogCache, type CatalogUpdate } from './cache';
-import { Forwarder, ProxyRequest, ensureRequestId, sendError, writeRawError, type Exchange } from './forward';
+import { Exchange, type ExchangeContext } from './exchange';
+import { ProxyRequest, ensureRequestId, sendError, writeRawError } from './forward';
+import { writeOverloaded } from './overload';
+import { ProxyMetrics } from './proxy-metrics';
 import { Router, type Route } from './router';
-import { Pool, type Upstream } from './upstream';
+import { Service, type UpstreamState } from './service';
+import { TunnelForwarder, isWebSocketUpgrade, type Tunnel, type TunnelContext } from './websocket';
 
 export interface ProxyOptions {
   config: ProxyConfig;
@@ -25,23 +29,25 @@ export interface ProxyOptions {
 }
 
 /**
- * The data plane. State flows one way (catalog cache → router + pools); a request goes
- * route → pick → forward → account, and errors the proxy makes itself are JSON with a
- * stable code.
+ * The data plane. State flows one way (catalog cache → router + services); a request goes
+ * route → limit → pick → forward → account (exchange.ts), and errors the proxy makes itself
+ * are JSON with a stable code.
  */
 export class Proxy {
   private readonly config: ProxyConfig;
   private readonly logger: Logger;
   private readonly router: Router;
   private readonly catalog: CatalogCache;
-  private readonly forwarder: Forwarder;
+  private readonly exchanges: ExchangeContext;
+  private readonly tunnels: TunnelForwarder;
   private readonly metrics = new ProxyMetrics();
-  private readonly pools = new Map<string, Pool>();
+  private readonly services = new Map<string, Service>();
   private readonly server: http.Server<typeof ProxyRequest>;
   /** Forwarded HTTP requests not finished yet (WebSocket tunnels are not counted). */
   private inFlight = 0;
   private onDrained: (() => void) | undefined;
   private stopping: Promise<void> | undefined;
+  private closing = false;
 
   constructor(options: ProxyOptions) {
     this.config = options.config;
@@ -59,13 +65,20 @@ export class Proxy {
       resyncIntervalMs: options.config.resyncIntervalMs,
     });
     this.catalog.onUpdate((update) => this.applyCatalog(update));
-    this.forwarder = new Forwarder({
-      connectMs: options.config.timeouts.connectMs,
-      responseMs: options.config.timeouts.responseMs,
+    const { connectMs, responseMs } = options.config.timeouts;
+    const proxy = this;
+    this.exchanges = {
+      connectMs,
+      responseMs,
       logger: this.logger,
-      onComplete: (exchange, status) => this.account(exchange, status),
-    });
-    this.server = http.createServer({ IncomingMessage: ProxyRequest }, (req, res) => this.handleRequest(req, res));
+      get closing() {
+        return proxy.closing;
+      },
+      complete: (exchange) => this.completeExchange(exchange),
+    };
+    const tunnelContext: TunnelContext = { connectMs, responseMs, logger: this.logger, complete: (t) => this.completeTunnel(t) };
+    this.tunnels = new TunnelForwarder(tunnelContext);
+    this.server = createServer(options.config.clientTimeouts ?? defaultClientTimeouts(), (req, res) => this.handleRequest(req, res));
     this.server.on('upgrade', (req: ProxyRequest, socket: Duplex, head: Buffer) => this.handleUpgrade(req, socket, head));
   }
 
@@ -82,6 +95,12 @@ export class Proxy {
     const bound = this.server.address() as AddressInfo | null;
     if (!bound) return this.config.listen;
     return bound.family === 'IPv6' ? `[${bound.address}]:${bound.port}` : `${bound.address}:${bound.port}`;
+  }
+
+  /** What this proxy thinks of a service's instances (admin, tests); undefined if unknown. */
+  serviceState(name: string): { inPanic: boolean; upstreams: UpstreamState[] } | undefined {
+    const service = this.services.get(name);
+    return service && { inPanic: service.inPanic, upstreams: service.states() };
   }
 
   async start(): Promise<void> {
@@ -122,7 +141,7 @@ export class Proxy {
 
   private async shutdown(drainMs: number): Promise<void> {
     this.catalog.stop();
-    this.forwarder.startDraining();
+    this.closing = true;
     const closed = new Promise<void>((resolve) => {
       if (this.server.listening) this.server.close(() => resolve());
       else resolve();
@@ -130,8 +149,8 @@ export class Proxy {
     this.server.closeIdleConnections();
     await this.drained(drainMs);
     this.server.closeAllConnections();
-    this.forwarder.close();
-    for (const pool of this.pools.values()) pool.destroy();
+    this.tunnels.close();
+    await Promise.all([...this.services.values()].map((s) => s.destroy()));
     await closed;
     this.logger.info('proxy stopped');
   }
@@ -149,92 +168,171 @@ export class Proxy {
     });
   }
 
+  // ---- the per-request path -------------------------------------------------------------
+
   private handleRequest(req: ProxyRequest, res: ServerResponse): void {
     const startedAt = performance.now();
     ensureRequestId(req, res);
-    if (this.stopping) res.setHeader('connection', 'close');
+    if (this.closing) res.setHeader('connection', 'close');
     const route = this.router.route(req.headers.host, req.url ?? '/');
-    const picked = this.pick(route, req);
-    if (picked instanceof SwitchboardError) {
-      sendError(res, picked);
-      this.metrics.record(labelFor(route, picked), picked.status, startedAt);
+    const service = this.serviceFor(route);
+    if (service === undefined) {
+      this.refuse(res, UNKNOWN_SERVICE, unknownService(route), startedAt);
       return;
     }
-    const { service, path } = route as Route;
-    req.url = path;
+    req.url = (route as Route).path;
+    const limiter = service.limiter;
+    const slot = limiter.saturated ? limiter.acquire(abortWhenClosed(res)) : limiter.acquire();
+    if (slot === true) this.forward(req, res, service, startedAt);
+    else if (slot === false) this.overloaded(res, service, startedAt);
+    else this.awaitSlot(slot, req, res, service, startedAt);
+  }
+
+  private forward(req: ProxyRequest, res: ServerResponse, service: Service, startedAt: number): void {
     this.inFlight++;
-    this.forwarder.web(req, res, picked, service, startedAt);
+    new Exchange(this.exchanges, req, res, service, startedAt).start();
+  }
+
+  /** Queued behind the concurrency limit (maxPending > 0): the only path with a promise. */
+  private awaitSlot(slot: Promise<boolean>, req: ProxyRequest, res: ServerResponse, service: Service, startedAt: number): void {
+    void slot.then((granted) => {
+      const clientGone = res.destroyed || req.socket.destroyed;
+      if (granted && !clientGone) return this.forward(req, res, service, startedAt);
+      if (granted) service.limiter.release();
+      if (clientGone) this.metrics.record(service.name, 499, startedAt);
+      else this.overloaded(res, service, startedAt);
+    });
+  }
+
+  private overloaded(res: ServerResponse, service: Service, startedAt: number): void {
+    writeOverloaded(res, `service "${service.name}" is at its concurrency limit`);
+    this.metrics.record(service.name, 503, startedAt);
+  }
+
+  private refuse(res: ServerResponse, label: string, error: SwitchboardError, startedAt: number): void {
+    sendError(res, error);
+    this.metrics.record(label, error.status, startedAt);
+  }
+
+  private completeExchange(exchange: Exchange): void {
+    const name = exchange.service.name;
+    this.metrics.record(name, exchange.status, exchange.startedAt);
+    if (exchange.error !== undefined) this.metrics.upstreamError(name, exchange.error);
+    this.inFlight--;
+    if (this.inFlight === 0) this.onDrained?.();
   }
 
   private handleUpgrade(req: ProxyRequest, socket: Duplex, head: Buffer): void {
     const startedAt = performance.now();
     ensureRequestId(req);
-    if (req.headers.upgrade?.toLowerCase() !== 'websocket') {
+    if (!isWebSocketUpgrade(req)) {
       const error = new SwitchboardError('bad_request', 'only WebSocket upgrades are supported');
       writeRawError(socket, error);
       this.metrics.record(UNKNOWN_SERVICE, error.status, startedAt);
       return;
     }
     const route = this.router.route(req.headers.host, req.url ?? '/');
-    const picked = this.pick(route, req);
-    if (picked instanceof SwitchboardError) {
-      writeRawError(socket, picked);
-      this.metrics.record(labelFor(route, picked), picked.status, startedAt);
+    const service = this.serviceFor(route);
+    const upstream = service?.pick(req);
+    if (service === undefined || upstream === undefined) {
+      const error = service === undefined ? unknownService(route) : noHealthyUpstream(service.name);
+      writeRawError(socket, error);
+      this.metrics.record(service?.name ?? UNKNOWN_SERVICE, error.status, startedAt);
       return;
     }
-    const { service, path } = route as Route;
-    req.url = path;
-    this.forwarder.ws(req, socket, head, picked, service, startedAt);
+    req.url = (route as Route).path;
+    this.tunnels.forward(req, socket, head, upstream, service, startedAt);
   }
 
-  private pick(route: Route | undefined, req: ProxyRequest): Upstream | SwitchboardError {
-    if (route === undefined) return NO_ROUTE;
-    const pool = this.pools.get(route.service);
-    if (pool === undefined || !pool.exists) {
-      return new SwitchboardError('unknown_service', `service "${route.service}" has no instances`);
-    }
-    return (
-      pool.pick(req) ??
-      new SwitchboardError('no_healthy_upstream', `service "${route.service}" has no healthy instance`)
-    );
+  private completeTunnel(tunnel: Tunnel): void {
+    this.metrics.record(tunnel.service.name, tunnel.status, tunnel.startedAt);
+    if (tunnel.error !== undefined) this.metrics.upstreamError(tunnel.service.name, tunnel.error);
   }
 
-  private account(exchange: Exchange, status: number): void {
-    this.metrics.record(exchange.service, status, exchange.startedAt);
-    if (exchange.error !== undefined) this.metrics.upstreamError(exchange.service, exchange.error);
-    if (exchange.websocket) return;
-    this.inFlight--;
-    if (this.inFlight === 0) this.onDrained?.();
+  private serviceFor(route: Route | undefined): Service | undefined {
+    if (route === undefined) return undefined;
+    const service = this.services.get(route.service);
+    return service !== undefined && service.exists ? service : undefined;
   }
+
+  // ---- catalog → services ---------------------------------------------------------------
 
   private applyCatalog(update: CatalogUpdate): void {
-    for (const [service, instances] of update.services) {
+    for (const [name, instances] of update.services) {
       if (instances.length === 0) {
-        this.router.removeService(service);
-        this.pools.get(service)?.drain();
-        this.pools.delete(service);
+        this.router.removeService(name);
+        void this.services.get(name)?.retire();
+        this.services.delete(name);
         continue;
       }
-      this.router.setService(service, tagsOf(instances));
-      let pool = this.pools.get(service);
-      if (!pool) {
-        pool = new Pool(service, { idleMs: this.config.timeouts.idleMs });
-        this.pools.set(service, pool);
-      }
-      pool.update(instances);
+      this.router.setService(name, tagsOf(instances));
+      this.serviceNamed(name)?.update(instances);
     }
     if (this.logger.isLevelEnabled('debug')) {
       this.logger.debug({ rev: update.rev, services: [...update.services.keys()] }, 'catalog applied');
     }
   }
+
+  /** A bad policy disables that one service (logged); the others keep working. */
+  private serviceNamed(name: string): Service | undefined {
+    let service = this.services.get(name);
+    if (service) return service;
+    try {
+      service = new Service(name, this.policyFor(name), { idleMs: this.config.timeouts.idleMs, logger: this.logger });
+    } catch (err) {
+      this.logger.error({ err, service: name }, 'invalid service policy: service disabled');
+      return undefined;
+    }
+    this.services.set(name, service);
+    return service;
+  }
+
+  private policyFor(name: string): Readonly<ServicePolicy> {
+    const services = this.config.services;
+    if (services !== undefined && Object.prototype.hasOwnProperty.call(services, name)) return services[name];
+    return this.config.defaults ?? defaultServicePolicy();
+  }
+}
+
+/**
+ * Client-side timeouts against slowloris: headers must arrive within `headerMs`, the whole
+ * request within `requestMs`. node checks them on a timer (30 s by default); check often
+ * enough that a short timeout is enforced close to when it expires.
+ */
+function createServer(
+  timeouts: ClientTimeouts,
+  handler: (req: ProxyRequest, res: ServerResponse) => void,
+): http.Server<typeof ProxyRequest> {
+  const shortest = timeouts.requestMs > 0 ? Math.min(timeouts.headerMs, timeouts.requestMs) : timeouts.headerMs;
+  return http.createServer(
+    {
+      IncomingMessage: ProxyRequest,
+      headersTimeout: timeouts.headerMs,
+      requestTimeout: timeouts.requestMs,
+      connectionsCheckingInterval: Math.max(50, Math.min(1_000, Math.floor(shortest / 4))),
+    },
+    handler,
+  );
+}
+
+/** Only made when a request has to queue: its wait ends if the client leaves. */
+function abortWhenClosed(res: ServerResponse): AbortSignal {
+  const controller = new AbortController();
+  res.once('close', () => controller.abort());
+  return controller.signal;
 }
 
 /** The label for requests that match no service: keeps the label set bounded. */
 const UNKNOWN_SERVICE = '_unknown';
-const NO_ROUTE = new SwitchboardError('unknown_service', 'no service matches this host and path');
 
-function labelFor(route: Route | undefined, error: SwitchboardError): string {
-  return route === undefined || error.code === 'unknown_service' ? UNKNOWN_SERVICE : route.service;
+function unknownService(route: Route | undefined): SwitchboardError {
+  return route === undefined
+    ? new SwitchboardError('unknown_service', 'no service matches this host and path')
+    : new SwitchboardError('unknown_service', `service "${route.service}" has no instances`);
+}
+
+function noHealthyUpstream(service: string): SwitchboardError {
+  return new SwitchboardError('no_healthy_upstream', `service "${service}" has no healthy instance`);
 }
 
 function tagsOf(instances: readonly Instance[]): string[] {
@@ -250,55 +348,4 @@ function listenAddress(listen: string): { host: string; port: number } {
     throw new SwitchboardError('config_invalid', `listen address "${listen}" must be host:port`, { field: 'proxy.listen' });
   }
   return parsed;
-}
-
-const requestsTotal = counter('switchboard_proxy_requests_total', 'Requests answered by the proxy', [
-  'service',
-  'code_class',
-]);
-const requestDuration = histogram(
-  'switchboard_proxy_request_duration_seconds',
-  'Time from receiving a request to the end of its response',
-  ['service'],
-);
-const upstreamErrors = counter('switchboard_proxy_upstream_errors_total', 'Upstream requests that failed', [
-  'service',
-  'error',
-]);
-
-const CODE_CLASSES = ['0xx', '1xx', '2xx', '3xx', '4xx', '5xx'];
-
-interface ServiceMeters {
-  byClass: Array<{ inc(): void } | undefined>;
-  duration: { observe(seconds: number): void };
-}
-
-/** prom-client label children cached per service: no label objects built per request. */
-class ProxyMetrics {
-  private readonly services = new Map<string, ServiceMeters>();
-
-  record(service: string, status: number, startedAt: number): void {
-    const meters = this.metersFor(service);
-    const index = Math.min(Math.floor(status / 100), 5);
-    let requests = meters.byClass[index];
-    if (requests === undefined) {
-      requests = requestsTotal.labels(service, CODE_CLASSES[index]);
-      meters.byClass[index] = requests;
-    }
-    requests.inc();
-    meters.duration.observe((performance.now() - startedAt) / 1000);
-  }
-
-  upstreamError(service: string, error: string): void {
-    upstreamErrors.inc({ service, error });
-  }
-
-  private metersFor(service: string): ServiceMeters {
-    let meters = this.services.get(service);
-    if (meters === undefined) {
-      meters = { byClass: [], duration: requestDuration.labels(service) };
-      this.services.set(service, meters);
-    }
-    return meters;
-  }
 }

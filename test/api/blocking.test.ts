@@ -39,12 +39,16 @@ describe('blocking queries (?index=&wait=)', () => {
   });
 
   it('are not woken by heartbeats that change nothing', async () => {
-    const { app } = await setup();
+    const { app, view } = await setup();
     ok(await register(app, { Name: 'web', Check: { TTL: '1h', Status: 'passing' } }));
     const first = ok(await get(app, '/v1/health/service/web'));
-    const blocked = get(app, `/v1/health/service/web?index=${first.index}&wait=300ms`);
+    const blocked = get(app, `/v1/health/service/web?index=${first.index}&wait=30s`);
+    await waitFor('the query to park', () => view.pendingWaits === 1);
     ok(await put(app, '/v1/agent/check/pass/service:web'));
-    assert.equal(ok(await blocked).index, first.index);
+    assert.equal(view.pendingWaits, 1, 'still parked after the heartbeat');
+    ok(await put(app, '/v1/agent/check/warn/service:web'));
+    const woken = ok(await blocked);
+    assert.ok(woken.index > first.index, 'a status change does wake it');
   });
 
   it('catalog-wide reads wake on a change to any service', async () => {

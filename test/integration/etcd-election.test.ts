@@ -118,9 +118,12 @@ async function startChildCandidate(prefix: string, address: string): Promise<Chi
     const { EtcdElection } = require(${JSON.stringify(modulePath)});
     const e = new EtcdElection(JSON.parse(process.argv[1]));
     e.onChange((leading) => console.log(JSON.stringify({ leading, token: e.token() })));
-    e.start().catch((err) => { console.error(err); process.exit(1); });`;
+    e.start().catch((err) => { console.error(err); process.exit(1); });
+    // Die with the test process: our stdin is a pipe from it.
+    process.stdin.on('end', () => process.exit(0));
+    process.stdin.resume();`;
   const options = { endpoints: etcd.endpoints, prefix, candidate: address, ttlSeconds: TTL_SECONDS };
-  const proc = spawn(process.execPath, ['-e', script, JSON.stringify(options)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const proc = spawn(process.execPath, ['-e', script, JSON.stringify(options)], { stdio: ['pipe', 'pipe', 'inherit'] });
   const result: ChildCandidate = { process: proc, token: 0 };
   proc.stdout?.on('data', (chunk: Buffer) => {
     for (const line of chunk.toString('utf8').split('\n').filter(Boolean)) {

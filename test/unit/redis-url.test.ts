@@ -1,12 +1,19 @@
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import Redis, { Cluster } from 'ioredis';
 import { createRedisConnection, redactRedisUrl } from '../../src/bus/redis-url';
 import { isSwitchboardError } from '../../src/errors';
 
-// lazyConnect: the clients are only inspected, never connected.
+// lazyConnect: the clients are only inspected, never connected; disconnect() releases them.
+const made: (Redis | Cluster)[] = [];
+after(() => {
+  for (const client of made) client.disconnect();
+});
+
 function connect(url: string): Redis | Cluster {
-  return createRedisConnection(url, { lazyConnect: true }) as unknown as Redis | Cluster;
+  const client = createRedisConnection(url, { lazyConnect: true }) as unknown as Redis | Cluster;
+  made.push(client);
+  return client;
 }
 
 describe('redis URL forms', () => {

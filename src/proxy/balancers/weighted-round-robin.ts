@@ -8,7 +8,7 @@ import type { Upstream } from '../upstream';
  * the heavy upstream's turns are spread out instead of bunched.
  *
  * Weights are the Consul weights the catalog resolved for the instance's health
- * (`effectiveWeight`: Weights.Passing or Weights.Warning).
+ * (`effectiveWeight`: Weights.Passing or Weights.Warning), scaled during slow start.
  */
 export class WeightedRoundRobin implements Balancer {
   readonly policy = 'weighted-round-robin';
@@ -25,14 +25,14 @@ export class WeightedRoundRobin implements Balancer {
     this.members = upstreams;
   }
 
-  pick(upstreams: readonly Upstream[], _request: PickRequest): Upstream | undefined {
+  pick(upstreams: readonly Upstream[], _request: PickRequest, exclude?: readonly Upstream[]): Upstream | undefined {
     if (upstreams !== this.members) this.update(upstreams);
     const scores = this.scores;
     let best = -1;
     let total = 0;
     for (let i = 0; i < upstreams.length; i++) {
       const u = upstreams[i];
-      if (!u.available()) continue;
+      if (!u.available() || (exclude !== undefined && exclude.includes(u))) continue;
       const weight = u.weight;
       scores[i] += weight;
       total += weight;

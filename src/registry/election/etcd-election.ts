@@ -1,4 +1,5 @@
 import type { IEvent } from 'etcd3';
+import { SwitchboardError } from '../../errors';
 import type { Logger } from '../../log';
 import { EtcdConnection, isUnavailable, prefixRangeEnd, storeUnavailable, toNumber } from '../store/etcd-client';
 import { EtcdPrefixWatch } from '../store/etcd-watch';
@@ -47,11 +48,18 @@ export class EtcdElection implements Election {
   private candidacy?: Candidacy;
   private leading = false;
   private stopped = false;
-  private retryTimer?: NodeJS.Timeout;
+  private followTimer?: NodeJS.Timeout;
+  private campaignTimer?: NodeJS.Timeout;
   private retries = 0;
 
   constructor(private readonly options: EtcdElectionOptions) {
     this.ttlSeconds = options.ttlSeconds ?? DEFAULT_TTL_SECONDS;
+    if (!Number.isInteger(this.ttlSeconds) || this.ttlSeconds < 1) {
+      throw new SwitchboardError('config_invalid', 'election TTL must be a whole number of seconds ≥ 1', { field: 'election.ttlSeconds' });
+    }
+    if (!options.candidate) {
+      throw new SwitchboardError('config_invalid', 'election candidate address must not be empty', { field: 'api.listen' });
+    }
     this.conn = new EtcdConnection(options.endpoints);
     this.dir = Buffer.from(`${options.prefix}election/`, 'utf8');
   }
@@ -87,7 +95,8 @@ export class EtcdElection implements Election {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
-    clearTimeout(this.retryTimer);
+    clearTimeout(this.followTimer);
+    clearTimeout(this.campaignTimer);
     this.watch?.close();
     const candidacy = this.candidacy;
     this.candidacy = undefined;
@@ -110,7 +119,7 @@ export class EtcdElection implements Election {
       onRevision: (_rev, events) => this.apply(events),
       onCompacted: () => this.refollow(),
       onError: (err) => this.options.logger?.debug({ err }, 'election watch interrupted'),
-    });
+    }, this.options.logger);
     this.update();
   }
 
@@ -119,7 +128,7 @@ export class EtcdElection implements Election {
     if (this.stopped) return;
     this.follow().catch((err) => {
       this.options.logger?.warn({ err }, 'election: re-reading candidates failed; retrying');
-      this.retryTimer = setTimeout(() => this.refollow(), RETRY_MAX_MS);
+      this.followTimer = setTimeout(() => this.refollow(), RETRY_MAX_MS);
     });
   }
 
@@ -191,7 +200,7 @@ export class EtcdElection implements Election {
     if (this.stopped) return;
     const delay = this.retries === 0 ? 0 : Math.min(RETRY_BASE_MS * 2 ** (this.retries - 1), RETRY_MAX_MS);
     this.retries++;
-    this.retryTimer = setTimeout(() => {
+    this.campaignTimer = setTimeout(() => {
       this.campaign().catch((err) => {
         this.options.logger?.warn({ err }, 'election: campaign failed; retrying');
         this.recampaign();

@@ -7,6 +7,11 @@ import { mapEtcdError, prefixRangeEnd, rangeStart, toNumber, type EtcdConnection
  * high-level Watcher drops `compact_revision` and, on reconnect, resumes from the header
  * revision of its create response rather than from the last event it delivered, which can
  * skip a backlog; this one resumes from the revision after the last batch delivered.
+ *
+ * Known gap: a member cut off from the quorum keeps its watch streams open but silent
+ * (etcd's Go client sends require-leader metadata, which etcd3's raw watch call cannot).
+ * Readers that need bounded staleness check the revision by other means (the proxies'
+ * anti-entropy check does).
  */
 export interface RevisionListener {
   /** Every event of one revision, in revision order. */
@@ -87,7 +92,12 @@ export class EtcdPrefixWatch {
     // within a response yields whole revisions.
     for (const [rev, events] of groupByRevision(res.events)) {
       this.nextRev = rev + 1;
-      this.listener.onRevision(rev, events);
+      try {
+        this.listener.onRevision(rev, events);
+      } catch (err) {
+        // Thrown inside a gRPC stream callback it would take the whole process down.
+        this.logger?.error({ err, rev }, 'etcd watch listener threw');
+      }
       if (this.closed) return;
     }
   }

@@ -1,0 +1,105 @@
+import type { RetryOn, ServicePolicy } from '../config/types';
+import { counter } from '../metrics';
+import { GATEWAY_STATUSES, isRetriable, type RetryBudget } from './retry-budget';
+
+/**
+ * The retry wrapper around "forward this request": after a failed attempt, may the exchange
+ * try another instance? Yes only when every one of these holds:
+ *  - the client has not received a byte of the response (a retry must stay invisible);
+ *  - the failure is one the service retries on (`retryOn`), and the method allows it: a
+ *    request that never reached the upstream may be retried whatever its method; anything
+ *    that may have reached it (reset, timeout, 5xx) only for idempotent methods;
+ *  - the body can be sent again (none, buffered, or a streamed one not read yet);
+ *  - attempts are left, and the retry budget has room (it is taken here, and given back when
+ *    the retry's attempt ends).
+ */
+
+/** Why an attempt failed; the same names as `retryOn`. */
+export type FailureKind = RetryOn;
+
+const retriesTotal = counter('switchboard_proxy_retries_total', 'Requests retried on another instance, by what failed.', [
+  'service',
+  'reason',
+]);
+
+export class RetryPolicy {
+  /** Retries after the first try. */
+  readonly attempts: number;
+  readonly perTryTimeoutMs: number;
+  readonly bufferBodyUpTo: number;
+  private readonly on: ReadonlySet<RetryOn>;
+  private readonly statuses: ReadonlySet<number>;
+  private readonly counters = new Map<FailureKind, { inc(): void }>();
+
+  constructor(
+    readonly service: string,
+    config: Readonly<ServicePolicy['retries']>,
+    readonly budget: RetryBudget,
+  ) {
+    this.attempts = config.attempts;
+    this.perTryTimeoutMs = config.perTryTimeoutMs;
+    this.bufferBodyUpTo = config.bufferBodyUpTo;
+    this.on = new Set(config.retryOn);
+    this.statuses = retriedStatuses(this.on);
+  }
+
+  /** Cheap test on the response path: is this status ever retried? */
+  retriesStatus(status: number): boolean {
+    return this.statuses.has(status);
+  }
+
+  /**
+   * The decision for a failed attempt. On true a retry budget slot is held: call
+   * `budget.retryFinished()` when the retry's attempt ends.
+   */
+  mayRetry(failure: RetryCandidate): boolean {
+    if (failure.clientResponseStarted || failure.tries > this.attempts) return false;
+    if (!this.on.has(failure.kind)) return false;
+    const retriable = isRetriable(
+      {
+        method: failure.method,
+        status: failure.status,
+        errorCode: failure.status === undefined ? failure.kind : undefined,
+        bytesSentToUpstream: failure.kind === 'connect-failure' ? 0 : 1,
+        bodyReplayable: failure.bodyReplayable,
+      },
+      this.statuses,
+    );
+    if (!retriable || !this.budget.tryAcquireRetry()) return false;
+    this.count(failure.kind);
+    return true;
+  }
+
+  private count(kind: FailureKind): void {
+    let child = this.counters.get(kind);
+    if (child === undefined) {
+      child = retriesTotal.labels(this.service, kind.replace('-', '_'));
+      this.counters.set(kind, child);
+    }
+    child.inc();
+  }
+}
+
+/** A failed attempt as the retry decision sees it (built only when an attempt failed). */
+export interface RetryCandidate {
+  kind: FailureKind;
+  /** The upstream's status, when the failure is a response. */
+  status?: number;
+  method: string;
+  tries: number;
+  bodyReplayable: boolean;
+  clientResponseStarted: boolean;
+}
+
+/** 502/503/504 for `gateway-error`, every 5xx for `5xx`. */
+function retriedStatuses(on: ReadonlySet<RetryOn>): ReadonlySet<number> {
+  const statuses = new Set<number>();
+  if (on.has('gateway-error')) for (const s of GATEWAY_STATUSES) statuses.add(s);
+  if (on.has('5xx')) for (let s = 500; s <= 599; s++) statuses.add(s);
+  return statuses;
+}
+
+/** The kind of failure a response status is (only 5xx are failures). */
+export function statusFailureKind(status: number): FailureKind {
+  return GATEWAY_STATUSES.has(status) ? 'gateway-error' : '5xx';
+}

@@ -1,0 +1,176 @@
+import type { Instance } from '../catalog/model';
+import type { ServicePolicy } from '../config/types';
+import type { Logger } from '../log';
+import { createBalancer, type PickRequest } from './balancers/balancer';
+import { ActiveProber } from './health/active-prober';
+import { OutlierDetector } from './health/outlier-detector';
+import { PanicMode } from './health/panic';
+import { PassiveHealth } from './health/passive';
+import { ConcurrencyLimiter } from './overload';
+import { RetryBudget } from './retry-budget';
+import { RetryPolicy } from './retry';
+import { realScheduler, type Scheduler } from './scheduler';
+import { Pool, type Upstream } from './upstream';
+
+export interface ServiceOptions {
+  /** Idle keep-alive sockets to upstreams close after this. */
+  idleMs: number;
+  logger: Logger;
+  scheduler?: Scheduler;
+}
+
+/** One upstream as /debug or a test sees it. */
+export interface UpstreamState {
+  id: string;
+  address: string;
+  port: number;
+  available: boolean;
+  ejected: boolean;
+  probeFailing: boolean;
+  inFlight: number;
+  weight: number;
+}
+
+/**
+ * Everything the proxy keeps for one service, built from its policy: the pool and balancer,
+ * the health verdicts that feed `available()` (outlier detection, active probes, panic), the
+ * concurrency limiter and the retry policy with its budget. Health changes reach the pool
+ * only as edges (ejected / returned, probe down / up).
+ */
+export class Service {
+  readonly name: string;
+  readonly policy: Readonly<ServicePolicy>;
+  readonly limiter: ConcurrencyLimiter;
+  readonly retry: RetryPolicy;
+  readonly passive: PassiveHealth;
+  private readonly pool: Pool;
+  private readonly detector: OutlierDetector;
+  private readonly prober: ActiveProber | undefined;
+  private readonly panic: PanicMode;
+  private readonly logger: Logger;
+
+  constructor(name: string, policy: Readonly<ServicePolicy>, options: ServiceOptions) {
+    const scheduler = options.scheduler ?? realScheduler;
+    this.name = name;
+    this.policy = policy;
+    this.logger = options.logger;
+    this.panic = new PanicMode(name, policy.panicThresholdPercent, options.logger);
+    this.pool = new Pool(
+      name,
+      { idleMs: options.idleMs, slowStart: policy.slowStart, panic: this.panic, now: () => scheduler.now() },
+      createBalancer(policy.balancer, { hashKey: policy.hashKey }),
+    );
+    const outlier = policy.outlierDetection;
+    this.detector = new OutlierDetector({
+      service: name,
+      config: {
+        consecutive5xx: outlier.consecutive5xx,
+        consecutiveGatewayFailure: outlier.consecutiveGatewayFailure,
+        baseEjectionMs: outlier.baseEjectionTimeMs,
+        maxEjectionMs: outlier.maxEjectionTimeMs,
+        maxEjectionPercent: outlier.maxEjectionPercent,
+      },
+      onChange: (id, ejected) => this.pool.setEjected(id, ejected),
+      scheduler,
+      logger: options.logger,
+    });
+    this.passive = new PassiveHealth(this.detector);
+    this.prober = policy.healthCheck.enabled ? this.createProber(scheduler) : undefined;
+    this.limiter = new ConcurrencyLimiter({ service: name, config: policy.limits, scheduler });
+    const budget = new RetryBudget(name, {
+      budgetPercent: policy.retries.budgetPercent,
+      minRetryConcurrency: policy.retries.minRetryConcurrency,
+    });
+    this.retry = new RetryPolicy(name, policy.retries, budget);
+  }
+
+  /** The catalog lists at least one instance, whatever its health. */
+  get exists(): boolean {
+    return this.pool.exists;
+  }
+
+  get inPanic(): boolean {
+    return this.pool.inPanic;
+  }
+
+  get budget(): RetryBudget {
+    return this.retry.budget;
+  }
+
+  pick(request: PickRequest, exclude?: readonly Upstream[]): Upstream | undefined {
+    return this.pool.pick(request, exclude);
+  }
+
+  /** The service's instances changed in the catalog. */
+  update(instances: readonly Instance[]): void {
+    const replaced = this.pool.update(instances);
+    const upstreams = this.pool.upstreams;
+    const ids = upstreams.map((u) => u.id);
+    // A new endpoint under an old id starts with a clean record.
+    if (replaced.length > 0) this.detector.setHosts(ids.filter((id) => !replaced.includes(id)));
+    this.detector.setHosts(ids);
+    this.prober?.setTargets(upstreams.map((u) => ({ id: u.id, host: u.address, port: u.port })));
+    // Upstream objects made by this update start healthy; tell them what is known of their ids.
+    this.pool.syncHealth(
+      (id) => this.detector.isEjected(id),
+      (id) => this.prober?.isHealthy(id) ?? true,
+    );
+  }
+
+  states(): UpstreamState[] {
+    return this.pool.upstreams.map((u) => ({
+      id: u.id,
+      address: u.address,
+      port: u.port,
+      available: u.available(),
+      ejected: u.ejected,
+      probeFailing: u.probeFailing,
+      inFlight: u.inFlight,
+      weight: u.weight,
+    }));
+  }
+
+  /** The service left the catalog: in-flight requests finish, timers and probes stop. */
+  retire(): Promise<void> {
+    this.pool.drain();
+    return this.stopHealth();
+  }
+
+  /** Shutdown: close every upstream connection now. */
+  destroy(): Promise<void> {
+    this.pool.destroy();
+    return this.stopHealth();
+  }
+
+  private async stopHealth(): Promise<void> {
+    this.detector.stop();
+    this.limiter.close();
+    this.panic.dispose();
+    await this.prober?.stop();
+  }
+
+  private createProber(scheduler: Scheduler): ActiveProber {
+    const check = this.policy.healthCheck;
+    return new ActiveProber({
+      service: this.name,
+      config: {
+        path: check.path,
+        intervalMs: check.intervalMs,
+        timeoutMs: check.timeoutMs,
+        healthyThreshold: check.healthyThreshold,
+        unhealthyThreshold: check.unhealthyThreshold,
+        expectedStatuses: check.expectedStatuses,
+        jitterMs: check.jitterMs,
+        jitterFraction: check.jitterPercent / 100,
+      },
+      onChange: (id, healthy) => this.probeChanged(id, healthy),
+      scheduler,
+    });
+  }
+
+  private probeChanged(id: string, healthy: boolean): void {
+    if (healthy) this.logger.info({ service: this.name, instance: id }, 'active probes pass again: instance back in rotation');
+    else this.logger.warn({ service: this.name, instance: id }, 'active probes failing: instance out of rotation');
+    this.pool.setProbeHealthy(id, healthy);
+  }
+}

@@ -1,0 +1,81 @@
+/**
+ * An in-process upstream whose behaviour a test switches at will: answer 200 (with its id
+ * in `x-backend`), answer a status, hang, or hold `/slow` requests until released. Health
+ * probes (`/health`) have their own status. Counts what it received.
+ */
+import http from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+
+export type Behaviour = 'ok' | 'hang' | number;
+
+export class ScriptedBackend {
+  behaviour: Behaviour = 'ok';
+  healthStatus = 200;
+  /** Requests other than health probes. */
+  requests = 0;
+  probes = 0;
+  readonly bodies: string[] = [];
+  readonly held: http.ServerResponse[] = [];
+  private readonly server: http.Server;
+
+  private constructor(readonly id: string) {
+    this.server = http.createServer((req, res) => this.handle(req, res));
+    this.server.on('upgrade', (_req, socket: Socket) => {
+      socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nx-backend: ${this.id}\r\n\r\n`);
+      socket.pipe(socket);
+      socket.on('error', () => undefined);
+    });
+  }
+
+  static async start(id: string): Promise<ScriptedBackend> {
+    const backend = new ScriptedBackend(id);
+    await new Promise<void>((resolve, reject) => {
+      backend.server.once('error', reject);
+      backend.server.listen(0, '127.0.0.1', resolve);
+    });
+    return backend;
+  }
+
+  get port(): number {
+    return (this.server.address() as AddressInfo).port;
+  }
+
+  /** Answers every held `/slow` request with 200. */
+  release(): void {
+    for (const res of this.held.splice(0)) this.reply(res, 200);
+  }
+
+  async close(): Promise<void> {
+    this.release();
+    this.server.closeAllConnections();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
+    if (req.url === '/health') {
+      this.probes++;
+      req.resume();
+      this.reply(res, this.healthStatus);
+      return;
+    }
+    this.requests++;
+    let body = '';
+    req.setEncoding('utf8');
+    req.on('data', (c: string) => (body += c));
+    req.on('end', () => {
+      this.bodies.push(body);
+      if (this.behaviour === 'hang') return;
+      if (req.url?.startsWith('/slow')) {
+        this.held.push(res);
+        return;
+      }
+      this.reply(res, this.behaviour === 'ok' ? 200 : this.behaviour);
+    });
+  }
+
+  private reply(res: http.ServerResponse, status: number): void {
+    const text = JSON.stringify({ backend: this.id });
+    res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), 'x-backend': this.id });
+    res.end(text);
+  }
+}
