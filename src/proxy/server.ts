@@ -28,6 +28,14 @@ export interface ProxyOptions {
   logger: Logger;
 }
 
+export interface ServiceState {
+  inPanic: boolean;
+  /** Requests holding a concurrency slot, and requests queued for one. */
+  active: number;
+  pending: number;
+  upstreams: UpstreamState[];
+}
+
 /**
  * The data plane. State flows one way (catalog cache → router + services); a request goes
  * route → limit → pick → forward → account (exchange.ts), and errors the proxy makes itself
@@ -66,13 +74,13 @@ export class Proxy {
     });
     this.catalog.onUpdate((update) => this.applyCatalog(update));
     const { connectMs, responseMs } = options.config.timeouts;
-    const proxy = this;
+    const isClosing = (): boolean => this.closing;
     this.exchanges = {
       connectMs,
       responseMs,
       logger: this.logger,
       get closing() {
-        return proxy.closing;
+        return isClosing();
       },
       complete: (exchange) => this.completeExchange(exchange),
     };
@@ -97,10 +105,12 @@ export class Proxy {
     return bound.family === 'IPv6' ? `[${bound.address}]:${bound.port}` : `${bound.address}:${bound.port}`;
   }
 
-  /** What this proxy thinks of a service's instances (admin, tests); undefined if unknown. */
-  serviceState(name: string): { inPanic: boolean; upstreams: UpstreamState[] } | undefined {
+  /** What this proxy thinks of a service (admin, tests); undefined if unknown. */
+  serviceState(name: string): ServiceState | undefined {
     const service = this.services.get(name);
-    return service && { inPanic: service.inPanic, upstreams: service.states() };
+    if (!service) return undefined;
+    const { active, pending } = service.limiter;
+    return { inPanic: service.inPanic, active, pending, upstreams: service.states() };
   }
 
   async start(): Promise<void> {

@@ -105,6 +105,14 @@ describe('PUT /v1/agent/service/deregister/:id', () => {
     assert.deepEqual((await get(h.app, '/v1/agent/services')).json, {});
   });
 
+  it('accepts long IDs in the path', async () => {
+    const id = 'web-'.padEnd(200, 'x');
+    ok(await register(h.app, { Name: 'web', ID: id, Check: { TTL: '30s' } }));
+    ok(await put(h.app, `/v1/agent/check/pass/service:${id}`));
+    ok(await put(h.app, `/v1/agent/service/deregister/${id}`));
+    assert.equal(h.view.instance(id), undefined);
+  });
+
   it('answers 404 for an unknown ID', async () => {
     const reply = await put(h.app, '/v1/agent/service/deregister/nope');
     assert.equal(reply.status, 404);

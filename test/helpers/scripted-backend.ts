@@ -6,7 +6,8 @@
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 
-export type Behaviour = 'ok' | 'hang' | number;
+/** `reset`: read the request, then destroy the connection without answering. */
+export type Behaviour = 'ok' | 'hang' | 'reset' | number;
 
 export class ScriptedBackend {
   behaviour: Behaviour = 'ok';
@@ -65,6 +66,10 @@ export class ScriptedBackend {
     req.on('end', () => {
       this.bodies.push(body);
       if (this.behaviour === 'hang') return;
+      if (this.behaviour === 'reset') {
+        req.socket.destroy();
+        return;
+      }
       if (req.url?.startsWith('/slow')) {
         this.held.push(res);
         return;

@@ -7,6 +7,7 @@ import { LocalBus } from '../../src/bus/local-bus';
 import { HttpSource } from '../../src/catalog/http-source';
 import { SwitchboardError, isSwitchboardError } from '../../src/errors';
 import { silentLogger } from '../../src/log';
+import { registry as metrics } from '../../src/metrics';
 import { Registry } from '../../src/registry/registry';
 import { MemoryStore } from '../../src/registry/store/memory-store';
 import { freePort, waitFor } from '../helpers/child';
@@ -72,6 +73,15 @@ describe('Registry', () => {
       await http.close();
       await local.close();
     }
+  });
+
+  it('exports its metrics: requests by route and status class, published messages, catalog revision', async () => {
+    const text = await metrics.metrics();
+    const line = (name: string, ...parts: string[]) =>
+      text.split('\n').find((l) => l.startsWith(name) && parts.every((p) => l.includes(p)));
+    assert.ok(line('switchboard_registry_http_requests_total', 'route="/v1/agent/service/register"', 'code_class="2xx"'), text);
+    assert.match(line('switchboard_registry_published_total') ?? '', / [1-9]\d*$/);
+    assert.match(line('switchboard_registry_catalog_revision') ?? '', / [1-9]\d*$/);
   });
 
   it('refuses to start on a busy port with address_in_use', async () => {

@@ -42,6 +42,8 @@ export function buildApi(options: ApiOptions): FastifyInstance {
     // Per-request lines would dominate the log under heartbeat traffic.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: BODY_LIMIT,
+    // Service and check IDs may be up to 256 characters (fastify's default allows 100).
+    routerOptions: { maxParamLength: 1024 },
     // Wrong types are errors, not something to coerce ("80" is not a Port).
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: false, allowUnionTypes: true } },
   });
