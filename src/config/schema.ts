@@ -115,96 +115,97 @@ function section(properties: Record<string, object>): object {
   return { type: 'object', additionalProperties: false, default: {}, properties };
 }
 
+/** Schema builders that attach defaults only for `proxy.defaults`, never for overrides. */
+interface PolicySchemaBuilders {
+  d(value: unknown): object;
+  dur(value: string, allowZero?: boolean): object;
+  int(min: number, value: number, max?: number): object;
+  percent(value: number): object;
+  part(properties: Record<string, object>): object;
+}
+
+function policyBuilders(withDefaults: boolean): PolicySchemaBuilders {
+  const d = (value: unknown): object => (withDefaults ? { default: value } : {});
+  return {
+    d,
+    dur: (value, allowZero = false) => {
+      const { default: _omit, ...rest } = duration(value, { allowZero }) as { default: string };
+      return { ...rest, ...d(value) };
+    },
+    int: (min, value, max) => ({ type: 'integer', minimum: min, ...(max === undefined ? {} : { maximum: max }), ...d(value) }),
+    percent: (value) => ({ type: 'number', minimum: 0, maximum: 100, ...d(value) }),
+    part: (properties) => ({ type: 'object', additionalProperties: false, ...d({}), properties }),
+  };
+}
+
 /**
  * One service policy. `proxy.defaults` gets it with defaults; `proxy.services.<name>` gets it
  * without, so that an override names only what it changes.
  */
 function servicePolicy(withDefaults: boolean): object {
-  const d = (value: unknown): object => (withDefaults ? { default: value } : {});
-  const dur = (value: string, allowZero = false): object => {
-    const { default: _omit, ...rest } = duration(value, { allowZero }) as { default: string };
-    return { ...rest, ...d(value) };
-  };
-  const int = (min: number, value: number, max?: number): object => ({
-    type: 'integer',
-    minimum: min,
-    ...(max === undefined ? {} : { maximum: max }),
-    ...d(value),
-  });
-  const percent = (value: number): object => ({ type: 'number', minimum: 0, maximum: 100, ...d(value) });
-  const part = (properties: Record<string, object>): object => ({
-    type: 'object',
-    additionalProperties: false,
-    ...d({}),
-    properties,
-  });
-  return {
-    type: 'object',
-    additionalProperties: false,
-    ...d({}),
-    properties: {
-      balancer: { type: 'string', enum: [...BALANCER_POLICIES], ...d('weighted-round-robin') },
-      hashKey: {
-        type: 'string',
-        pattern: "^(ip|header:[!#$%&'*+.^_`|~0-9A-Za-z-]+|cookie:[^\\s=;,]+)$",
-        errorReason: 'must be "ip", "header:<name>" or "cookie:<name>"',
-        ...d('ip'),
-      },
-      slowStart: part({
-        window: dur('0s', true),
-        aggression: { type: 'number', exclusiveMinimum: 0, ...d(1) },
-        minWeightPercent: { type: 'number', exclusiveMinimum: 0, maximum: 100, ...d(10) },
-      }),
-      healthCheck: part({
-        enabled: { type: 'boolean', ...d(false) },
-        path: { type: 'string', pattern: '^/', errorReason: 'must start with "/"', ...d('/') },
-        interval: dur('5s'),
-        timeout: dur('2s'),
-        healthyThreshold: int(1, 2),
-        unhealthyThreshold: int(1, 3),
-        expectedStatuses: {
-          type: 'array',
-          minItems: 1,
-          items: {
-            type: ['integer', 'string'],
-            format: 'status-range',
-            minimum: 100,
-            maximum: 599,
-            errorReason: 'must be a status code (200) or an inclusive range ("200-399") within 100-599',
-          },
-          ...d(['200-399']),
-        },
-        jitter: dur('0s', true),
-        jitterPercent: percent(10),
-      }),
-      outlierDetection: part({
-        consecutive5xx: int(0, 5),
-        consecutiveGatewayFailure: int(0, 3),
-        baseEjectionTime: dur('30s'),
-        maxEjectionTime: dur('300s'),
-        maxEjectionPercent: percent(10),
-      }),
-      panicThreshold: percent(50),
-      retries: part({
-        attempts: int(0, 2, 10),
-        perTryTimeout: dur('0s', true),
-        retryOn: {
-          type: 'array',
-          uniqueItems: true,
-          items: { type: 'string', enum: [...RETRY_ON] },
-          ...d(['connect-failure', 'reset', 'timeout', 'gateway-error']),
-        },
-        budgetPercent: percent(20),
-        minRetryConcurrency: int(0, 3),
-        bufferBodyUpTo: int(0, 65536),
-      }),
-      limits: part({
-        maxConcurrent: int(1, 1024),
-        maxPending: int(0, 0),
-        maxPendingWait: dur('1s'),
-      }),
+  const b = policyBuilders(withDefaults);
+  return b.part({
+    balancer: { type: 'string', enum: [...BALANCER_POLICIES], ...b.d('weighted-round-robin') },
+    hashKey: {
+      type: 'string',
+      pattern: "^(ip|header:[!#$%&'*+.^_`|~0-9A-Za-z-]+|cookie:[^\\s=;,]+)$",
+      errorReason: 'must be "ip", "header:<name>" or "cookie:<name>"',
+      ...b.d('ip'),
     },
-  };
+    slowStart: b.part({
+      window: b.dur('0s', true),
+      aggression: { type: 'number', exclusiveMinimum: 0, ...b.d(1) },
+      minWeightPercent: { type: 'number', exclusiveMinimum: 0, maximum: 100, ...b.d(10) },
+    }),
+    healthCheck: healthCheckSchema(b),
+    outlierDetection: b.part({
+      consecutive5xx: b.int(0, 5),
+      consecutiveGatewayFailure: b.int(0, 3),
+      baseEjectionTime: b.dur('30s'),
+      maxEjectionTime: b.dur('300s'),
+      maxEjectionPercent: b.percent(10),
+    }),
+    panicThreshold: b.percent(50),
+    retries: b.part({
+      attempts: b.int(0, 2, 10),
+      perTryTimeout: b.dur('0s', true),
+      retryOn: {
+        type: 'array',
+        uniqueItems: true,
+        items: { type: 'string', enum: [...RETRY_ON] },
+        ...b.d(['connect-failure', 'reset', 'timeout', 'gateway-error']),
+      },
+      budgetPercent: b.percent(20),
+      minRetryConcurrency: b.int(0, 3),
+      bufferBodyUpTo: b.int(0, 65536),
+    }),
+    limits: b.part({ maxConcurrent: b.int(1, 1024), maxPending: b.int(0, 0), maxPendingWait: b.dur('1s') }),
+  });
+}
+
+function healthCheckSchema(b: PolicySchemaBuilders): object {
+  return b.part({
+    enabled: { type: 'boolean', ...b.d(false) },
+    path: { type: 'string', pattern: '^/', errorReason: 'must start with "/"', ...b.d('/') },
+    interval: b.dur('5s'),
+    timeout: b.dur('2s'),
+    healthyThreshold: b.int(1, 2),
+    unhealthyThreshold: b.int(1, 3),
+    expectedStatuses: {
+      type: 'array',
+      minItems: 1,
+      items: {
+        type: ['integer', 'string'],
+        format: 'status-range',
+        minimum: 100,
+        maximum: 599,
+        errorReason: 'must be a status code (200) or an inclusive range ("200-399") within 100-599',
+      },
+      ...b.d(['200-399']),
+    },
+    jitter: b.dur('0s', true),
+    jitterPercent: b.percent(10),
+  });
 }
 
 /** `200` or `"200-399"` → [low, high]; undefined when it is neither or out of 100-599. */

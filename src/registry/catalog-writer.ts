@@ -123,6 +123,23 @@ export class CatalogWriter {
     return rev as number;
   }
 
+  /**
+   * Check runner: the result of a registry-side HTTP/TCP check. Rewrites the instance only
+   * when status or output differ from the stored check; undefined = nothing to write (the
+   * check or its instance is gone, or nothing changed). TTL checks go through updateCheck.
+   */
+  async recordCheckResult(instanceId: string, checkId: string, status: HealthStatus, output: string): Promise<number | undefined> {
+    return this.commit(async () => {
+      const kv = await this.read(instanceKey(instanceId));
+      const instance = kv && decodeInstance(kv);
+      const check = instance?.checks.find((c) => c.checkId === checkId);
+      if (!kv || !instance || !check || check.type === 'ttl') return undefined;
+      if (check.status === status && check.output === output) return undefined;
+      const updated: Check = { ...check, status, output, statusSince: sinceFor(check, status, this.now()) };
+      return { compares: [{ key: kv.key, modRev: kv.modRev }], ops: [putInstance(withCheck(instance, updated))] };
+    });
+  }
+
   /** TTL loop: mark the check critical if its deadline has passed. Undefined = nothing to do. */
   async expireCheck(instanceId: string, checkId: string): Promise<number | undefined> {
     return this.commit(async () => {

@@ -1,28 +1,48 @@
 import type { Bus, CatalogMessage } from '../bus/bus';
 import type { Logger } from '../log';
-import { counter } from '../metrics';
-import type { CatalogView, ViewChange } from './catalog-view';
+import { counter, gauge } from '../metrics';
 import type { Election } from './election/election';
+import { decodeInstance } from './instance-codec';
+import { INSTANCE_PREFIX } from './keys';
+import { PublishCheckpoint } from './publish-checkpoint';
+import type { Store, WatchEvent, Watcher } from './store/store';
 
 export interface PublisherOptions {
-  view: Pick<CatalogView, 'onChange'>;
+  store: Store;
   bus: Bus;
-  election: Pick<Election, 'isLeader'>;
+  election: Pick<Election, 'isLeader' | 'onChange' | 'fence'>;
   logger: Logger;
+  /** Least time between two writes of the published revision (default 100 ms). */
+  checkpointIntervalMs?: number;
+  /** Pause before retrying a store read that failed (default 1 s). */
+  retryMs?: number;
 }
 
 const published = counter('switchboard_registry_published_total', 'Catalog change messages the leader published to the bus');
+const publishFailures = counter('switchboard_registry_publish_failures_total', 'Catalog change messages the bus refused (subscribers resync)');
+const publishedRevision = gauge('switchboard_registry_published_revision', 'Revision of the last catalog message this leader handed to the bus');
+
+const DEFAULT_RETRY_MS = 1000;
 
 /**
- * Leader-only: announces every catalog change on the bus, in revision order, each message
- * naming the previous one's revision so subscribers can tell when they missed one. A failed
- * publish is logged and skipped: the bus is at-most-once and proxies resync on gaps.
+ * Leader-only: announces every catalog change on the bus in revision order, each message
+ * naming the previous one's revision so subscribers can tell when they missed one.
+ *
+ * It follows the store's change history, not this process's view: on becoming leader it
+ * resumes from the revision the previous leader stored (see PublishCheckpoint) and replays
+ * every change after it, so a change the old leader committed but never announced is
+ * announced now. If that history is compacted, one message naming every service stands in
+ * for the missing ones (subscribers fetch what changed since their own revision anyway).
+ *
+ * A failed publish is counted and skipped, never retried: the bus is at-most-once, the chain
+ * goes on from the attempted revision, and subscribers resync on the gap or on reconnect.
  */
 export class Publisher {
   private readonly log: Logger;
-  private lastRev = 0;
-  private tail: Promise<void> = Promise.resolve();
+  private session?: LeaderSession;
+  private ending: Promise<void> = Promise.resolve();
   private unsubscribe?: () => void;
+  private lastRev = 0;
 
   constructor(private readonly options: PublisherOptions) {
     this.log = options.logger.child({ component: 'publisher' });
@@ -33,31 +53,177 @@ export class Publisher {
     return this.lastRev;
   }
 
+  /** Follows leadership: publishes while this process leads. */
   start(): void {
-    this.unsubscribe ??= this.options.view.onChange((change) => this.onChange(change));
+    if (this.unsubscribe) return;
+    this.unsubscribe = this.options.election.onChange((leading) => this.onLeadership(leading));
+    this.onLeadership(this.options.election.isLeader());
   }
 
-  /** Stops following the view and waits for messages already queued. */
+  /** Stops publishing; messages already queued still go out, and the revision is stored. */
   async stop(): Promise<void> {
     this.unsubscribe?.();
     this.unsubscribe = undefined;
-    await this.tail;
+    this.endSession();
+    await this.ending;
   }
 
-  private onChange(change: ViewChange): void {
-    if (!this.options.election.isLeader()) return;
-    const message: CatalogMessage = { rev: change.rev, prevRev: this.lastRev, services: change.services };
-    this.lastRev = change.rev;
+  private onLeadership(leading: boolean): void {
+    if (leading && !this.session && this.unsubscribe) this.beginSession();
+    else if (!leading) this.endSession();
+  }
+
+  private beginSession(): void {
+    const checkpoint = new PublishCheckpoint({
+      store: this.options.store,
+      election: this.options.election,
+      logger: this.options.logger,
+      minIntervalMs: this.options.checkpointIntervalMs,
+    });
+    const session = new LeaderSession({
+      store: this.options.store,
+      bus: this.options.bus,
+      checkpoint,
+      log: this.log,
+      retryMs: this.options.retryMs ?? DEFAULT_RETRY_MS,
+      attempted: (rev) => {
+        this.lastRev = rev;
+        publishedRevision.set(rev);
+      },
+    });
+    this.session = session;
+    // A new session must not write its first mark before the last one's final write.
+    void this.ending.then(() => session.begin());
+  }
+
+  private endSession(): void {
+    const session = this.session;
+    if (!session) return;
+    this.session = undefined;
+    // Stop following now (a change committed from here on is the next leader's); drain later.
+    const closing = session.close();
+    this.ending = this.ending.then(() => closing);
+  }
+}
+
+interface SessionContext {
+  store: Store;
+  bus: Bus;
+  checkpoint: PublishCheckpoint;
+  log: Logger;
+  retryMs: number;
+  /** A message was handed to the bus (or refused by it): the chain has moved on. */
+  attempted(rev: number): void;
+}
+
+/** One stretch of leadership: resume from the stored revision, then follow the change feed. */
+class LeaderSession {
+  private watcher?: Watcher;
+  private retryTimer?: NodeJS.Timeout;
+  private tail: Promise<void> = Promise.resolve();
+  private lastRev = 0;
+  private closed = false;
+  private failing = false;
+
+  constructor(private readonly ctx: SessionContext) {}
+
+  begin(): void {
+    if (!this.closed) void this.resume();
+  }
+
+  /** Stops following; queued messages still go out, then the revision is stored (fenced). */
+  async close(): Promise<void> {
+    this.closed = true;
+    clearTimeout(this.retryTimer);
+    this.watcher?.close();
+    await this.tail;
+    await this.ctx.checkpoint.close();
+  }
+
+  private async resume(): Promise<void> {
+    try {
+      const { stored, storeRev } = await this.ctx.checkpoint.load();
+      if (this.closed) return;
+      // A mark ahead of the store means another store (reset or restored): start from now.
+      const from = stored > 0 && stored <= storeRev ? stored : storeRev;
+      this.ctx.log.info({ from, stored, storeRev }, 'leading: publishing every catalog change after the last published revision');
+      this.lastRev = from;
+      this.follow(from);
+    } catch (err) {
+      this.retry(err, 'reading the published revision failed');
+    }
+  }
+
+  private follow(afterRev: number): void {
+    if (this.closed) return;
+    this.watcher = this.ctx.store.watch(INSTANCE_PREFIX, afterRev, {
+      onBatch: (batch) => this.enqueue(batch.rev, servicesOf(batch.events)),
+      onCompacted: (compactRev) => void this.afterCompaction(compactRev),
+      onError: (err) => this.ctx.log.debug({ err }, 'change feed interrupted; the store reconnects'),
+    });
+  }
+
+  /** History we had to replay is gone: announce every service at the current revision. */
+  private async afterCompaction(compactRev: number): Promise<void> {
+    this.watcher?.close();
+    this.watcher = undefined;
+    if (this.closed) return;
+    try {
+      const { rev, kvs } = await this.ctx.store.range(INSTANCE_PREFIX);
+      if (this.closed) return;
+      this.ctx.log.warn({ compactRev, from: this.lastRev, rev }, 'change history compacted: announcing every service');
+      const names = new Set<string>();
+      for (const kv of kvs) {
+        const instance = decodeInstance(kv);
+        if (instance) names.add(instance.service);
+      }
+      this.enqueue(rev, [...names].sort());
+      this.follow(Math.max(rev, this.lastRev));
+    } catch (err) {
+      this.retry(err, 're-reading the catalog after a compaction failed', () => void this.afterCompaction(compactRev));
+    }
+  }
+
+  private retry(err: unknown, what: string, again: () => void = () => void this.resume()): void {
+    if (this.closed) return;
+    this.ctx.log.warn({ err, retryInMs: this.ctx.retryMs }, `${what}; retrying`);
+    this.retryTimer = setTimeout(again, this.ctx.retryMs);
+  }
+
+  private enqueue(rev: number, services: string[]): void {
+    if (this.closed || rev <= this.lastRev) return;
+    const message: CatalogMessage = { rev, prevRev: this.lastRev, services };
+    this.lastRev = rev;
     // Chained so messages reach the bus in revision order even when publish is slow.
     this.tail = this.tail.then(() => this.send(message));
   }
 
   private async send(message: CatalogMessage): Promise<void> {
     try {
-      await this.options.bus.publish(message);
+      await this.ctx.bus.publish(message);
       published.inc();
+      if (this.failing) this.ctx.log.info({ rev: message.rev }, 'publishing works again');
+      this.failing = false;
     } catch (err) {
-      this.log.warn({ err, rev: message.rev }, 'publish failed; subscribers will resync');
+      publishFailures.inc();
+      // One warning per outage: every change would otherwise log one.
+      if (!this.failing) this.ctx.log.warn({ err, rev: message.rev }, 'publish failed; subscribers will resync');
+      this.failing = true;
+    }
+    this.ctx.attempted(message.rev);
+    this.ctx.checkpoint.save(message.rev);
+  }
+}
+
+/** The services a batch of instance events touched (an instance can move between services). */
+function servicesOf(events: WatchEvent[]): string[] {
+  const names = new Set<string>();
+  for (const event of events) {
+    for (const value of [event.value, event.prevValue]) {
+      if (value === undefined) continue;
+      const instance = decodeInstance({ key: event.key, value, createRev: event.createRev, modRev: event.modRev });
+      if (instance) names.add(instance.service);
     }
   }
+  return [...names].sort();
 }

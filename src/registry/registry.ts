@@ -9,6 +9,7 @@ import type { Logger } from '../log';
 import { buildApi } from './api/server';
 import { CatalogView } from './catalog-view';
 import { CatalogWriter } from './catalog-writer';
+import { CheckRunner } from './checks/check-runner';
 import { TtlExpiryLoop } from './checks/ttl-expiry';
 import type { Election } from './election/election';
 import { LocalElection } from './election/local-election';
@@ -29,11 +30,13 @@ export interface RegistryOptions {
   advertise?: string;
   /** Wall clock for check deadlines. */
   now?: () => number;
+  /** False while the store is unreachable: reads say so (X-Consul-KnownLeader: false). */
+  storeHealthy?: () => boolean;
 }
 
 /**
  * The registry role: a catalog view following the store, the Consul-compatible API over it,
- * and, while leading, the TTL expiry loop and the publisher.
+ * and, while leading, the TTL expiry loop, the HTTP/TCP check runner and the publisher.
  */
 export class Registry {
   private readonly log: Logger;
@@ -42,6 +45,7 @@ export class Registry {
   private readonly election: Election;
   private readonly publisher: Publisher;
   private readonly ttlLoop: TtlExpiryLoop;
+  private readonly checkRunner: CheckRunner;
   private app?: FastifyInstance;
   private bound = '';
   private stopping?: Promise<void>;
@@ -52,8 +56,9 @@ export class Registry {
     this.catalogView = new CatalogView(store, { logger });
     this.writer = new CatalogWriter({ store, view: this.catalogView, now });
     this.election = options.election ?? new LocalElection(() => this.options.advertise ?? this.bound);
-    this.publisher = new Publisher({ view: this.catalogView, bus, election: this.election, logger });
+    this.publisher = new Publisher({ store, bus, election: this.election, logger });
     this.ttlLoop = new TtlExpiryLoop({ view: this.catalogView, writer: this.writer, election: this.election, logger, now });
+    this.checkRunner = new CheckRunner({ view: this.catalogView, writer: this.writer, election: this.election, logger });
   }
 
   /** Reads the catalog, listens on api.listen, then campaigns and starts the leader loops. */
@@ -66,12 +71,14 @@ export class Registry {
         election: this.election,
         logger: this.options.logger,
         maxWaitMs: this.options.api.maxWaitMs,
+        storeHealthy: this.options.storeHealthy,
       });
       this.bound = await listen(app, this.options.api.listen);
       this.app = app;
       await this.election.start();
       this.publisher.start();
       this.ttlLoop.start();
+      this.checkRunner.start();
       this.log.info({ address: this.bound, store: this.options.store.kind }, 'registry API listening');
     } catch (err) {
       await this.stop();
@@ -100,6 +107,7 @@ export class Registry {
   }
 
   private async shutdown(): Promise<void> {
+    await this.checkRunner.stop();
     await this.ttlLoop.stop();
     await this.publisher.stop();
     await this.app?.close();

@@ -1,4 +1,5 @@
 import type { Election } from '../../src/registry/election/election';
+import type { TxnCompare } from '../../src/registry/store/store';
 
 /** An election the test decides: `setLeader(true/false)` flips leadership and tells listeners. */
 export class FakeElection implements Election {
@@ -23,6 +24,11 @@ export class FakeElection implements Election {
   }
   token(): number {
     return this.leading ? 1 : 0;
+  }
+  /** Tests that need a real fence set `fenceWith`; by default there is none. */
+  fenceWith: TxnCompare[] = [];
+  fence(): TxnCompare[] {
+    return this.fenceWith;
   }
   onChange(listener: (leading: boolean) => void): () => void {
     this.listeners.add(listener);

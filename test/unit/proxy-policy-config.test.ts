@@ -68,6 +68,13 @@ describe('proxy service policies: defaults', () => {
     assert.deepEqual(policy.limits, { maxConcurrent: 1024, maxPending: 0, maxPendingWaitMs: 1_000 });
   });
 
+  test('the example config documents exactly the built-in defaults', () => {
+    const example = path.resolve(__dirname, '../../../config/switchboard.example.yaml');
+    const config = loadConfig({ file: example, env: {}, flags: {} });
+    assert.deepEqual(config.proxy.defaults, defaultServicePolicy());
+    assert.deepEqual(config.proxy.clientTimeouts, { headerMs: 10_000, requestMs: 60_000 });
+  });
+
   test('the resolved policies are frozen', () => {
     const config = load('proxy:\n  services:\n    users: { balancer: random }\n');
     assert.ok(Object.isFrozen(config.proxy.services?.users.retries.retryOn));

@@ -1,32 +1,21 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Bus, BusSubscriber, CatalogMessage } from '../../src/bus/bus';
+import { DEFAULT_WEIGHTS, type Instance } from '../../src/catalog/model';
 import { silentLogger } from '../../src/log';
-import type { ViewChange } from '../../src/registry/catalog-view';
+import { encodeInstance } from '../../src/registry/instance-codec';
+import { PUBLISHED_REV_KEY, instanceKey, ttlKey } from '../../src/registry/keys';
 import { Publisher } from '../../src/registry/publisher';
+import { MemoryStore } from '../../src/registry/store/memory-store';
+import { waitFor } from '../helpers/child';
 import { FakeElection } from '../helpers/fake-election';
 
-/** A view stand-in the test drives change by change. */
-class FakeView {
-  private listener?: (change: ViewChange) => void;
-  onChange(listener: (change: ViewChange) => void): () => void {
-    this.listener = listener;
-    return () => (this.listener = undefined);
-  }
-  emit(rev: number, services: string[]): void {
-    this.listener?.({ rev, prevRev: 0, services });
-  }
-}
-
-/** Records messages; publish takes longer for earlier messages, to catch reordering. */
+/** Records messages; publish takes longer for odd revisions, to catch reordering. */
 class SlowBus implements Bus {
   readonly received: CatalogMessage[] = [];
-  failNext = false;
+  failing = false;
   async publish(message: CatalogMessage): Promise<void> {
-    if (this.failNext) {
-      this.failNext = false;
-      throw new Error('redis down');
-    }
+    if (this.failing) throw new Error('redis down');
     await new Promise((r) => setTimeout(r, message.rev % 2 === 1 ? 10 : 0));
     this.received.push(message);
   }
@@ -36,46 +25,169 @@ class SlowBus implements Bus {
   async close(): Promise<void> {}
 }
 
+function record(id: string, service: string): Instance {
+  return { id, service, address: '127.0.0.1', port: 80, tags: [], meta: {}, weights: DEFAULT_WEIGHTS, checks: [], createIndex: 0, modifyIndex: 0 };
+}
+
+async function put(store: MemoryStore, id: string, service: string): Promise<number> {
+  return (await store.txn([], [{ kind: 'put', key: instanceKey(id), value: encodeInstance(record(id, service)) }])).rev;
+}
+
+async function remove(store: MemoryStore, id: string): Promise<number> {
+  return (await store.txn([], [{ kind: 'delete', key: instanceKey(id) }])).rev;
+}
+
+/** Where a publisher that starts leading resumes: set so tests don't depend on when it starts. */
+async function mark(store: MemoryStore): Promise<number> {
+  const { rev } = await store.range('');
+  await store.txn([], [{ kind: 'put', key: PUBLISHED_REV_KEY, value: JSON.stringify({ rev }) }]);
+  return rev;
+}
+
+async function storedRev(store: MemoryStore): Promise<number> {
+  const kv = await store.get(PUBLISHED_REV_KEY);
+  return kv ? (JSON.parse(kv.value) as { rev: number }).rev : 0;
+}
+
+function publisherOver(store: MemoryStore, bus: Bus, election: FakeElection): Publisher {
+  return new Publisher({ store, bus, election, logger: silentLogger(), checkpointIntervalMs: 0, retryMs: 10 });
+}
+
+/** The publisher has caught up with the store: its last message is at `rev`. */
+async function published(publisher: Publisher, rev: number): Promise<void> {
+  await waitFor(`a message at revision ${rev}`, () => publisher.lastPublishedRev >= rev, 5000);
+}
+
+function assertChained(messages: CatalogMessage[]): void {
+  for (let i = 1; i < messages.length; i++) {
+    assert.equal(messages[i].prevRev, messages[i - 1].rev, `message ${i} names the previous one`);
+    assert.ok(messages[i].rev > messages[i - 1].rev, `message ${i} is later than the previous one`);
+  }
+}
+
 describe('Publisher', () => {
-  it('publishes in revision order, each message chained to the previous one', async () => {
-    const view = new FakeView();
+  it('announces every instance change in revision order, chained, naming the services touched', async () => {
+    const store = new MemoryStore();
     const bus = new SlowBus();
-    const publisher = new Publisher({ view, bus, election: new FakeElection(true), logger: silentLogger() });
+    const before = await mark(store);
+    const publisher = publisherOver(store, bus, new FakeElection(true));
     publisher.start();
-    view.emit(3, ['web']);
-    view.emit(4, ['db']);
-    view.emit(7, ['web', 'db']);
+    const r1 = await put(store, 'web-1', 'web');
+    const r2 = await put(store, 'db-1', 'db');
+    await store.txn([], [{ kind: 'put', key: ttlKey('service:web-1'), value: '{"deadline":1}' }]);
+    const r4 = await put(store, 'web-1', 'api'); // moved between services
+    const r5 = await remove(store, 'db-1');
+    await published(publisher, r5);
     await publisher.stop();
-    assert.deepEqual(bus.received, [
-      { rev: 3, prevRev: 0, services: ['web'] },
-      { rev: 4, prevRev: 3, services: ['db'] },
-      { rev: 7, prevRev: 4, services: ['web', 'db'] },
-    ]);
+    assert.equal(bus.received[0].prevRev, before);
+    assert.deepEqual(
+      bus.received.map((m) => [m.rev, m.services]),
+      [
+        [r1, ['web']],
+        [r2, ['db']],
+        [r4, ['api', 'web']],
+        [r5, ['db']],
+      ],
+    );
+    assertChained(bus.received);
+    assert.equal(await storedRev(store), r5, 'the last published revision is stored');
   });
 
   it('publishes only while leading', async () => {
-    const view = new FakeView();
+    const store = new MemoryStore();
     const bus = new SlowBus();
     const election = new FakeElection(false);
-    const publisher = new Publisher({ view, bus, election, logger: silentLogger() });
+    const publisher = publisherOver(store, bus, election);
     publisher.start();
-    view.emit(1, ['web']);
+    await put(store, 'web-1', 'web');
+    await mark(store);
     election.setLeader(true);
-    view.emit(2, ['db']);
+    const rev = await put(store, 'db-1', 'db');
+    await published(publisher, rev);
+    election.setLeader(false);
+    await put(store, 'cache-1', 'cache');
     await publisher.stop();
-    assert.deepEqual(bus.received.map((m) => m.rev), [2]);
+    assert.deepEqual(bus.received.map((m) => m.services), [['db']]);
   });
 
-  it('keeps going after a failed publish; the gap shows in prevRev', async () => {
-    const view = new FakeView();
+  it('a new leader resumes from the stored revision: changes nobody announced are announced, chain intact', async () => {
+    const store = new MemoryStore();
     const bus = new SlowBus();
-    const publisher = new Publisher({ view, bus, election: new FakeElection(true), logger: silentLogger() });
+    const before = await mark(store);
+    const first = publisherOver(store, bus, new FakeElection(true));
+    first.start();
+    const r1 = await put(store, 'web-1', 'web');
+    await published(first, r1);
+    await first.stop(); // the old leader is gone; its mark is r1
+    assert.equal(await storedRev(store), r1);
+
+    const r2 = await put(store, 'db-1', 'db'); // committed while nobody leads
+    const r3 = await remove(store, 'web-1');
+    const second = publisherOver(store, bus, new FakeElection(true));
+    second.start();
+    await published(second, r3);
+    await second.stop();
+    assert.deepEqual(
+      bus.received.map((m) => [m.rev, m.prevRev]),
+      [
+        [r1, before],
+        [r2, r1],
+        [r3, r2],
+      ],
+    );
+    assertChained(bus.received);
+  });
+
+  it('when the history to replay is compacted, one message names every service', async () => {
+    const store = new MemoryStore({ historyLimit: 2 });
+    await store.txn([], [{ kind: 'put', key: PUBLISHED_REV_KEY, value: JSON.stringify({ rev: 1 }) }]);
+    await put(store, 'web-1', 'web');
+    await put(store, 'db-1', 'db');
+    await put(store, 'gone-1', 'gone');
+    const last = await remove(store, 'gone-1');
+    const bus = new SlowBus();
+    const publisher = publisherOver(store, bus, new FakeElection(true));
     publisher.start();
-    bus.failNext = true;
-    view.emit(2, ['web']);
-    view.emit(3, ['db']);
+    await published(publisher, last);
     await publisher.stop();
-    assert.deepEqual(bus.received, [{ rev: 3, prevRev: 2, services: ['db'] }]);
-    assert.equal(publisher.lastPublishedRev, 3);
+    assert.equal(bus.received.length, 1);
+    assert.deepEqual(bus.received[0], { rev: last, prevRev: 1, services: ['db', 'web'] });
+  });
+
+  it('a failed publish does not stall the chain: the next message names the attempted revision', async () => {
+    const store = new MemoryStore();
+    const bus = new SlowBus();
+    await mark(store);
+    const publisher = publisherOver(store, bus, new FakeElection(true));
+    publisher.start();
+    bus.failing = true;
+    const lost = await put(store, 'web-1', 'web');
+    await published(publisher, lost);
+    bus.failing = false;
+    const next = await put(store, 'db-1', 'db');
+    await published(publisher, next);
+    await publisher.stop();
+    assert.deepEqual(bus.received, [{ rev: next, prevRev: lost, services: ['db'] }]);
+    assert.equal(await storedRev(store), next);
+  });
+
+  it("a deposed leader's write of the published revision fails (fenced)", async () => {
+    const store = new MemoryStore();
+    const candidacy = await store.txn([], [{ kind: 'put', key: 'election/a', value: 'a:1' }]);
+    const election = new FakeElection(true);
+    election.fenceWith = [{ key: 'election/a', modRev: candidacy.rev }];
+    const bus = new SlowBus();
+    await mark(store);
+    const publisher = publisherOver(store, bus, election);
+    publisher.start();
+    const r1 = await put(store, 'web-1', 'web');
+    await published(publisher, r1);
+    await waitFor('the mark to reach r1', async () => (await storedRev(store)) === r1);
+
+    await store.txn([], [{ kind: 'delete', key: 'election/a' }]); // our lease ended
+    const r2 = await put(store, 'db-1', 'db');
+    await published(publisher, r2);
+    await publisher.stop();
+    assert.equal(await storedRev(store), r1, 'the mark did not move after the candidacy key was gone');
   });
 });

@@ -50,7 +50,10 @@ export async function blockingRead(
 
 export function setConsulHeaders(ctx: ApiContext, reply: FastifyReply, index: number): void {
   reply.header('X-Consul-Index', String(Math.max(1, index)));
-  reply.header('X-Consul-KnownLeader', ctx.election.leader() !== '' ? 'true' : 'false');
+  // Reads are served from memory even while the store is unreachable (static stability);
+  // like Consul's stale reads they say so, with KnownLeader false.
+  const knownLeader = ctx.election.leader() !== '' && (ctx.storeHealthy?.() ?? true);
+  reply.header('X-Consul-KnownLeader', knownLeader ? 'true' : 'false');
   reply.header('X-Consul-LastContact', '0');
 }
 

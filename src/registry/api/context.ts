@@ -11,6 +11,8 @@ export interface ApiContext {
   logger: Logger;
   /** Upper bound for `?wait=` (Consul caps at 10 min). */
   maxWaitMs: number;
+  /** False while the store is unreachable; undefined = always reachable. */
+  storeHealthy?: () => boolean;
   /** Aborted when the server closes, so parked blocking queries answer at once. */
   shutdown: AbortSignal;
 }

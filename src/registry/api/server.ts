@@ -20,6 +20,8 @@ export interface ApiOptions {
   logger: Logger;
   /** Upper bound for blocking queries' `?wait=`. */
   maxWaitMs: number;
+  /** False while the store is unreachable (reads are then served from memory, flagged). */
+  storeHealthy?: () => boolean;
 }
 
 const httpRequests = counter('switchboard_registry_http_requests_total', 'Registry API requests by route and status class', [

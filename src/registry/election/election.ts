@@ -1,3 +1,5 @@
+import type { TxnCompare } from '../store/store';
+
 /**
  * Leader election plug point. Exactly one registry process leads: it expires TTL checks,
  * runs registry-side checks and publishes invalidations.
@@ -13,6 +15,12 @@ export interface Election {
    * compare it so a deposed leader's late write fails instead of clobbering.
    */
   token(): number;
+  /**
+   * Compares to add to a leader-only store write so that it fails once this process no longer
+   * leads (its candidacy key is gone), even if it has not noticed yet. Keys are relative to
+   * the store's prefix. Empty when there is nothing to fence (one process, always leading).
+   */
+  fence(): TxnCompare[];
   /** Called on every leadership edge of this process (gained / lost). */
   onChange(listener: (leading: boolean) => void): () => void;
   /** Resign and stop campaigning. */

@@ -3,6 +3,7 @@ import { SwitchboardError } from '../../errors';
 import type { Logger } from '../../log';
 import { EtcdConnection, isUnavailable, prefixRangeEnd, storeUnavailable, toNumber } from '../store/etcd-client';
 import { EtcdPrefixWatch } from '../store/etcd-watch';
+import type { TxnCompare } from '../store/store';
 import type { Election } from './election';
 import { LeaseKeeper } from './lease-keeper';
 
@@ -10,8 +11,11 @@ export interface EtcdElectionOptions {
   endpoints: string[];
   /** The store's key prefix; candidacy keys live under `<prefix>election/`. */
   prefix: string;
-  /** This process's API address (host:port), what /v1/status/leader reports. */
-  candidate: string;
+  /**
+   * This process's API address (host:port), what /v1/status/leader reports. A function is
+   * asked when campaigning: a registry learns its port only once it listens.
+   */
+  candidate: string | (() => string);
   /** Lease TTL: how long a dead leader can hold on before another takes over. */
   ttlSeconds?: number;
   logger?: Logger;
@@ -25,6 +29,9 @@ interface Candidacy {
 }
 
 const DEFAULT_TTL_SECONDS = 3;
+const ELECTION_DIR = 'election/';
+/** No key ever has mod revision -1: a compare that never holds, for a process that does not lead. */
+const NEVER: TxnCompare = { key: ELECTION_DIR, modRev: -1 };
 const RETRY_BASE_MS = 200;
 const RETRY_MAX_MS = 2000;
 
@@ -57,11 +64,9 @@ export class EtcdElection implements Election {
     if (!Number.isInteger(this.ttlSeconds) || this.ttlSeconds < 1) {
       throw new SwitchboardError('config_invalid', 'election TTL must be a whole number of seconds ≥ 1', { field: 'election.ttlSeconds' });
     }
-    if (!options.candidate) {
-      throw new SwitchboardError('config_invalid', 'election candidate address must not be empty', { field: 'api.listen' });
-    }
+    if (typeof options.candidate === 'string') assertCandidate(options.candidate);
     this.conn = new EtcdConnection(options.endpoints);
-    this.dir = Buffer.from(`${options.prefix}election/`, 'utf8');
+    this.dir = Buffer.from(`${options.prefix}${ELECTION_DIR}`, 'utf8');
   }
 
   /** Rejects with store_unavailable (and stops) when etcd cannot be reached at all. */
@@ -85,6 +90,15 @@ export class EtcdElection implements Election {
 
   token(): number {
     return this.leading && this.candidacy ? this.candidacy.createRev : 0;
+  }
+
+  /**
+   * Our candidacy key at its create revision (it is written once): deleted when our lease
+   * ends, so a write carrying this compare fails once another candidate can lead.
+   */
+  fence(): TxnCompare[] {
+    if (!this.leading || !this.candidacy) return [NEVER];
+    return [{ key: this.candidacy.key.slice(this.options.prefix.length), modRev: this.candidacy.createRev }];
   }
 
   onChange(listener: (leading: boolean) => void): () => void {
@@ -171,11 +185,12 @@ export class EtcdElection implements Election {
   /** Returns the key's create revision: our place in line and our fencing token. */
   private async putCandidacy(key: string, leaseId: string): Promise<number> {
     const keyBytes = Buffer.from(key, 'utf8');
+    const candidate = this.candidateAddress();
     const res = await this.conn.call('election put', ({ deadline }) =>
       this.conn.client.kv.txn(
         {
           compare: [{ key: keyBytes, target: 'Create', result: 'Equal', create_revision: 0 }],
-          success: [{ request_put: { key: keyBytes, value: Buffer.from(this.options.candidate, 'utf8'), lease: leaseId } }],
+          success: [{ request_put: { key: keyBytes, value: Buffer.from(candidate, 'utf8'), lease: leaseId } }],
         },
         { deadline },
       ),
@@ -194,6 +209,11 @@ export class EtcdElection implements Election {
     void this.revoke(lost.leaseId);
     this.update();
     this.recampaign();
+  }
+
+  private candidateAddress(): string {
+    const { candidate } = this.options;
+    return assertCandidate(typeof candidate === 'string' ? candidate : candidate());
   }
 
   private recampaign(): void {
@@ -242,4 +262,9 @@ export class EtcdElection implements Election {
       }
     }
   }
+}
+
+function assertCandidate(address: string): string {
+  if (!address) throw new SwitchboardError('config_invalid', 'election candidate address must not be empty', { field: 'api.listen' });
+  return address;
 }

@@ -1,3 +1,4 @@
+import type { TxnCompare } from '../store/store';
 import type { Election } from './election';
 
 /** One process, one leader: `switchboard all` and any embedded-store registry. */
@@ -16,6 +17,11 @@ export class LocalElection implements Election {
 
   token(): number {
     return 0;
+  }
+
+  /** Nobody else can lead: nothing to fence against. */
+  fence(): TxnCompare[] {
+    return [];
   }
 
   onChange(listener: (leading: boolean) => void): () => void {

@@ -1,0 +1,291 @@
+import assert from 'node:assert/strict';
+import { afterEach, describe, it } from 'node:test';
+import type { Check as CheckRecord, HealthStatus } from '../../src/catalog/model';
+import { silentLogger } from '../../src/log';
+import { CatalogView } from '../../src/registry/catalog-view';
+import { CatalogWriter, type CheckSpec, type RegistrationSpec } from '../../src/registry/catalog-writer';
+import type { Check, CheckResult } from '../../src/registry/checks/check';
+import { CheckRunner } from '../../src/registry/checks/check-runner';
+import { MemoryStore } from '../../src/registry/store/memory-store';
+import { waitFor } from '../helpers/child';
+import { FakeClock } from '../helpers/fake-clock';
+import { FakeElection } from '../helpers/fake-election';
+
+const INTERVAL = 10_000;
+
+const httpCheck = (id: string, extra: Partial<CheckSpec> = {}): CheckSpec => ({
+  checkId: `service:${id}`,
+  name: 'http',
+  type: 'http',
+  intervalMs: INTERVAL,
+  timeoutMs: 1000,
+  http: `http://10.0.0.1/${id}`,
+  method: 'GET',
+  ...extra,
+});
+
+const spec = (id: string, extra: Partial<CheckSpec> = {}): RegistrationSpec => ({
+  id,
+  service: 'web',
+  address: '10.0.0.1',
+  port: 80,
+  tags: [],
+  meta: {},
+  weights: { passing: 1, warning: 1 },
+  checks: [httpCheck(id, extra)],
+  replaceExistingChecks: true,
+});
+
+/** A Check whose runs the test answers: each run waits until `settle` or its signal aborts. */
+class ScriptedCheck implements Check {
+  readonly starts: { checkId: string; at: number }[] = [];
+  readonly pending = new Map<string, (result: CheckResult) => void>();
+  aborted = 0;
+  inFlight = 0;
+  maxInFlight = 0;
+  /** When set, runs answer at once with this result. */
+  answer?: HealthStatus;
+
+  constructor(private readonly clock: FakeClock) {}
+
+  run(check: CheckRecord, signal: AbortSignal): Promise<CheckResult> {
+    this.starts.push({ checkId: check.checkId, at: this.clock.now() });
+    if (this.answer) return Promise.resolve({ status: this.answer, output: `said ${this.answer}` });
+    this.inFlight++;
+    this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
+    return new Promise<CheckResult>((resolve) => {
+      let settled = false;
+      const done = (result: CheckResult) => {
+        if (settled) return;
+        settled = true;
+        this.inFlight--;
+        this.pending.delete(check.checkId);
+        resolve(result);
+      };
+      signal.addEventListener('abort', () => {
+        this.aborted++;
+        done({ status: 'critical', output: 'aborted' });
+      });
+      this.pending.set(check.checkId, done);
+    });
+  }
+
+  settleAll(status: HealthStatus): void {
+    for (const done of [...this.pending.values()]) done({ status, output: `said ${status}` });
+  }
+}
+
+/** Deterministic uniform numbers in [0, 1) (a small LCG), so spreads don't depend on luck. */
+function seededRandom(seed = 42): () => number {
+  let state = seed;
+  return () => {
+    state = (state * 1_103_515_245 + 12_345) % 2 ** 31;
+    return state / 2 ** 31;
+  };
+}
+
+/** Polls every millisecond (fake-clock steps are many and short); gives up after 5 s. */
+async function until(condition: () => boolean): Promise<void> {
+  const deadline = Date.now() + 5000;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('timed out waiting for answered runs to finish');
+    await new Promise((r) => setTimeout(r, 1));
+  }
+}
+
+const cleanups: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+async function setup(options: { leading?: boolean; maxConcurrent?: number; failWrites?: number } = {}) {
+  const store = new MemoryStore();
+  await store.open();
+  const view = new CatalogView(store, { logger: silentLogger() });
+  await view.start();
+  const writer = new CatalogWriter({ store, view });
+  const clock = new FakeClock();
+  const check = new ScriptedCheck(clock);
+  const election = new FakeElection(options.leading ?? true);
+  const writes: { checkId: string; status: HealthStatus }[] = [];
+  let failWrites = options.failWrites ?? 0;
+  const countingWriter = {
+    recordCheckResult: async (instanceId: string, checkId: string, status: HealthStatus, output: string) => {
+      writes.push({ checkId, status });
+      if (failWrites-- > 0) throw new Error('store down');
+      return writer.recordCheckResult(instanceId, checkId, status, output);
+    },
+  };
+  const runner = new CheckRunner({
+    view,
+    writer: countingWriter,
+    election,
+    logger: silentLogger(),
+    clock,
+    random: seededRandom(),
+    maxConcurrent: options.maxConcurrent,
+    checks: { http: check, tcp: check },
+  });
+  cleanups.push(
+    () => store.close(),
+    () => view.stop(),
+    () => runner.stop(),
+  );
+  const registerAll = async (ids: string[], extra: Partial<CheckSpec> = {}) => {
+    for (const id of ids) await writer.register(spec(id, extra));
+    await waitFor('the view to show the registrations', () => ids.every((id) => view.instance(id)?.checks[0]?.http === spec(id, extra).checks[0].http));
+  };
+  const statusOf = (id: string) => view.instance(id)?.checks[0].status;
+  /**
+   * Moves the fake clock in steps, letting the runs that answered finish (their results and
+   * writes are real promises) before the next step, as real time would.
+   */
+  const tick = async (ms: number, stepMs = 500) => {
+    for (let moved = 0; moved < ms; moved += stepMs) {
+      clock.advance(Math.min(stepMs, ms - moved));
+      await until(() => runner.inFlight === check.inFlight);
+    }
+  };
+  return { store, view, writer, clock, check, election, runner, writes, registerAll, statusOf, tick };
+}
+
+const ids = (n: number) => Array.from({ length: n }, (_, i) => `web-${i}`);
+
+describe('CheckRunner', () => {
+  it('spreads first runs over the interval and jitters every later run', async () => {
+    const { clock, check, runner, registerAll, tick } = await setup();
+    check.answer = 'critical';
+    await registerAll(ids(50));
+    runner.start();
+    const t0 = clock.now();
+    await tick(3 * INTERVAL, 100);
+    const firstRuns = new Map<string, number>();
+    const runsOf = new Map<string, number[]>();
+    for (const { checkId, at } of check.starts) {
+      if (!firstRuns.has(checkId)) firstRuns.set(checkId, at - t0);
+      runsOf.set(checkId, [...(runsOf.get(checkId) ?? []), at]);
+    }
+    assert.equal(firstRuns.size, 50, 'every check ran');
+    const offsets = [...firstRuns.values()];
+    assert.ok(new Set(offsets).size >= 45, `first runs at distinct instants: ${offsets.join(',')}`);
+    assert.ok(Math.min(...offsets) < INTERVAL / 4 && Math.max(...offsets) > (INTERVAL * 3) / 4, `offsets cover the interval: ${offsets.join(',')}`);
+    const gaps = [...runsOf.values()].flatMap((times) => times.slice(1).map((t, i) => t - times[i]));
+    assert.ok(gaps.length > 50);
+    assert.ok(gaps.every((g) => g >= INTERVAL * 0.9 && g <= INTERVAL * 1.1), `gaps within ±10%: ${gaps.join(',')}`);
+    assert.ok(new Set(gaps).size > gaps.length / 2, 'gaps vary from run to run');
+  });
+
+  it('runs at most maxConcurrent checks at once and queues the rest', async () => {
+    const { clock, check, runner, registerAll, statusOf } = await setup({ maxConcurrent: 4 });
+    await registerAll(ids(12));
+    runner.start();
+    clock.advance(INTERVAL);
+    assert.equal(check.inFlight, 4);
+    assert.equal(check.starts.length, 4, 'the others wait in the queue');
+    for (let round = 0; round < 3; round++) {
+      check.settleAll('passing');
+      await waitFor('the next batch from the queue', () => check.inFlight === 4 || check.starts.length === 12);
+    }
+    check.settleAll('passing');
+    assert.equal(new Set(check.starts.map((s) => s.checkId)).size, 12, 'every queued check ran');
+    assert.equal(check.maxInFlight, 4);
+    await waitFor('all twelve passing', () => ids(12).every((id) => statusOf(id) === 'passing'));
+  });
+
+  it('runs only while leading: stops and aborts on losing leadership, resumes on gaining it', async () => {
+    const { clock, check, election, runner, registerAll } = await setup({ leading: false });
+    await registerAll(ids(3));
+    runner.start();
+    clock.advance(3 * INTERVAL);
+    assert.equal(check.starts.length, 0, 'a follower runs nothing');
+    election.setLeader(true);
+    clock.advance(INTERVAL);
+    assert.equal(check.inFlight, 3);
+    election.setLeader(false);
+    assert.equal(check.aborted, 3, 'losing leadership aborts runs in flight');
+    assert.equal(runner.size, 0);
+    const before = check.starts.length;
+    clock.advance(3 * INTERVAL);
+    assert.equal(check.starts.length, before, 'no timers left behind');
+    election.setLeader(true);
+    clock.advance(INTERVAL);
+    assert.equal(check.starts.length, before + 3, 'resumes on gaining leadership');
+  });
+
+  it('writes only on edges: a status change, or the very first output', async () => {
+    const { check, runner, registerAll, writes, statusOf, view, tick } = await setup();
+    await registerAll(['web-0']);
+    runner.start();
+    check.answer = 'critical';
+    await tick(INTERVAL);
+    await waitFor('the first output to be recorded', () => view.instance('web-0')?.checks[0].output === 'said critical');
+    check.answer = 'passing';
+    await tick(INTERVAL * 1.1);
+    await waitFor('passing', () => statusOf('web-0') === 'passing');
+    await tick(5 * INTERVAL);
+    check.answer = 'warning';
+    await tick(INTERVAL * 1.1);
+    await waitFor('warning', () => statusOf('web-0') === 'warning');
+    await tick(5 * INTERVAL);
+    assert.ok(check.starts.length >= 12, `ran ${check.starts.length} times`);
+    assert.deepEqual(writes.map((w) => w.status), ['critical', 'passing', 'warning']);
+  });
+
+  it('retries a failed write on the next run', async () => {
+    const { check, runner, registerAll, writes, statusOf, tick } = await setup({ failWrites: 1 });
+    await registerAll(['web-0']);
+    runner.start();
+    check.answer = 'passing';
+    await tick(INTERVAL);
+    assert.equal(writes.length, 1);
+    assert.equal(statusOf('web-0'), 'critical');
+    await tick(INTERVAL * 1.1);
+    await waitFor('the retried write', () => statusOf('web-0') === 'passing');
+    assert.equal(writes.length, 2);
+  });
+
+  it('stops a deregistered instance’s check, aborting the run in flight', async () => {
+    const { clock, check, runner, registerAll, writer, writes } = await setup();
+    await registerAll(['web-0', 'web-1']);
+    runner.start();
+    clock.advance(INTERVAL);
+    assert.equal(check.inFlight, 2);
+    await writer.deregister('web-0');
+    await waitFor('the runner to let go of web-0', () => runner.size === 1);
+    assert.equal(check.aborted, 1);
+    check.settleAll('passing');
+    const before = check.starts.length;
+    clock.advance(3 * INTERVAL);
+    assert.ok(check.starts.slice(before).every((s) => s.checkId === 'service:web-1'));
+    assert.ok(writes.every((w) => w.checkId === 'service:web-1'), 'the aborted run wrote nothing');
+  });
+
+  it('follows a changed definition and leaves unchanged ones on their schedule', async () => {
+    const { check, runner, registerAll, tick } = await setup();
+    check.answer = 'passing';
+    await registerAll(['web-0', 'web-1']);
+    runner.start();
+    await tick(INTERVAL);
+    await registerAll(['web-0'], { http: 'http://10.0.0.1/new', intervalMs: 1000 });
+    const before = check.starts.length;
+    await tick(INTERVAL, 100);
+    const runs = check.starts.slice(before);
+    const web0 = runs.filter((s) => s.checkId === 'service:web-0').length;
+    const web1 = runs.filter((s) => s.checkId === 'service:web-1').length;
+    assert.ok(web0 >= 8, `web-0 now runs every second (${web0} runs in ten)`);
+    assert.ok(web1 <= 2, `web-1 keeps its 10 s interval (${web1} runs in ten)`);
+    assert.equal(runner.size, 2);
+  });
+
+  it('stop() clears every timer and aborts runs in flight', async () => {
+    const { clock, check, runner, registerAll } = await setup();
+    await registerAll(ids(3));
+    runner.start();
+    clock.advance(INTERVAL);
+    assert.equal(check.inFlight, 3);
+    await runner.stop();
+    assert.equal(check.aborted, 3);
+    assert.equal(runner.inFlight, 0);
+    assert.equal(clock.pending, 0, 'no timer left');
+  });
+});
