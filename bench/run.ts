@@ -117,6 +117,9 @@ async function runScenarios(options: BenchOptions, ctx: ScenarioContext): Promis
 async function bench(options: BenchOptions): Promise<BenchReport> {
   const started = new Date();
   const tmpRoot = mkdtempSync(path.join(os.tmpdir(), 'switchboard-bench-'));
+  const removeTmpRoot = (): void => rmSync(tmpRoot, { recursive: true, force: true });
+  // Also on an abrupt exit (Ctrl-C, a crash), when the finally below never runs.
+  process.once('exit', removeTmpRoot);
   const peerContext = (backends: Backends) => (tag: string): PeerContext => {
     const dir = mkdtempSync(path.join(tmpRoot, `${tag}-`));
     return { backends, dir, mode: options.mode, log };
@@ -153,7 +156,7 @@ async function bench(options: BenchOptions): Promise<BenchReport> {
   } finally {
     for (const peer of running) await peer.stop().catch(() => undefined);
     await backends?.stop();
-    rmSync(tmpRoot, { recursive: true, force: true });
+    removeTmpRoot();
   }
 }
 

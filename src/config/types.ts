@@ -44,7 +44,7 @@ export interface ProxyConfig {
   routes: RouteRule[];
   timeouts: {
     connectMs: number;
-    /** Time to the upstream's response headers. */
+    /** Time to the upstream's response headers, retries included (each try: retries.perTryTimeoutMs). */
     responseMs: number;
     /** Idle keep-alive sockets to upstreams are closed after this. */
     idleMs: number;
@@ -53,10 +53,8 @@ export interface ProxyConfig {
   drainMs: number;
   /** Periodic anti-entropy check of the registry's revision (distributed mode). */
   resyncIntervalMs: number;
-  /**
-   * The fields below are filled in by the loader. They are optional so that code building a
-   * ProxyConfig by hand (tests, embedding) gets the built-in defaults.
-   */
+  // The loader always fills in the three fields below; they are optional so that a
+  // ProxyConfig built by hand (tests, embedding) gets the built-in defaults.
   /** Slowloris guards on client connections. */
   clientTimeouts?: ClientTimeouts;
   /** The policy of every service that `services` does not name. */

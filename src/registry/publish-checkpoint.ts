@@ -9,6 +9,8 @@ export interface PublishCheckpointOptions {
   logger: Logger;
   /** Least time between two writes: under churn, one write covers many messages. */
   minIntervalMs?: number;
+  /** Load the mark but never write it (see PublisherOptions.persistRevision). */
+  readOnly?: boolean;
 }
 
 const DEFAULT_MIN_INTERVAL_MS = 100;
@@ -53,7 +55,7 @@ export class PublishCheckpoint {
 
   /** Ask for `rev` to be stored; returns at once. One write at a time, coalesced. */
   save(rev: number): void {
-    if (this.closed || rev <= this.wanted) return;
+    if (this.closed || this.options.readOnly || rev <= this.wanted) return;
     this.wanted = rev;
     this.schedule();
   }

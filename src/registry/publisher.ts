@@ -16,6 +16,11 @@ export interface PublisherOptions {
   checkpointIntervalMs?: number;
   /** Pause before retrying a store read that failed (default 1 s). */
   retryMs?: number;
+  /**
+   * Store the published revision (default true). Off only where no other process could
+   * take over and every write must be the caller's own (API tests count store writes).
+   */
+  persistRevision?: boolean;
 }
 
 const published = counter('switchboard_registry_published_total', 'Catalog change messages the leader published to the bus');
@@ -79,6 +84,7 @@ export class Publisher {
       election: this.options.election,
       logger: this.options.logger,
       minIntervalMs: this.options.checkpointIntervalMs,
+      readOnly: this.options.persistRevision === false,
     });
     const session = new LeaderSession({
       store: this.options.store,

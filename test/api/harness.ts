@@ -44,7 +44,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   const bus = new LocalBus();
   const messages: CatalogMessage[] = [];
   bus.subscribe({ onMessage: (m) => messages.push(m), onConnect: () => undefined });
-  const publisher = new Publisher({ view, bus, election, logger });
+  const publisher = new Publisher({ store, bus, election, logger, persistRevision: false });
   publisher.start();
   const ttl = new TtlExpiryLoop({ view, writer, election, logger });
   ttl.start();

@@ -39,6 +39,8 @@ async function remove(store: MemoryStore, id: string): Promise<number> {
 
 /** Where a publisher that starts leading resumes: set so tests don't depend on when it starts. */
 async function mark(store: MemoryStore): Promise<number> {
+  // Revision 0 is "no mark": a fresh store gets one write first, as the catalog view does.
+  if ((await store.range('')).rev === 0) await store.txn([], [{ kind: 'put', key: 'meta/created', value: '{}' }]);
   const { rev } = await store.range('');
   await store.txn([], [{ kind: 'put', key: PUBLISHED_REV_KEY, value: JSON.stringify({ rev }) }]);
   return rev;
