@@ -20,13 +20,20 @@ interface RoleSpec {
   start(config: Readonly<SwitchboardConfig>, logger: Logger): Promise<RunningRole>;
 }
 
-// Roles appear here (and in --help) once they exist: `registry` and `proxy` come with the
-// distributed issue.
+// Roles appear here (and in --help) once they exist.
 const ROLES: Partial<Record<Role, RoleSpec>> = {
   all: {
     summary: 'registry API + proxy + admin in one process; embedded store in --data-dir, in-process bus',
     // Loaded on use: --help and invalid input answer without loading fastify, pino streams…
     start: async (config, logger) => (await import('./roles/all')).startAll(config, logger),
+  },
+  registry: {
+    summary: 'registry API over --store embedded|etcd; the elected leader publishes catalog changes to Redis',
+    start: async (config, logger) => (await import('./roles/registry')).startRegistry(config, logger),
+  },
+  proxy: {
+    summary: 'data plane: syncs its catalog from --registry URLs, hears changes on Redis, keeps routing when they are down',
+    start: async (config, logger) => (await import('./roles/proxy')).startProxy(config, logger),
   },
 };
 

@@ -58,13 +58,14 @@ export const SETTINGS: readonly Setting[] = [
   { flag: 'resync-interval', path: 'proxy.resyncInterval', type: 'duration', roles: SERVING_PROXY, help: 'anti-entropy check of the catalog revision' },
   { flag: 'client-header-timeout', path: 'proxy.clientTimeouts.header', type: 'duration', roles: SERVING_PROXY, help: 'clients must send their request headers within this' },
   { flag: 'client-request-timeout', path: 'proxy.clientTimeouts.request', type: 'duration', roles: SERVING_PROXY, help: 'clients must send their whole request within this (0 = no limit)' },
-  { flag: 'registry', path: 'proxy.registry', type: 'string', arg: 'URL', roles: ['proxy'], help: 'registry base URL, e.g. http://127.0.0.1:8500' },
+  { flag: 'registry', path: 'proxy.registry', type: 'string', arg: 'URL[,URL...]', roles: ['proxy'], help: 'registry base URLs, e.g. http://127.0.0.1:8500; the proxy fails over in order' },
+  { flag: 'advertise', path: 'api.advertise', type: 'string', arg: 'HOST:PORT', roles: ['registry'], help: 'API address other processes use to reach this registry (default: the bound address)' },
   { flag: 'compact-every', path: 'store.compactEvery', type: 'integer', roles: SERVING_REGISTRY, help: 'compact the journal after this many records' },
   { flag: 'store', path: 'store.kind', type: 'string', arg: 'KIND', roles: ['registry'], help: 'embedded|etcd' },
-  { flag: 'etcd-endpoints', path: 'store.etcd.endpoints', type: 'list', roles: ['registry'], help: 'comma-separated host:port list' },
+  { flag: 'etcd-endpoints', path: 'store.etcd.endpoints', type: 'list', roles: ['registry'], help: 'etcd client URLs or host:port, comma-separated' },
   { flag: 'etcd-prefix', path: 'store.etcd.prefix', type: 'string', arg: 'PREFIX', roles: ['registry'], help: 'key prefix in etcd' },
-  { flag: 'bus', path: 'bus.kind', type: 'string', arg: 'KIND', roles: ['registry', 'proxy'], help: 'local|redis' },
-  { flag: 'redis-url', path: 'bus.redis.url', type: 'string', arg: 'URL', roles: ['registry', 'proxy'], help: 'redis:// URL of the invalidation bus' },
+  { flag: 'bus', path: 'bus.kind', type: 'string', arg: 'KIND', roles: ['all'], help: 'invalidation bus of the all role: local (registry and proxy always use Redis)' },
+  { flag: 'redis', path: 'bus.redis.url', type: 'string', arg: 'URL', roles: ['registry', 'proxy'], help: 'Redis of the invalidation bus: redis://, rediss://, redis+sentinel://, redis+cluster://' },
   { flag: 'redis-channel', path: 'bus.redis.channel', type: 'string', arg: 'NAME', roles: ['registry', 'proxy'], help: 'pub/sub channel name' },
 ];
 
@@ -232,7 +233,11 @@ function toRuntimeConfig(file: ConfigFile): SwitchboardConfig {
     logLevel: file.logLevel,
     domain: file.domain.toLowerCase(),
     dataDir: file.dataDir,
-    api: { listen: file.api.listen, maxWaitMs: ms(file.api.maxWait) },
+    api: {
+      listen: file.api.listen,
+      maxWaitMs: ms(file.api.maxWait),
+      ...(file.api.advertise === undefined ? {} : { advertise: file.api.advertise }),
+    },
     proxy: {
       listen: proxy.listen,
       ...(proxy.registry === undefined ? {} : { registry: proxy.registry }),

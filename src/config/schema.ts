@@ -18,7 +18,7 @@ export interface ConfigFile {
   logLevel: LogLevel;
   domain: string;
   dataDir: string;
-  api: { listen: string; maxWait: Duration };
+  api: { listen: string; maxWait: Duration; advertise?: string };
   proxy: {
     listen: string;
     registry?: string;
@@ -245,7 +245,12 @@ export const configSchema = {
       errorReason: 'must be a DNS name like "svc" or "internal.example"',
     },
     dataDir: { type: 'string', minLength: 1, default: './data' },
-    api: section({ listen: listen('127.0.0.1:8500'), maxWait: duration('10m') }),
+    api: section({
+      listen: listen('127.0.0.1:8500'),
+      maxWait: duration('10m'),
+      // No default: the registry advertises the address it bound.
+      advertise: { type: 'string', format: 'listen', errorReason: LISTEN_REASON },
+    }),
     proxy: section({
       listen: listen('127.0.0.1:8080'),
       registry: { type: 'string', pattern: '^https?://', errorReason: 'must be an http:// or https:// URL' },
@@ -290,9 +295,9 @@ export const configSchema = {
       redis: section({
         url: {
           type: 'string',
-          pattern: '^rediss?://',
+          pattern: '^rediss?(\\+(sentinel|cluster))?://',
           default: 'redis://127.0.0.1:6379',
-          errorReason: 'must be a redis:// or rediss:// URL',
+          errorReason: 'must be a redis://, rediss://, redis+sentinel:// or redis+cluster:// URL',
         },
         channel: { type: 'string', minLength: 1, default: 'switchboard:catalog' },
       }),

@@ -21,6 +21,8 @@ export interface ApiConfig {
   listen: string;
   /** Upper bound for `?wait=` on blocking queries (Consul caps at 10 min). */
   maxWaitMs: number;
+  /** host:port other processes use to reach this API (leader election); default: the bound address. */
+  advertise?: string;
 }
 
 export interface RouteRule {

@@ -15,6 +15,8 @@ export interface AdminOptions {
   /** /readyz: true once the role can serve (the proxy: after its first catalog sync). */
   isReady: () => boolean;
   logger: Logger;
+  /** Extra read-only JSON endpoints by path (e.g. the proxy's `/catalog`). */
+  endpoints?: Record<string, () => unknown>;
 }
 
 export interface AdminServer {
@@ -27,7 +29,7 @@ export async function startAdmin(options: AdminOptions): Promise<AdminServer> {
   collectProcessMetrics();
   const logger = options.logger.child({ component: 'admin' });
   const server = http.createServer((req, res) => {
-    handle(req, res, options.isReady).catch((err: unknown) => {
+    handle(req, res, options).catch((err: unknown) => {
       logger.error({ err }, 'admin request failed');
       if (!res.headersSent) sendJson(res, 500, { error: 'internal', message: String(err) });
       else res.destroy();
@@ -43,7 +45,7 @@ export async function startAdmin(options: AdminOptions): Promise<AdminServer> {
   };
 }
 
-async function handle(req: http.IncomingMessage, res: http.ServerResponse, isReady: () => boolean): Promise<void> {
+async function handle(req: http.IncomingMessage, res: http.ServerResponse, options: AdminOptions): Promise<void> {
   const path = (req.url ?? '/').split('?')[0];
   if (req.method !== 'GET' && req.method !== 'HEAD') {
     res.setHeader('Allow', 'GET, HEAD');
@@ -57,9 +59,12 @@ async function handle(req: http.IncomingMessage, res: http.ServerResponse, isRea
     case '/healthz':
       return sendJson(res, 200, { status: 'ok' });
     case '/readyz':
-      return isReady() ? sendJson(res, 200, { status: 'ready' }) : sendJson(res, 503, { error: 'not_ready' });
-    default:
+      return options.isReady() ? sendJson(res, 200, { status: 'ready' }) : sendJson(res, 503, { error: 'not_ready' });
+    default: {
+      const endpoint = options.endpoints && Object.hasOwn(options.endpoints, path) ? options.endpoints[path] : undefined;
+      if (endpoint) return sendJson(res, 200, endpoint() as object);
       return sendJson(res, 404, { error: 'not_found', message: `no admin endpoint ${path}` });
+    }
   }
 }
 

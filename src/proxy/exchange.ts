@@ -6,13 +6,15 @@ import type { Logger } from '../log';
 import {
   failedBeforeSending,
   isTimeoutError,
+  keepPath,
   prepareRequestHeaders,
   prepareResponseHeaders,
-  sendAttempt,
   sendError,
   watchAttemptClose,
   type AttemptOwner,
+  type Forwarder,
   type ProxyRequest,
+  type UpstreamTarget,
 } from './forward';
 import { BODY_BUFFERED, BODY_NONE, BODY_STREAMED, BodyBuffer, bodyMode, type BodyMode } from './request-body';
 import { statusFailureKind, type FailureKind } from './retry';
@@ -27,6 +29,7 @@ export interface ExchangeContext {
   /** The proxy is shutting down: responses ask clients to close. */
   readonly closing: boolean;
   readonly logger: Logger;
+  readonly forwarder: Forwarder;
   /** Once per exchange, when the client side has ended. */
   complete(exchange: Exchange): void;
 }
@@ -40,9 +43,9 @@ export const CLIENT_CLOSED = 499;
  * retry decision (retry.ts) → deliver the response or a JSON error → account. Exactly one
  * `complete` per exchange, when the client's response closes.
  *
- * Per request this allocates the exchange itself and one upstream request per attempt; the
- * timers take the exchange as their argument and the upstream events find it through
- * forward.ts, so no closures are made on the common path.
+ * Per request this allocates the exchange itself and, per attempt, a target and what
+ * http-proxy makes for one `web()` call; the timers take the exchange as their argument and
+ * http-proxy's events find it through forward.ts, so we add no closures on the common path.
  */
 export class Exchange implements AttemptOwner {
   /** Status the client got; CLIENT_CLOSED if it left first. */
@@ -50,6 +53,8 @@ export class Exchange implements AttemptOwner {
   error: ErrorCode | undefined = undefined;
   tries = 0;
   private upstream: Upstream | undefined = undefined;
+  /** The current attempt's target: events naming another one are late news of an abandoned attempt. */
+  private target: UpstreamTarget | undefined = undefined;
   private proxyReq: ClientRequest | undefined = undefined;
   /** The response being relayed to the client, once one was chosen. */
   private proxyRes: IncomingMessage | undefined = undefined;
@@ -106,16 +111,32 @@ export class Exchange implements AttemptOwner {
     this.upstream = upstream;
     upstream.acquire();
     this.connecting = false;
-    const proxyReq = sendAttempt(this, this.req, upstream);
-    this.proxyReq = proxyReq;
-    if (this.bodyMode === BODY_NONE) proxyReq.end();
-    else if (this.bodyMode === BODY_BUFFERED) proxyReq.end(this.body);
-    // BODY_STREAMED: piped once the socket is connected (attemptSocket).
+    const target: UpstreamTarget = { host: upstream.address, port: upstream.port };
+    this.target = target;
+    try {
+      this.context.forwarder.web(this.req, this.res, target, upstream.agent, this);
+    } catch (err) {
+      // node refused to build the upstream request (a header it will not send): no upstream is to blame.
+      this.detach(false);
+      this.fail(new SwitchboardError('bad_request', `the request cannot be forwarded: ${(err as Error).message}`, { cause: err }));
+      return;
+    }
     this.armTryTimer();
   }
 
-  attemptSocket(proxyReq: ClientRequest, socket: Socket): void {
+  /** http-proxy's `buffer` hook, called inside `web()` with this attempt's upstream request. */
+  pipe(proxyReq: ClientRequest): ClientRequest {
+    this.proxyReq = proxyReq;
+    keepPath(proxyReq, this.req.url as string);
+    if (this.bodyMode === BODY_NONE) proxyReq.end();
+    else if (this.bodyMode === BODY_BUFFERED) proxyReq.end(this.body);
+    // BODY_STREAMED: piped once the socket is connected (connected()).
+    return proxyReq;
+  }
+
+  attemptSocket(proxyReq: ClientRequest): void {
     if (proxyReq !== this.proxyReq) return;
+    const socket = proxyReq.socket as Socket;
     if (!socket.connecting) {
       this.connected(proxyReq);
       return;
@@ -137,8 +158,10 @@ export class Exchange implements AttemptOwner {
     }
   }
 
-  attemptResponse(proxyReq: ClientRequest, proxyRes: IncomingMessage): void {
-    if (proxyReq !== this.proxyReq || this.done) {
+  attemptResponse(proxyRes: IncomingMessage): void {
+    const proxyReq = this.proxyReq;
+    // A response always arrives on its own request's socket.
+    if (proxyReq === undefined || proxyRes.socket !== proxyReq.socket || this.done) {
       proxyRes.resume();
       return;
     }
@@ -156,8 +179,10 @@ export class Exchange implements AttemptOwner {
     this.deliver(proxyReq, proxyRes, status);
   }
 
-  attemptError(proxyReq: ClientRequest, err: Error): void {
-    if (proxyReq !== this.proxyReq || this.done) return;
+  /** http-proxy reports errors of the upstream request and of the client's request alike. */
+  attemptError(target: UpstreamTarget, err: Error): void {
+    const proxyReq = this.proxyReq;
+    if (target !== this.target || proxyReq === undefined || this.done) return;
     if (this.proxyRes !== undefined) {
       // The response was already being relayed: all we can do is cut the client's.
       this.res.destroy();
@@ -236,6 +261,7 @@ export class Exchange implements AttemptOwner {
   private detach(destroy: boolean): void {
     const proxyReq = this.proxyReq;
     this.proxyReq = undefined;
+    this.target = undefined;
     if (destroy && proxyReq && !proxyReq.destroyed) proxyReq.destroy();
     this.upstream?.release();
     this.upstream = undefined;
@@ -249,7 +275,7 @@ export class Exchange implements AttemptOwner {
     if (proxyRes.statusMessage) this.res.writeHead(status, proxyRes.statusMessage, headers);
     else this.res.writeHead(status, headers);
     // An upstream that closes mid-body must not leave the client waiting forever.
-    watchAttemptClose(proxyReq);
+    watchAttemptClose(proxyReq, this);
     proxyRes.pipe(this.res);
   }
 
@@ -288,6 +314,7 @@ export class Exchange implements AttemptOwner {
     const proxyReq = this.proxyReq;
     if (proxyReq && !proxyReq.destroyed) proxyReq.destroy();
     this.proxyReq = undefined;
+    this.target = undefined;
     this.upstream?.release();
     this.upstream = undefined;
     this.endRetry();

@@ -1,19 +1,21 @@
 import { randomUUID } from 'node:crypto';
-import http, { STATUS_CODES, type ClientRequest, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
-import type { Duplex } from 'node:stream';
+import http, { STATUS_CODES, type Agent, type ClientRequest, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Duplex, Stream } from 'node:stream';
+import httpProxy from 'http-proxy';
 import type { SwitchboardError } from '../errors';
 import type { Exchange } from './exchange';
 import type { Tunnel } from './websocket';
-import type { Upstream } from './upstream';
 
 /**
- * "Forward this request once": one HTTP attempt to one upstream over its keep-alive agent,
- * and the helpers every path shares (request ids, forwarded headers, JSON errors). Retries,
- * outlier accounting and metrics wrap this in exchange.ts, retry.ts and health/passive.ts.
+ * "Forward this request once", over `http-proxy` (the only module that knows it: the package
+ * is barely maintained, so it stays swappable behind `Forwarder`), and the helpers every path
+ * shares (request ids, forwarded headers, JSON errors). Retries, outlier accounting and metrics
+ * wrap it in exchange.ts, retry.ts and health/passive.ts; WebSocket tunnels in websocket.ts.
  *
- * An attempt reports to its owner through three module-level listeners that find the owner
- * on the upstream request, so sending one allocates no closures.
+ * One `proxy.web()` call is one attempt, always with `selfHandleResponse`: the exchange decides
+ * on `proxyRes` whether to retry or to relay the response itself. http-proxy's events reach
+ * the request's owner (`req.exchange`, `req.tunnel`) through module-level listeners, so an
+ * attempt adds no closures of ours to the ones http-proxy makes.
  */
 
 /** The proxy server's request class (pass it to http.createServer). */
@@ -22,13 +24,116 @@ export class ProxyRequest extends http.IncomingMessage {
   tunnel: Tunnel | undefined = undefined;
 }
 
-/** Who hears about one attempt. Events of an attempt the owner has given up on must be ignored. */
-export interface AttemptOwner {
-  attemptSocket(proxyReq: ClientRequest, socket: Socket): void;
-  attemptResponse(proxyReq: ClientRequest, proxyRes: IncomingMessage): void;
-  attemptError(proxyReq: ClientRequest, err: Error): void;
+/**
+ * Where one attempt goes. A new object per attempt: http-proxy's `error` event names the
+ * target, and identity is how a late error of an abandoned attempt is told apart.
+ */
+export interface UpstreamTarget {
+  readonly host: string;
+  readonly port: number;
+}
+
+/**
+ * http-proxy's `buffer` option, "a stream to send as the request body": it only calls
+ * `pipe(proxyReq)`, synchronously inside `web()`, right after creating the upstream request.
+ * The owner writes the body there (or arranges to), which also hands it the request.
+ */
+export interface RequestBodySource {
+  pipe(proxyReq: ClientRequest): ClientRequest;
+}
+
+/** Who hears about one attempt (exchange.ts). Events of an attempt it gave up on must be ignored. */
+export interface AttemptOwner extends RequestBodySource {
+  /** The upstream request got its socket (connecting, or reused from the pool). */
+  attemptSocket(proxyReq: ClientRequest): void;
+  attemptResponse(proxyRes: IncomingMessage): void;
+  attemptError(target: UpstreamTarget, err: Error): void;
   /** Only after `watchAttemptClose`: the upstream request closed (done, or cut mid-response). */
   attemptClosed(proxyReq: ClientRequest): void;
+}
+
+/** Who hears about a WebSocket upgrade (websocket.ts). */
+export interface UpgradeOwner {
+  upgradeSent(proxyReq: ClientRequest, req: ProxyRequest): void;
+  upgradeFailed(err: Error, req: ProxyRequest): void;
+}
+
+interface WithWebPasses {
+  webPasses?: Array<{ name: string }>;
+}
+
+export class Forwarder {
+  private readonly proxy: httpProxy<ProxyRequest, ServerResponse>;
+
+  constructor() {
+    // xfwd off: X-Forwarded-* are set by setForwardedHeaders (appending to X-Forwarded-For,
+    // keeping an earlier hop's Proto and Host). toProxy and no prependPath: the path goes
+    // out as the router left it, without a url.parse per request.
+    this.proxy = httpProxy.createProxyServer<ProxyRequest, ServerResponse>({ selfHandleResponse: true, xfwd: false, toProxy: true, prependPath: false });
+    keepOnlyStreamPass(this.proxy);
+    // An `error` listener on the proxy, always: without one http-proxy throws (#607).
+    this.proxy.on('error', onProxyError);
+    // The client's socket is gone: http-proxy aborts the upstream; the exchange ends on `close`.
+    this.proxy.on('econnreset', ignoreError);
+    this.proxy.on('proxyReq', onProxyReq);
+    this.proxy.on('proxyRes', onProxyRes);
+    this.proxy.on('proxyReqWs', onProxyReqWs);
+  }
+
+  /**
+   * Sends `req` to `target` over the upstream's keep-alive agent (without one http-proxy
+   * sends `Connection: close`, #929). `body.pipe` is called before this returns.
+   */
+  web(req: ProxyRequest, res: ServerResponse, target: UpstreamTarget, agent: Agent, body: AttemptOwner): void {
+    this.proxy.web(req, res, { target, agent, buffer: body as unknown as Stream });
+  }
+
+  /** No agent: the socket leaves any pool at the upgrade anyway. */
+  ws(req: ProxyRequest, socket: Duplex, head: Buffer, target: UpstreamTarget): void {
+    this.proxy.ws(req, socket, head, { target });
+  }
+}
+
+/**
+ * Of web-incoming's passes only `stream` is wanted: `XHeaders` and `timeout` would do what we
+ * do ourselves, and `deleteLength` rewrites the framing of DELETE and OPTIONS requests (a
+ * chunked DELETE body would follow a `Content-Length: 0`, desynchronising the upstream
+ * connection). `webPasses` is the list http-proxy's own before()/after() edit.
+ */
+function keepOnlyStreamPass(proxy: httpProxy<ProxyRequest, ServerResponse>): void {
+  const passes = (proxy as unknown as WithWebPasses).webPasses;
+  if (!Array.isArray(passes)) return;
+  const stream = passes.filter((pass) => pass.name === 'stream');
+  if (stream.length === 1) passes.splice(0, passes.length, ...stream);
+}
+
+function onProxyReq(proxyReq: ClientRequest, req: ProxyRequest): void {
+  req.exchange?.attemptSocket(proxyReq);
+}
+
+function onProxyRes(proxyRes: IncomingMessage, req: ProxyRequest): void {
+  const exchange = req.exchange;
+  if (exchange) exchange.attemptResponse(proxyRes);
+  else proxyRes.resume();
+}
+
+function onProxyError(err: Error, req: ProxyRequest, _res: unknown, target?: httpProxy.ProxyTargetUrl): void {
+  const tunnel = req.tunnel;
+  if (tunnel) tunnel.owner.upgradeFailed(err, req);
+  else req.exchange?.attemptError(target as unknown as UpstreamTarget, err);
+}
+
+function onProxyReqWs(proxyReq: ClientRequest, req: ProxyRequest): void {
+  req.tunnel?.owner.upgradeSent(proxyReq, req);
+}
+
+/**
+ * http-proxy builds the path with its urlJoin, which folds `//` into `/` (and `http:/` into
+ * `http://`). The upstream gets the path exactly as routing left it; the request is not
+ * written before `pipe`, so this is still in time.
+ */
+export function keepPath(proxyReq: ClientRequest, path: string): void {
+  if (proxyReq.path !== path) proxyReq.path = path;
 }
 
 const OWNER = Symbol('switchboard.attemptOwner');
@@ -37,49 +142,14 @@ interface OwnedRequest extends ClientRequest {
   [OWNER]?: AttemptOwner;
 }
 
-/**
- * Sends `req`'s method, target and headers to `upstream`. The caller writes the body: ends
- * the returned request at once (no body or a buffered one), or pipes the client request into
- * it once the socket is connected (a streamed body).
- */
-export function sendAttempt(owner: AttemptOwner, req: IncomingMessage, upstream: Upstream): ClientRequest {
-  const proxyReq: OwnedRequest = http.request({
-    host: upstream.address,
-    port: upstream.port,
-    method: req.method,
-    path: req.url,
-    headers: req.headers,
-    agent: upstream.agent,
-  });
-  proxyReq[OWNER] = owner;
-  proxyReq.on('socket', onAttemptSocket);
-  proxyReq.on('response', onAttemptResponse);
-  // `on`, not `once`: a second error (destroy after a failure) must not go unhandled.
-  proxyReq.on('error', onAttemptError);
-  return proxyReq;
-}
-
 /** Asks for `attemptClosed` (once the response is being relayed). */
-export function watchAttemptClose(proxyReq: ClientRequest): void {
+export function watchAttemptClose(proxyReq: ClientRequest, owner: AttemptOwner): void {
+  (proxyReq as OwnedRequest)[OWNER] = owner;
   proxyReq.on('close', onAttemptClose);
 }
 
 function onAttemptClose(this: OwnedRequest): void {
   this[OWNER]?.attemptClosed(this);
-}
-
-function onAttemptSocket(this: OwnedRequest, socket: Socket): void {
-  this[OWNER]?.attemptSocket(this, socket);
-}
-
-function onAttemptResponse(this: OwnedRequest, proxyRes: IncomingMessage): void {
-  const owner = this[OWNER];
-  if (owner) owner.attemptResponse(this, proxyRes);
-  else proxyRes.resume();
-}
-
-function onAttemptError(this: OwnedRequest, err: Error): void {
-  this[OWNER]?.attemptError(this, err);
 }
 
 /** Keeps the client's `x-request-id` or makes one; echoes it on the response. */

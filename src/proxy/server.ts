@@ -12,7 +12,7 @@ import { SwitchboardError } from '../errors';
 import type { Logger } from '../log';
 import { CatalogCache, type CatalogUpdate } from './cache';
 import { Exchange, type ExchangeContext } from './exchange';
-import { ProxyRequest, ensureRequestId, sendError, writeRawError } from './forward';
+import { Forwarder, ProxyRequest, ensureRequestId, sendError, writeRawError } from './forward';
 import { writeOverloaded } from './overload';
 import { ProxyMetrics } from './proxy-metrics';
 import { Router, type Route } from './router';
@@ -75,16 +75,18 @@ export class Proxy {
     this.catalog.onUpdate((update) => this.applyCatalog(update));
     const { connectMs, responseMs } = options.config.timeouts;
     const isClosing = (): boolean => this.closing;
+    const forwarder = new Forwarder();
     this.exchanges = {
       connectMs,
       responseMs,
       logger: this.logger,
+      forwarder,
       get closing() {
         return isClosing();
       },
       complete: (exchange) => this.completeExchange(exchange),
     };
-    const tunnelContext: TunnelContext = { connectMs, responseMs, logger: this.logger, complete: (t) => this.completeTunnel(t) };
+    const tunnelContext: TunnelContext = { connectMs, responseMs, logger: this.logger, forwarder, complete: (t) => this.completeTunnel(t) };
     this.tunnels = new TunnelForwarder(tunnelContext);
     this.server = createServer(options.config.clientTimeouts ?? defaultClientTimeouts(), (req, res) => this.handleRequest(req, res));
     this.server.on('upgrade', (req: ProxyRequest, socket: Duplex, head: Buffer) => this.handleUpgrade(req, socket, head));

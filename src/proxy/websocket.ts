@@ -1,17 +1,16 @@
 import http, { type ClientRequest, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import httpProxy from 'http-proxy';
 import { SwitchboardError, isSwitchboardError, type ErrorCode } from '../errors';
 import type { Logger } from '../log';
-import { setForwardedHeaders, writeRawError, type ProxyRequest } from './forward';
+import { setForwardedHeaders, writeRawError, type Forwarder, type ProxyRequest, type UpgradeOwner } from './forward';
 import type { Service } from './service';
 import type { Upstream } from './upstream';
 
 /**
- * WebSocket upgrades, and the only module that knows http-proxy (barely maintained: keep it
- * swappable). Its known traps are handled here: error handlers everywhere an ECONNRESET can
- * surface (#607), both sockets destroyed when an upgrade fails (#783). Upgrades are not
- * retried and not counted against the concurrency limit: a tunnel lives for hours.
+ * WebSocket upgrades, sent through forward.ts's http-proxy. Its known traps are handled
+ * here: error handlers everywhere an ECONNRESET can surface (#607), both sockets destroyed
+ * when an upgrade fails (#783). Upgrades are not retried and not counted against the
+ * concurrency limit: a tunnel lives for hours.
  */
 
 export interface TunnelContext {
@@ -19,6 +18,7 @@ export interface TunnelContext {
   /** Time to the upstream's 101. */
   readonly responseMs: number;
   readonly logger: Logger;
+  readonly forwarder: Forwarder;
   /** Once per tunnel, when the client socket closes. */
   complete(tunnel: Tunnel): void;
 }
@@ -36,7 +36,7 @@ export class Tunnel {
   responseTimer: NodeJS.Timeout | undefined = undefined;
 
   constructor(
-    readonly forwarder: TunnelForwarder,
+    readonly owner: UpgradeOwner,
     readonly upstream: Upstream,
     readonly service: Service,
     readonly startedAt: number,
@@ -46,15 +46,10 @@ export class Tunnel {
 
 export const CLIENT_CLOSED = 499;
 
-export class TunnelForwarder {
-  private readonly proxy: httpProxy;
+export class TunnelForwarder implements UpgradeOwner {
   private readonly tunnels = new Set<Duplex>();
 
-  constructor(private readonly context: TunnelContext) {
-    this.proxy = httpProxy.createProxyServer({});
-    this.proxy.on('error', (err, req, target) => this.onProxyError(err, req as ProxyRequest, target as Duplex));
-    this.proxy.on('proxyReqWs', (proxyReq, req, socket) => this.onProxyReqWs(proxyReq, req as ProxyRequest, socket));
-  }
+  constructor(private readonly context: TunnelContext) {}
 
   forward(req: ProxyRequest, socket: Duplex, head: Buffer, upstream: Upstream, service: Service, startedAt: number): void {
     const tunnel = new Tunnel(this, upstream, service, startedAt, socket);
@@ -65,9 +60,7 @@ export class TunnelForwarder {
     this.tunnels.add(socket);
     setForwardedHeaders(req);
     tunnel.responseTimer = setTimeout(() => this.timeout(tunnel, 'response'), this.context.responseMs);
-    // No agent: the socket leaves any pool at the upgrade anyway.
-    const target = { host: upstream.address, port: upstream.port, protocol: 'http:' };
-    this.proxy.ws(req, socket, head, { target, toProxy: true, prependPath: false });
+    this.context.forwarder.ws(req, socket, head, { host: upstream.address, port: upstream.port });
   }
 
   /** Cuts open tunnels (shutdown, after the drain period). */
@@ -75,7 +68,7 @@ export class TunnelForwarder {
     for (const socket of this.tunnels) socket.destroy();
   }
 
-  private onProxyReqWs(proxyReq: ClientRequest, req: ProxyRequest, _socket: Duplex): void {
+  upgradeSent(proxyReq: ClientRequest, req: ProxyRequest): void {
     const tunnel = req.tunnel;
     if (!tunnel) return;
     if (tunnel.done || tunnel.error !== undefined) {
@@ -108,12 +101,12 @@ export class TunnelForwarder {
       `service "${tunnel.service.name}": upstream did not ${phase === 'connect' ? 'accept a connection' : 'respond'} within ${ms} ms`,
     );
     tunnel.error = error.code;
-    // http-proxy reports the destroyed request through its 'error' event (onProxyError).
+    // http-proxy reports the destroyed request through its 'error' event (upgradeFailed).
     if (proxyReq) proxyReq.destroy(error);
     else this.fail(tunnel, error);
   }
 
-  private onProxyError(err: Error, req: ProxyRequest, _target: Duplex): void {
+  upgradeFailed(err: Error, req: ProxyRequest): void {
     const tunnel = req.tunnel;
     if (!tunnel || tunnel.done) return;
     clearTimers(tunnel);

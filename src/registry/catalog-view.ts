@@ -15,6 +15,16 @@ export interface ViewChange {
   services: string[];
 }
 
+/**
+ * Told of every catalog change. `instanceIds` names the instances the change put or deleted,
+ * so a consumer can keep its own index in O(changed); undefined means "unknown, look at
+ * everything" (after a resync that re-read the whole catalog).
+ */
+export type ChangeListener = (change: ViewChange, instanceIds: readonly string[] | undefined) => void;
+
+/** Told when TTL deadlines moved: the check IDs, or undefined when every deadline may have. */
+export type DeadlineListener = (checkIds: readonly string[] | undefined) => void;
+
 export interface CatalogViewOptions {
   logger: Logger;
   /** How many recent catalog changes `changes()` can answer as a delta; older → full. */
@@ -43,8 +53,8 @@ export class CatalogView {
   private readonly checkOwners = new Map<string, string>();
   private readonly deadlines = new Map<string, number>();
   private readonly serviceIndexes = new Map<string, number>();
-  private readonly changeListeners = new Set<(change: ViewChange) => void>();
-  private readonly deadlineListeners = new Set<() => void>();
+  private readonly changeListeners = new Set<ChangeListener>();
+  private readonly deadlineListeners = new Set<DeadlineListener>();
   private readonly changeWaiters = new ChangeWaiters();
   private readonly revWaiters = new RevWaiters();
   private readonly ring: ChangeRing;
@@ -144,13 +154,13 @@ export class CatalogView {
     return this.deadlines.get(checkId);
   }
 
-  onChange(listener: (change: ViewChange) => void): () => void {
+  onChange(listener: ChangeListener): () => void {
     this.changeListeners.add(listener);
     return () => this.changeListeners.delete(listener);
   }
 
   /** Called when TTL deadlines moved (heartbeats); these never count as catalog changes. */
-  onDeadlines(listener: () => void): () => void {
+  onDeadlines(listener: DeadlineListener): () => void {
     this.deadlineListeners.add(listener);
     return () => this.deadlineListeners.delete(listener);
   }
@@ -225,19 +235,21 @@ export class CatalogView {
     if (this.stopped || batch.rev <= this.storeRev) return;
     const prevRev = this.lastChangeRev;
     const touched = new Set<string>();
-    let deadlinesMoved = false;
+    const instanceIds = new Set<string>();
+    const movedDeadlines: string[] = [];
     for (const event of batch.events) {
-      if (event.key.startsWith(INSTANCE_PREFIX)) this.applyInstanceEvent(event, touched);
-      else if (event.key.startsWith(TTL_PREFIX)) deadlinesMoved = this.applyDeadlineEvent(event) || deadlinesMoved;
+      if (event.key.startsWith(INSTANCE_PREFIX)) this.applyInstanceEvent(event, touched, instanceIds);
+      else if (event.key.startsWith(TTL_PREFIX) && this.applyDeadlineEvent(event)) movedDeadlines.push(event.key.slice(TTL_PREFIX.length));
     }
     this.storeRev = batch.rev;
-    if (touched.size > 0) this.commitChange(batch.rev, prevRev, [...touched].sort());
-    if (deadlinesMoved) this.notify(this.deadlineListeners, undefined);
+    if (touched.size > 0) this.commitChange(batch.rev, prevRev, [...touched].sort(), [...instanceIds]);
+    if (movedDeadlines.length > 0) this.notifyDeadlines(movedDeadlines);
     this.revWaiters.reached(batch.rev);
   }
 
-  private applyInstanceEvent(event: WatchEvent, touched: Set<string>): void {
+  private applyInstanceEvent(event: WatchEvent, touched: Set<string>, instanceIds: Set<string>): void {
     const id = event.key.slice(INSTANCE_PREFIX.length);
+    instanceIds.add(id);
     const old = this.byId.get(id);
     if (old) {
       this.removeInstance(id, old);
@@ -261,19 +273,24 @@ export class CatalogView {
     return true;
   }
 
-  private commitChange(rev: number, prevRev: number, services: string[]): void {
+  private commitChange(rev: number, prevRev: number, services: string[], instanceIds: string[] | undefined): void {
     this.lastChangeRev = rev;
     for (const s of services) this.serviceIndexes.set(s, rev);
     this.ring.record(rev, services);
     catalogRevision.set(rev);
     this.changeWaiters.wake(services);
-    this.notify(this.changeListeners, { rev, prevRev, services });
+    const change: ViewChange = { rev, prevRev, services };
+    this.notify(this.changeListeners, (listener) => listener(change, instanceIds));
   }
 
-  private notify<T>(listeners: Set<(value: T) => void>, value: T): void {
+  private notifyDeadlines(checkIds: string[] | undefined): void {
+    this.notify(this.deadlineListeners, (listener) => listener(checkIds));
+  }
+
+  private notify<L>(listeners: Set<L>, call: (listener: L) => void): void {
     for (const listener of [...listeners]) {
       try {
-        listener(value);
+        call(listener);
       } catch (err) {
         this.log.error({ err }, 'catalog view listener failed');
       }
@@ -322,7 +339,10 @@ export class CatalogView {
     this.baseIndex = Math.max(1, rev);
     this.ring.reset(rev);
     for (const [service, members] of this.byService) {
-      this.serviceIndexes.set(service, Math.max(...[...members.values()].map((i) => i.modifyIndex)));
+      // A loop, not Math.max(...list): a service with very many instances would overflow the stack.
+      let index = 0;
+      for (const instance of members.values()) index = Math.max(index, instance.modifyIndex);
+      this.serviceIndexes.set(service, index);
     }
     catalogRevision.set(rev);
   }
@@ -344,8 +364,9 @@ export class CatalogView {
     }
     const after = this.signatures();
     const changed = [...new Set([...before.keys(), ...after.keys()])].filter((s) => before.get(s) !== after.get(s)).sort();
-    if (changed.length > 0) this.commitChange(Math.max(1, rev), prevRev, changed);
-    this.notify(this.deadlineListeners, undefined);
+    // Re-read from scratch: consumers can't be told which instances, so they look at all.
+    if (changed.length > 0) this.commitChange(Math.max(1, rev), prevRev, changed, undefined);
+    this.notifyDeadlines(undefined);
     this.revWaiters.reached(rev);
   }
 

@@ -3,6 +3,7 @@
  * bounded by a timer and can be cancelled by a signal; whichever ends it first removes the
  * timer and the listener, so an abandoned request leaves nothing behind.
  */
+import { MinHeap } from './min-heap';
 
 interface Parked {
   finish(woken: boolean): void;
@@ -66,9 +67,14 @@ export class ChangeWaiters {
   }
 }
 
-/** Callers waiting until the view has applied a revision. */
+/**
+ * Callers waiting until the view has applied a revision. Kept in a min-heap by revision so
+ * each applied batch costs O(released × log n), not a pass over everyone parked; an entry
+ * that timed out stays in the heap (stale) until it surfaces or the heap is compacted.
+ */
 export class RevWaiters {
   private readonly parked = new Map<Parked, number>();
+  private readonly heap = new MinHeap<{ rev: number; parked: Parked }>((e) => e.rev);
 
   get size(): number {
     return this.parked.size;
@@ -77,17 +83,32 @@ export class RevWaiters {
   wait(rev: number, timeoutMs: number): Promise<boolean> {
     return park(timeoutMs, undefined, (parked) => {
       this.parked.set(parked, rev);
-      return () => this.parked.delete(parked);
+      this.heap.push({ rev, parked });
+      return () => {
+        this.parked.delete(parked);
+        this.compactIfMostlyStale();
+      };
     });
   }
 
   /** The view now includes `rev`: release everyone waiting for it or earlier. */
   reached(rev: number): void {
-    for (const [parked, wanted] of [...this.parked]) if (wanted <= rev) parked.finish(true);
+    for (let top = this.heap.peek(); top && top.rev <= rev; top = this.heap.peek()) {
+      this.heap.pop();
+      if (this.parked.has(top.parked)) top.parked.finish(true);
+    }
   }
 
   /** Release everyone as not reached (shutdown). */
   abandonAll(): void {
     for (const parked of [...this.parked.keys()]) parked.finish(false);
+    this.heap.clear();
+  }
+
+  /** Waits that timed out for a revision far ahead would otherwise pile up in the heap. */
+  private compactIfMostlyStale(): void {
+    if (this.heap.size <= 2 * this.parked.size + 64) return;
+    this.heap.clear();
+    for (const [parked, rev] of this.parked) this.heap.push({ rev, parked });
   }
 }

@@ -1,11 +1,12 @@
 import { LocalBus } from '../bus/local-bus';
 import type { SwitchboardConfig } from '../config/types';
-import { SwitchboardError, isSwitchboardError } from '../errors';
+import { SwitchboardError } from '../errors';
 import type { Logger } from '../log';
 import { startAdmin } from '../proxy/admin';
 import { Proxy } from '../proxy/server';
 import { Registry } from '../registry/registry';
 import { EmbeddedStore } from '../registry/store/embedded-store';
+import { StopStack, listen, logListening } from './lifecycle';
 
 /**
  * `switchboard all`: the registry over an embedded store, the proxy over the registry's
@@ -19,10 +20,6 @@ export interface RunningAll {
   /** Stop accepting, drain in-flight requests (bounded by proxy.drain), flush the journal. */
   stop(): Promise<void>;
 }
-
-type Listener = 'api' | 'proxy' | 'admin';
-
-const LISTEN_FLAG: Record<Listener, string> = { api: '--api-listen', proxy: '--proxy-listen', admin: '--admin-listen' };
 
 export async function startAll(config: Readonly<SwitchboardConfig>, logger: Logger): Promise<RunningAll> {
   assertLocalOnly(config);
@@ -78,70 +75,5 @@ function assertLocalOnly(config: Readonly<SwitchboardConfig>): void {
   }
   if (config.bus.kind !== 'local') {
     throw new SwitchboardError('config_invalid', `bus.kind: the all role runs the in-process bus, got "${config.bus.kind}"`, { field: 'bus.kind' });
-  }
-}
-
-/** Runs a listener's start and turns a bind failure into one line that names the flag. */
-async function listen<T>(listener: Listener, address: string, start: () => Promise<T>): Promise<T> {
-  try {
-    return await start();
-  } catch (err) {
-    const reason = bindFailure(err);
-    if (reason === undefined) throw err;
-    throw new SwitchboardError('address_in_use', `cannot listen on ${address} (${LISTEN_FLAG[listener]}): ${reason}`, { cause: err });
-  }
-}
-
-const BIND_ERRORS: Record<string, string> = {
-  EADDRINUSE: 'address already in use',
-  EACCES: 'permission denied',
-  EADDRNOTAVAIL: 'address not available on this machine',
-  ENOTFOUND: 'unknown host',
-};
-
-/** Looks through `cause` chains too: components may wrap the socket error in their own. */
-function bindFailure(err: unknown): string | undefined {
-  for (let e: unknown = err, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
-    if (isSwitchboardError(e, 'address_in_use')) return BIND_ERRORS.EADDRINUSE;
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code !== undefined && code in BIND_ERRORS) return BIND_ERRORS[code];
-  }
-  return undefined;
-}
-
-/** Tests and operators find the real ports (when asked for port 0) in these lines. */
-function logListening(logger: Logger, listener: Listener, address: string): void {
-  logger.info({ listener, address }, 'listening');
-}
-
-/** What has been started, stopped in reverse order; safe to unwind after a half-done start. */
-class StopStack {
-  private readonly entries: Array<{ name: string; stop: () => Promise<void> }> = [];
-  private unwinding?: Promise<void>;
-
-  constructor(private readonly logger: Logger) {}
-
-  push(name: string, stop: () => Promise<void>): void {
-    this.entries.push({ name, stop });
-  }
-
-  unwind(): Promise<void> {
-    this.unwinding ??= this.stopAll();
-    return this.unwinding;
-  }
-
-  private async stopAll(): Promise<void> {
-    let firstError: unknown;
-    for (const { name, stop } of this.entries.reverse()) {
-      try {
-        await stop();
-        this.logger.debug({ component: name }, 'stopped');
-      } catch (err) {
-        // Keep going: the store must still flush and release its lock.
-        this.logger.error({ err, component: name }, 'stop failed');
-        firstError ??= err;
-      }
-    }
-    if (firstError !== undefined) throw firstError;
   }
 }

@@ -152,7 +152,8 @@ export class ServerProcess {
   }
 }
 
-function startWatchdog(pid: number, dir: string): ChildProcess {
+/** A `sh` that SIGKILLs `pid` (and removes `dir`) once our end of its stdin pipe closes, however we die. */
+export function startWatchdog(pid: number, dir: string): ChildProcess {
   const script = `read _ignored; kill -9 ${pid} 2>/dev/null; rm -rf '${dir.replace(/'/g, '')}'`;
   const watchdog = spawn('sh', ['-c', script], { stdio: ['pipe', 'ignore', 'ignore'] });
   watchdog.on('error', () => undefined);

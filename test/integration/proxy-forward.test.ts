@@ -203,6 +203,29 @@ describe('proxy forwarding', () => {
     assert.equal(headers['x-forwarded-host'], 'users.svc');
   });
 
+  it('forwards the path byte for byte (http-proxy alone would fold // into /)', async () => {
+    const reply = await send(proxy, '/a//b/http:/x/%2F?q=//y', { host: 'users.svc' });
+    assert.equal(json(reply).url, '/a//b/http:/x/%2F?q=//y');
+  });
+
+  it('sends a chunked DELETE body as it came, and adds no X-Forwarded-Port', async () => {
+    users.handle = (req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => res.end(JSON.stringify({ body: Buffer.concat(chunks).toString(), headers: req.headers })));
+    };
+    try {
+      const reply = await send(proxy, '/api/item/1', { method: 'DELETE', body: Buffer.from('why: duplicate'), headers: { 'transfer-encoding': 'chunked' } });
+      const seen = json(reply) as { body: string; headers: IncomingHttpHeaders };
+      assert.equal(seen.body, 'why: duplicate');
+      assert.equal(seen.headers['transfer-encoding'], 'chunked');
+      assert.equal(seen.headers['content-length'], undefined);
+      assert.equal(seen.headers['x-forwarded-port'], undefined);
+    } finally {
+      users.handle = echoOf('users');
+    }
+  });
+
   it('keeps a client x-request-id and returns it', async () => {
     const reply = await send(proxy, '/x', { host: 'users.svc', headers: { 'x-request-id': 'req-42' } });
     assert.equal(json(reply).headers['x-request-id'], 'req-42');

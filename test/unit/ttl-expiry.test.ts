@@ -25,19 +25,36 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-async function setup(leading: boolean) {
+async function setup(leading: boolean, now?: () => number) {
   const store = new MemoryStore();
   await store.open();
   const view = new CatalogView(store, { logger: silentLogger() });
   await view.start();
-  const writer = new CatalogWriter({ store, view });
+  const writer = new CatalogWriter({ store, view, now });
   const election = new FakeElection(leading);
-  const loop = new TtlExpiryLoop({ view, writer, election, logger: silentLogger() });
+  const expired: string[] = [];
+  const scans = { count: 0 };
+  const instances = view.instances.bind(view);
+  // Counts full-catalog scans: after start, a write must not cause one.
+  view.instances = () => {
+    scans.count++;
+    return instances();
+  };
+  const countingWriter = {
+    expireCheck: (instanceId: string, checkId: string) => {
+      expired.push(instanceId);
+      return writer.expireCheck(instanceId, checkId);
+    },
+    reap: (instanceId: string) => writer.reap(instanceId),
+  };
+  const loop = new TtlExpiryLoop({ view, writer: countingWriter, election, logger: silentLogger(), now });
   cleanups.push(() => store.close(), () => view.stop(), () => loop.stop());
-  return { store, view, writer, election, loop };
+  return { store, view, writer, election, loop, expired, scans };
 }
 
 const status = (view: CatalogView, id: string) => view.instance(id)?.checks[0].status;
+
+const withService = (s: RegistrationSpec, service: string): RegistrationSpec => ({ ...s, service });
 
 describe('TtlExpiryLoop', () => {
   it('does nothing while following, and catches up when it becomes leader', async () => {
@@ -76,5 +93,72 @@ describe('TtlExpiryLoop', () => {
     loop.start();
     await writer.register(spec('web-1', 3_600_000));
     await loop.stop();
+  });
+
+  describe('incremental deadlines', () => {
+    it('fires the deadline of an untouched instance after many unrelated writes, without scanning the catalog', async () => {
+      const { view, writer, loop, scans } = await setup(true);
+      loop.start();
+      const scansAtStart = scans.count;
+      await writer.register(spec('quiet', 150));
+      for (let i = 0; i < 100; i++) await writer.register(withService(spec(`busy-${i}`, 3_600_000), `busy-${i % 7}`));
+      await waitFor('the untouched instance to expire', () => status(view, 'quiet') === 'critical', 5000);
+      assert.ok([...Array(100).keys()].every((i) => status(view, `busy-${i}`) === 'passing'));
+      assert.equal(scans.count, scansAtStart, 'no write walked the whole catalog');
+      assert.equal(loop.tracked, 100, 'the expired check has no deadline left; the 100 others do');
+    });
+
+    it('never fires the deadline of an instance that was deregistered', async () => {
+      const { view, writer, loop, expired } = await setup(true);
+      loop.start();
+      await writer.register(spec('gone', 30));
+      await writer.deregister('gone');
+      await writer.register(spec('stays', 120));
+      await waitFor('the remaining instance to expire', () => status(view, 'stays') === 'critical', 5000);
+      assert.deepEqual(expired, ['stays'], 'the stale heap entry of the removed instance was skipped');
+      assert.equal(loop.tracked, 0);
+    });
+
+    it('follows a deadline moved earlier by a re-registration with a shorter TTL', async () => {
+      const { view, writer, loop } = await setup(true);
+      loop.start();
+      await writer.register(spec('web-1', 3_600_000));
+      await writer.register(spec('other', 3_600_000));
+      await writer.register(spec('web-1', 50));
+      await waitFor('the shorter TTL to lapse', () => status(view, 'web-1') === 'critical', 5000);
+      assert.equal(status(view, 'other'), 'passing');
+    });
+
+    it('lets a heartbeat push the deadline later: the early wake-up expires nothing, the later deadline fires', async () => {
+      let clock = 1_000_000;
+      const { view, writer, loop, expired } = await setup(true, () => clock);
+      loop.start();
+      await writer.register(spec('web-1', 1000));
+      clock += 900;
+      await writer.updateCheck('service:web-1', 'passing', '');
+      assert.equal(loop.earliest, 1_001_000, 'a heartbeat leaves the earlier entry in place');
+      clock += 600;
+      // Any catalog change re-arms the loop for the (now past) earliest entry.
+      await writer.register(spec('poke', 3_600_000));
+      await waitFor('the early wake-up to find the later deadline', () => loop.earliest === 1_001_900, 5000);
+      assert.deepEqual(expired, []);
+      assert.equal(status(view, 'web-1'), 'passing');
+      clock += 500;
+      await writer.register(spec('poke', 3_600_000));
+      await waitFor('the later deadline to fire', () => status(view, 'web-1') === 'critical', 5000);
+      assert.deepEqual(expired, ['web-1']);
+    });
+
+    it('reaps an instance that stays critical past DeregisterCriticalServiceAfter', async () => {
+      const { view, writer, loop } = await setup(true);
+      loop.start();
+      const critical = spec('doomed', 3_600_000);
+      critical.checks = [{ ...critical.checks[0], status: 'critical', deregisterCriticalAfterMs: 50 }];
+      await writer.register(critical);
+      await writer.register(spec('kept', 3_600_000));
+      await waitFor('the reap', () => view.instance('doomed') === undefined, 5000);
+      assert.ok(view.instance('kept'));
+      assert.equal(loop.tracked, 1);
+    });
   });
 });

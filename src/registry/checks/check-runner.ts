@@ -77,6 +77,8 @@ export class CheckRunner {
   private readonly maxConcurrent: number;
   private readonly checks: Record<RunnableCheckType, Check>;
   private readonly scheduled = new Map<string, Scheduled>();
+  /** Check IDs scheduled per instance, so a change to one instance touches only its checks. */
+  private readonly byInstance = new Map<string, Set<string>>();
   private readonly running = new Set<Promise<void>>();
   private readonly unsubscribe: (() => void)[] = [];
   private queue: Scheduled[] = [];
@@ -92,7 +94,7 @@ export class CheckRunner {
 
   start(): void {
     this.stopped = false;
-    this.unsubscribe.push(this.options.view.onChange(() => this.sync()));
+    this.unsubscribe.push(this.options.view.onChange((_change, instanceIds) => (instanceIds ? this.syncInstances(instanceIds) : this.sync())));
     this.unsubscribe.push(this.options.election.onChange((leading) => (leading ? this.sync() : this.cancelAll())));
     this.sync();
   }
@@ -115,34 +117,67 @@ export class CheckRunner {
     return this.running.size;
   }
 
-  /** Brings the schedule in line with the view: new checks start, gone or changed ones stop. */
+  /**
+   * Brings the whole schedule in line with the view: new checks start, gone or changed ones
+   * stop. O(catalog): only on start, on gaining leadership, and after the view re-read the
+   * catalog; ordinary changes go through syncInstances.
+   */
   private sync(): void {
     if (this.stopped) return;
     if (!this.options.election.isLeader()) return this.cancelAll();
     const wanted = runnableChecks(this.options.view.instances());
-    for (const [checkId, entry] of this.scheduled) {
-      const want = wanted.get(checkId);
-      if (want && (want.check === entry.record || fingerprint(want.instance, want.check) === entry.fingerprint)) {
-        entry.record = want.check;
-        wanted.delete(checkId);
-        continue;
+    for (const entry of [...this.scheduled.values()]) if (!wanted.has(entry.checkId)) this.unschedule(entry);
+    for (const [checkId, want] of wanted) this.reconcile(checkId, want);
+  }
+
+  /** The same for the instances one change named: O(their checks), whatever the catalog's size. */
+  private syncInstances(instanceIds: readonly string[]): void {
+    if (this.stopped || !this.options.election.isLeader()) return;
+    for (const instanceId of instanceIds) {
+      const instance = this.options.view.instance(instanceId);
+      const wanted = runnableChecks(instance ? [instance] : []);
+      for (const checkId of [...(this.byInstance.get(instanceId) ?? [])]) {
+        const entry = this.scheduled.get(checkId);
+        if (entry && !wanted.has(checkId)) this.unschedule(entry);
       }
-      this.cancel(entry);
-      this.scheduled.delete(checkId);
+      for (const [checkId, want] of wanted) this.reconcile(checkId, want);
     }
-    for (const [checkId, { instance, check }] of wanted) {
-      const entry: Scheduled = {
-        checkId,
-        instanceId: instance.id,
-        type: check.type as RunnableCheckType,
-        fingerprint: fingerprint(instance, check),
-        record: check,
-        queued: false,
-        cancelled: false,
-      };
-      this.scheduled.set(checkId, entry);
-      this.arm(entry, this.random() * intervalOf(check));
+  }
+
+  /** Keeps the check's schedule when its definition is unchanged; otherwise starts it anew. */
+  private reconcile(checkId: string, want: { instance: Instance; check: CheckRecord }): void {
+    const entry = this.scheduled.get(checkId);
+    if (entry && (want.check === entry.record || fingerprint(want.instance, want.check) === entry.fingerprint)) {
+      entry.record = want.check;
+      return;
     }
+    if (entry) this.unschedule(entry);
+    this.schedule(want.instance, want.check);
+  }
+
+  private schedule(instance: Instance, check: CheckRecord): void {
+    const entry: Scheduled = {
+      checkId: check.checkId,
+      instanceId: instance.id,
+      type: check.type as RunnableCheckType,
+      fingerprint: fingerprint(instance, check),
+      record: check,
+      queued: false,
+      cancelled: false,
+    };
+    this.scheduled.set(entry.checkId, entry);
+    let ids = this.byInstance.get(instance.id);
+    if (!ids) this.byInstance.set(instance.id, (ids = new Set()));
+    ids.add(entry.checkId);
+    this.arm(entry, this.random() * intervalOf(check));
+  }
+
+  private unschedule(entry: Scheduled): void {
+    this.cancel(entry);
+    if (this.scheduled.get(entry.checkId) === entry) this.scheduled.delete(entry.checkId);
+    const ids = this.byInstance.get(entry.instanceId);
+    ids?.delete(entry.checkId);
+    if (ids?.size === 0) this.byInstance.delete(entry.instanceId);
   }
 
   private arm(entry: Scheduled, delayMs: number): void {
@@ -224,6 +259,7 @@ export class CheckRunner {
   private cancelAll(): void {
     for (const entry of this.scheduled.values()) this.cancel(entry);
     this.scheduled.clear();
+    this.byInstance.clear();
     this.queue = [];
   }
 }

@@ -26,3 +26,29 @@ export function reapTime(instance: Instance): number | undefined {
   }
   return earliest;
 }
+
+/** Reads a TTL check's stored deadline (the view's ttl/ keys). */
+export type StoredDeadline = (checkId: string) => number | undefined;
+
+/** The instance's earliest health deadline: a TTL lapse or its reap time, if any. */
+export function nextDeadline(instance: Instance, storedDeadline: StoredDeadline): number | undefined {
+  let earliest = reapTime(instance);
+  for (const check of instance.checks) {
+    if (!canExpire(check)) continue;
+    const at = ttlExpiry(check, storedDeadline(check.checkId));
+    if (at !== undefined && (earliest === undefined || at < earliest)) earliest = at;
+  }
+  return earliest;
+}
+
+/** What is due for one instance at `now`: TTL checks to expire, and whether to reap it. */
+export function dueAt(instance: Instance, storedDeadline: StoredDeadline, now: number): { expire: string[]; reap: boolean } {
+  const expire: string[] = [];
+  for (const check of instance.checks) {
+    if (!canExpire(check)) continue;
+    const at = ttlExpiry(check, storedDeadline(check.checkId));
+    if (at !== undefined && at <= now) expire.push(check.checkId);
+  }
+  const reap = reapTime(instance);
+  return { expire, reap: reap !== undefined && reap <= now };
+}

@@ -2,23 +2,24 @@ import type { Logger } from '../../log';
 import type { CatalogView } from '../catalog-view';
 import type { CatalogWriter } from '../catalog-writer';
 import type { Election } from '../election/election';
-import { canExpire, reapTime, ttlExpiry } from './deadlines';
+import { MinHeap } from '../min-heap';
+import { dueAt, nextDeadline } from './deadlines';
 
 export interface TtlExpiryOptions {
-  view: CatalogView;
+  view: Pick<CatalogView, 'instance' | 'instances' | 'ttlDeadline' | 'checkOwner' | 'onChange' | 'onDeadlines'>;
   writer: Pick<CatalogWriter, 'expireCheck' | 'reap'>;
   election: Election;
   logger: Logger;
   now?: () => number;
 }
 
-/** What is due now, and the earliest deadline of all (past ones included). */
-interface DueWork {
-  expire: { instanceId: string; checkId: string }[];
-  reap: string[];
-  next?: number;
+/** One instance's earliest deadline; stale once `deadlines` holds another time for it. */
+interface HeapEntry {
+  at: number;
+  instanceId: string;
 }
 
+type Write = { run: () => Promise<number | undefined>; context: object };
 type PassOutcome = 'done' | 'idle' | 'failed';
 
 /** Longest single sleep; a far deadline is simply re-evaluated when it fires. */
@@ -29,14 +30,23 @@ const MIN_SLEEP_AFTER_RUN_MS = 20;
 
 /**
  * Leader-only: turns lapsed TTL checks critical and deregisters instances that stayed
- * critical past DeregisterCriticalServiceAfter. One timer, armed for the earliest deadline
- * in the view; catalog changes re-arm it. Heartbeats only ever push deadlines later, so
- * they don't re-arm: an early wake-up finds nothing due and sleeps again.
+ * critical past DeregisterCriticalServiceAfter.
+ *
+ * Every catalog change costs O(changed instances × log n), never a scan of the catalog: each
+ * instance's earliest deadline sits in a min-heap, recomputed only for the instances a change
+ * names. Entries are invalidated lazily: `deadlines` holds each instance's current time, and
+ * an entry that disagrees with it is skipped when it reaches the top. One timer is armed for
+ * the earliest. Heartbeats only ever push deadlines later, so they leave the heap alone: the
+ * old entry wakes us early, finds nothing due, and is replaced by the later time.
  */
 export class TtlExpiryLoop {
   private readonly log: Logger;
   private readonly now: () => number;
+  private readonly heap = new MinHeap<HeapEntry>((e) => e.at);
+  private readonly deadlines = new Map<string, number>();
   private timer?: NodeJS.Timeout;
+  /** performance.now() at which the armed timer fires. */
+  private timerAt = Infinity;
   private running?: Promise<void>;
   private stopped = true;
   private idlePasses = 0;
@@ -49,36 +59,110 @@ export class TtlExpiryLoop {
 
   start(): void {
     this.stopped = false;
-    this.unsubscribe.push(this.options.view.onChange(() => this.arm()));
-    this.unsubscribe.push(this.options.election.onChange(() => this.arm()));
+    const { view, election } = this.options;
+    this.unsubscribe.push(view.onChange((_change, instanceIds) => this.onInstances(instanceIds)));
+    this.unsubscribe.push(view.onDeadlines((checkIds) => this.onDeadlinesMoved(checkIds)));
+    this.unsubscribe.push(election.onChange(() => this.arm()));
+    this.rebuild();
     this.arm();
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
     for (const off of this.unsubscribe.splice(0)) off();
-    clearTimeout(this.timer);
+    this.disarm();
     await this.running;
+  }
+
+  /** Instances with a deadline being tracked (tests). */
+  get tracked(): number {
+    return this.deadlines.size;
+  }
+
+  /** The earliest deadline the loop will wake for (tests). */
+  get earliest(): number | undefined {
+    return this.peekLive()?.at;
+  }
+
+  private onInstances(instanceIds: readonly string[] | undefined): void {
+    if (instanceIds === undefined) this.rebuild();
+    else for (const id of instanceIds) this.refresh(id);
+    this.arm();
+  }
+
+  /**
+   * A ttl/ key moved without a catalog change: a heartbeat (later, nothing to do) or, in
+   * principle, an earlier deadline, which must not wait for the later entry.
+   */
+  private onDeadlinesMoved(checkIds: readonly string[] | undefined): void {
+    if (checkIds === undefined) return this.onInstances(undefined);
+    let earlier = false;
+    for (const checkId of checkIds) {
+      const owner = this.options.view.checkOwner(checkId);
+      if (owner !== undefined) earlier = this.refresh(owner, true) || earlier;
+    }
+    if (earlier) this.arm();
+  }
+
+  /** The whole catalog, once: at start and when the view could not say what changed. */
+  private rebuild(): void {
+    this.heap.clear();
+    this.deadlines.clear();
+    for (const instance of this.options.view.instances()) this.refresh(instance.id);
+  }
+
+  /**
+   * Recomputes one instance's earliest deadline from the view; true when it is new or moved.
+   * `onlyEarlier` keeps a heartbeat from adding an entry per beat.
+   */
+  private refresh(instanceId: string, onlyEarlier = false): boolean {
+    const instance = this.options.view.instance(instanceId);
+    const at = instance && nextDeadline(instance, (checkId) => this.options.view.ttlDeadline(checkId));
+    const current = this.deadlines.get(instanceId);
+    if (at === undefined) {
+      // Its heap entry, if any, is now stale and is dropped when it surfaces.
+      this.deadlines.delete(instanceId);
+      return false;
+    }
+    if (at === current || (onlyEarlier && current !== undefined && at > current)) return false;
+    this.deadlines.set(instanceId, at);
+    this.heap.push({ at, instanceId });
+    return true;
+  }
+
+  /** The earliest live entry, dropping stale ones on the way. */
+  private peekLive(): HeapEntry | undefined {
+    for (let top = this.heap.peek(); top; top = this.heap.peek()) {
+      if (this.deadlines.get(top.instanceId) === top.at) return top;
+      this.heap.pop();
+    }
+    return undefined;
   }
 
   /** Sleep until the earliest deadline (or not at all when there is none or we don't lead). */
   private arm(minDelayMs = 0): void {
-    clearTimeout(this.timer);
-    this.timer = undefined;
     // A pass in progress re-arms when it ends, with everything it changed in view.
-    if (this.stopped || this.running || !this.options.election.isLeader()) return;
-    const wait = this.untilNextDeadline();
-    if (wait === undefined) return;
-    this.timer = setTimeout(() => this.runOnce(), Math.min(Math.max(minDelayMs, wait), MAX_SLEEP_MS));
+    if (this.stopped || this.running || !this.options.election.isLeader()) return this.disarm();
+    const next = this.peekLive();
+    if (next === undefined) return this.disarm();
+    const delay = Math.min(Math.max(minDelayMs, next.at - this.now()), MAX_SLEEP_MS);
+    // Compared on the monotonic clock the timer runs on (the wall clock may jump). Already
+    // waking no later than needed: keep that timer; an early wake-up is harmless (it re-arms).
+    const fireAt = performance.now() + delay;
+    if (this.timer && this.timerAt <= fireAt) return;
+    this.disarm();
+    this.timerAt = fireAt;
+    this.timer = setTimeout(() => this.runOnce(), delay);
   }
 
-  private untilNextDeadline(): number | undefined {
-    const { next } = this.findDue(this.now());
-    return next === undefined ? undefined : next - this.now();
+  private disarm(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    this.timerAt = Infinity;
   }
 
   private runOnce(): void {
-    this.timer = undefined;
+    this.disarm();
     this.running = this.applyDue().then(
       (outcome) => this.afterRun(outcome),
       (err: unknown) => {
@@ -99,32 +183,55 @@ export class TtlExpiryLoop {
     this.arm(outcome === 'failed' ? RETRY_AFTER_ERROR_MS : idleDelay);
   }
 
+  /** Takes the due instances off the heap, writes, then puts them back as the view now has them. */
   private async applyDue(): Promise<PassOutcome> {
-    const due = this.findDue(this.now());
-    const writes: [() => Promise<number | undefined>, object][] = [
-      ...due.expire.map(({ instanceId, checkId }): [() => Promise<number | undefined>, object] => [
-        () => this.options.writer.expireCheck(instanceId, checkId),
-        { instanceId, checkId },
-      ]),
-      ...due.reap.map((instanceId): [() => Promise<number | undefined>, object] => [
-        () => this.options.writer.reap(instanceId),
-        { instanceId, reap: true },
-      ]),
-    ];
+    const dueIds = this.takeDue(this.now());
+    try {
+      return await this.applyWrites(this.writesFor(dueIds, this.now()));
+    } finally {
+      for (const id of dueIds) this.refresh(id);
+    }
+  }
+
+  private takeDue(now: number): string[] {
+    const ids: string[] = [];
+    for (let top = this.peekLive(); top && top.at <= now; top = this.peekLive()) {
+      this.heap.pop();
+      this.deadlines.delete(top.instanceId);
+      ids.push(top.instanceId);
+    }
+    return ids;
+  }
+
+  private writesFor(instanceIds: string[], now: number): Write[] {
+    const { view, writer } = this.options;
+    const expire: Write[] = [];
+    const reap: Write[] = [];
+    for (const instanceId of instanceIds) {
+      const instance = view.instance(instanceId);
+      if (!instance) continue;
+      const due = dueAt(instance, (checkId) => view.ttlDeadline(checkId), now);
+      for (const checkId of due.expire) expire.push({ run: () => writer.expireCheck(instanceId, checkId), context: { instanceId, checkId } });
+      if (due.reap) reap.push({ run: () => writer.reap(instanceId), context: { instanceId, reap: true } });
+    }
+    return [...expire, ...reap];
+  }
+
+  private async applyWrites(writes: Write[]): Promise<PassOutcome> {
     let failed = false;
     let applied = writes.length === 0;
-    for (const [write, context] of writes) {
+    for (const write of writes) {
       if (this.stopped || !this.options.election.isLeader()) return 'done';
-      const result = await this.attempt(write, context);
+      const result = await this.attempt(write);
       failed ||= result === 'failed';
       applied ||= result === 'applied';
     }
     return failed ? 'failed' : applied ? 'done' : 'idle';
   }
 
-  private async attempt(write: () => Promise<number | undefined>, context: object): Promise<'applied' | 'nothing' | 'failed'> {
+  private async attempt({ run, context }: Write): Promise<'applied' | 'nothing' | 'failed'> {
     try {
-      const rev = await write();
+      const rev = await run();
       if (rev === undefined) return 'nothing';
       this.log.info({ ...context, rev }, 'health deadline applied');
       return 'applied';
@@ -132,23 +239,5 @@ export class TtlExpiryLoop {
       this.log.warn({ ...context, err }, 'health deadline write failed; will retry');
       return 'failed';
     }
-  }
-
-  private findDue(now: number): DueWork {
-    const due: DueWork = { expire: [], reap: [] };
-    const consider = (at: number | undefined): boolean => {
-      if (at === undefined) return false;
-      if (due.next === undefined || at < due.next) due.next = at;
-      return at <= now;
-    };
-    for (const instance of this.options.view.instances()) {
-      for (const check of instance.checks) {
-        if (!canExpire(check)) continue;
-        const at = ttlExpiry(check, this.options.view.ttlDeadline(check.checkId));
-        if (consider(at)) due.expire.push({ instanceId: instance.id, checkId: check.checkId });
-      }
-      if (consider(reapTime(instance))) due.reap.push(instance.id);
-    }
-    return due;
   }
 }

@@ -1,0 +1,103 @@
+import { RedisBus } from '../bus/redis-bus';
+import type { SwitchboardConfig } from '../config/types';
+import type { Logger } from '../log';
+import { startAdmin } from '../proxy/admin';
+import { EtcdElection } from '../registry/election/etcd-election';
+import { Registry } from '../registry/registry';
+import { StoreHealth } from '../registry/store-health';
+import { EmbeddedStore } from '../registry/store/embedded-store';
+import { EtcdStore } from '../registry/store/etcd-store';
+import type { Store } from '../registry/store/store';
+import { StopStack, listen, logListening } from './lifecycle';
+
+/**
+ * `switchboard registry`: the Consul-compatible API over a store, publishing catalog changes
+ * on Redis. With `--store etcd` any number of these run side by side over one etcd cluster:
+ * they hold no state of their own, and an etcd election picks the one that runs checks,
+ * expires TTLs and publishes. With the embedded store there is one registry, always leader.
+ */
+
+export interface RunningRegistry {
+  readonly addresses: { api: string; admin: string };
+  stop(): Promise<void>;
+}
+
+export async function startRegistry(config: Readonly<SwitchboardConfig>, logger: Logger): Promise<RunningRegistry> {
+  const stack = new StopStack(logger);
+  let registry: Registry | undefined;
+  let draining = false;
+  try {
+    const store = openStore(config, logger);
+    await store.open();
+    stack.push('store', () => store.close());
+
+    const bus = new RedisBus({ url: config.bus.redis.url, channel: config.bus.redis.channel, logger: logger.child({ component: 'bus' }) });
+    stack.push('bus', () => bus.close());
+
+    const health = new StoreHealth({ store, logger });
+    health.start();
+    stack.push('store health', async () => health.stop());
+
+    // Ready = serving and able to write: a load balancer in front of several registries
+    // should send registrations elsewhere while this one's store is unreachable.
+    const admin = await listen('admin', config.admin.listen, () =>
+      startAdmin({ listen: config.admin.listen, isReady: () => !draining && registry !== undefined && health.healthy, logger }),
+    );
+    stack.push('admin', () => admin.close());
+    logListening(logger, 'admin', admin.address);
+
+    const advertise = (): string => config.api.advertise ?? started.address;
+    const started: Registry = new Registry({
+      store,
+      bus,
+      logger,
+      api: config.api,
+      election: electionFor(config, advertise, logger),
+      advertise: config.api.advertise,
+      storeHealthy: () => health.healthy,
+    });
+    await listen('api', config.api.listen, () => started.start());
+    registry = started;
+    stack.push('registry', () => started.stop());
+    logListening(logger, 'api', started.address);
+    warnIfUnadvertisable(config, started.address, logger);
+
+    return {
+      addresses: { api: started.address, admin: admin.address },
+      stop: () => {
+        draining = true;
+        return stack.unwind();
+      },
+    };
+  } catch (err) {
+    await stack.unwind();
+    throw err;
+  }
+}
+
+function openStore(config: Readonly<SwitchboardConfig>, logger: Logger): Store {
+  const storeLogger = logger.child({ component: 'store' });
+  if (config.store.kind === 'etcd') {
+    return new EtcdStore({ endpoints: [...config.store.etcd.endpoints], prefix: config.store.etcd.prefix, logger: storeLogger });
+  }
+  return new EmbeddedStore({ dataDir: config.dataDir, compactEvery: config.store.compactEvery, logger: storeLogger });
+}
+
+/** etcd: registries elect a leader among themselves. Embedded: undefined = this process leads. */
+function electionFor(config: Readonly<SwitchboardConfig>, advertise: () => string, logger: Logger): EtcdElection | undefined {
+  if (config.store.kind !== 'etcd') return undefined;
+  return new EtcdElection({
+    endpoints: [...config.store.etcd.endpoints],
+    prefix: config.store.etcd.prefix,
+    candidate: advertise,
+    logger: logger.child({ component: 'election' }),
+  });
+}
+
+/** Other processes cannot reach 0.0.0.0 or [::]: /v1/status/leader would name no usable address. */
+function warnIfUnadvertisable(config: Readonly<SwitchboardConfig>, bound: string, logger: Logger): void {
+  if (config.api.advertise !== undefined) return;
+  if (/^(0\.0\.0\.0|\[::\]):/.test(bound)) {
+    logger.warn({ address: bound }, 'the API listens on every interface: set --advertise to the address other processes should use');
+  }
+}
