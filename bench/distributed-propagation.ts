@@ -3,11 +3,14 @@
  * routes to the new instance, and how long a registry takes to lead after a kill -9 of
  * the leader. Topology as `npm run cluster`: 3 etcd members, Redis, 2 registries, 2 proxies.
  *
- *   node dist/bench/distributed-propagation.js [--registrations=200] [--takeovers=3]
+ *   node dist/bench/distributed-propagation.js [--registrations=200] [--takeovers=3] [--poll-gap-ms=1]
  *
  * Each round starts one backend (it answers with its id), registers it through the two
- * registries in turn, then sends requests back to back through every proxy (one at a time
- * per proxy) until one is answered by the new backend; then deregisters it. Service `prop`
+ * registries in turn, then polls every proxy (one request at a time, --poll-gap-ms apart,
+ * default 1; 0 = back to back) until one is answered by the new backend; then deregisters
+ * it. Back-to-back polling of two proxies keeps both of a 2-core machine's cores busy with
+ * the polls themselves and measures mostly CPU contention; a 1 ms gap costs at most ~1 ms
+ * of resolution. Service `prop`
  * keeps one base instance, so once a proxy knows the new one, round robin sends it the next
  * request. Reports p50/p90/p99/max per proxy and for "every proxy" (the slower of the two).
  */
@@ -24,6 +27,8 @@ const ROUTE_TIMEOUT_MS = 10_000;
 interface Options {
   registrations: number;
   takeovers: number;
+  /** Pause between two polls of one proxy; 0 = back to back. */
+  pollGapMs: number;
 }
 
 function parseOptions(argv: string[]): Options {
@@ -33,7 +38,7 @@ function parseOptions(argv: string[]): Options {
     if (!Number.isInteger(n) || n < 0) throw new Error(`--${name} must be a whole number`);
     return n;
   };
-  return { registrations: value('registrations', 200), takeovers: value('takeovers', 3) };
+  return { registrations: value('registrations', 200), takeovers: value('takeovers', 3), pollGapMs: value('poll-gap-ms', 1) };
 }
 
 function percentile(sorted: number[], p: number): number {
@@ -48,16 +53,17 @@ function stats(label: string, samples: number[]): string {
 }
 
 /** Back-to-back requests through one proxy until `id` answers; ms after `since`, or null. */
-async function untilRouted(proxy: RoleProcess, agent: http.Agent, id: string, since: number): Promise<number | null> {
+async function untilRouted(proxy: RoleProcess, agent: http.Agent, id: string, since: number, gapMs: number): Promise<number | null> {
   const deadline = since + ROUTE_TIMEOUT_MS;
   while (performance.now() < deadline) {
     const reply = await viaProxy(proxy, SERVICE, '/', agent);
     if (reply.status === 200 && (JSON.parse(reply.body) as { backend?: string }).backend === id) return performance.now() - since;
+    if (gapMs > 0) await new Promise((resolve) => setTimeout(resolve, gapMs));
   }
   return null;
 }
 
-async function measurePropagation(t: Topology, count: number): Promise<number[][]> {
+async function measurePropagation(t: Topology, count: number, pollGapMs: number): Promise<number[][]> {
   const agents = t.proxies.map(() => new http.Agent({ keepAlive: true, maxSockets: 1 }));
   const registryAgent = new http.Agent({ keepAlive: true });
   const base = await Backend.start('base');
@@ -71,7 +77,7 @@ async function measurePropagation(t: Topology, count: number): Promise<number[][
       const reply = await register(registry, { id, service: SERVICE, port: backend.port }, registryAgent);
       const ackAt = performance.now();
       if (reply.status !== 200) throw new Error(`register ${id}: ${reply.status} ${reply.body}`);
-      const seen = await Promise.all(t.proxies.map((p, k) => untilRouted(p, agents[k], id, ackAt)));
+      const seen = await Promise.all(t.proxies.map((p, k) => untilRouted(p, agents[k], id, ackAt, pollGapMs)));
       seen.forEach((ms, k) => {
         if (ms === null) throw new Error(`proxy ${k + 1} never routed to ${id}`);
         perProxy[k].push(ms);
@@ -108,14 +114,14 @@ async function measureTakeovers(t: Topology, trials: number): Promise<number[]> 
 async function main(): Promise<void> {
   const options = parseOptions(process.argv.slice(2));
   process.stdout.write('starting 3 etcd members, redis-server, 2 registries, 2 proxies...\n');
-  const t = await Topology.start({ etcdMembers: 3, registries: 2, proxies: 2, logLevel: 'warn' });
+  const t = await Topology.start({ etcdMembers: 3, registries: 2, proxies: 2 });
   try {
-    const perProxy = await measurePropagation(t, options.registrations);
+    const perProxy = await measurePropagation(t, options.registrations, options.pollGapMs);
     const everyProxy = perProxy[0].map((_, i) => Math.max(...perProxy.map((p) => p[i])));
     const takeovers = await measureTakeovers(t, options.takeovers);
     const lines = [
       '',
-      `Propagation: registration HTTP 200 → proxy routes to the new instance (${options.registrations} registrations)`,
+      `Propagation: registration HTTP 200 → proxy routes to the new instance (${options.registrations} registrations, polls ${options.pollGapMs} ms apart)`,
       ...perProxy.map((samples, k) => stats(`proxy ${k + 1}`, samples)),
       stats('every proxy', everyProxy),
       '',

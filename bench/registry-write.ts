@@ -117,20 +117,18 @@ async function main(): Promise<void> {
   const { store, cleanup } = await openStore(options);
   const registry = new Registry({ store, bus: new LocalBus(), logger: silentLogger(), api: { listen: '127.0.0.1:0', maxWaitMs: 60_000 } });
   const windowStarts = new Map<number, number>();
-  const results: { mark: number; perSecond: number }[] = [];
   try {
     await registry.start();
+    console.log(`store=${options.store} checks=${options.checks} concurrency=${options.concurrency} per-service=${options.perService}`);
     const started = monotonicMs();
     await registerAll(`http://${registry.address}`, options, (done) => {
       for (const mark of options.marks) if (done === Math.max(0, mark - options.window)) windowStarts.set(mark, monotonicMs());
       if (!options.marks.includes(done)) return;
       const window = Math.min(options.window, done);
-      const from = windowStarts.get(done) ?? started;
-      results.push({ mark: done, perSecond: Math.round((window * 1000) / (monotonicMs() - from)) });
+      const perSecond = Math.round((window * 1000) / (monotonicMs() - (windowStarts.get(done) ?? started)));
+      console.log(`  at ${done.toLocaleString('en-US')} instances: ${perSecond.toLocaleString('en-US')} registrations/s (last ${window})`);
     });
     const total = (monotonicMs() - started) / 1000;
-    console.log(`store=${options.store} checks=${options.checks} concurrency=${options.concurrency} per-service=${options.perService}`);
-    for (const r of results) console.log(`  at ${r.mark.toLocaleString('en-US')} instances: ${r.perSecond.toLocaleString('en-US')} registrations/s (last ${Math.min(options.window, r.mark)})`);
     console.log(`  total: ${options.instances.toLocaleString('en-US')} in ${total.toFixed(1)} s = ${Math.round(options.instances / total).toLocaleString('en-US')}/s; catalog has ${registry.view.serviceNames().length} services`);
   } finally {
     await registry.stop();

@@ -35,6 +35,10 @@ const ROLES: Partial<Record<Role, RoleSpec>> = {
     summary: 'data plane: syncs its catalog from --registry URLs, hears changes on Redis, keeps routing when they are down',
     start: async (config, logger) => (await import('./roles/proxy')).startProxy(config, logger),
   },
+  register: {
+    summary: 'sidecar: registers one instance with a TTL check, heartbeats it, deregisters it on SIGTERM/SIGINT',
+    start: async (config, logger) => (await import('./roles/register')).startRegister(config, logger),
+  },
 };
 
 const EXIT_USAGE = 2;
@@ -152,7 +156,8 @@ function placeholder(type: (typeof SETTINGS)[number]['type']): string {
 function showDefault(path: string): string {
   const value = settingDefault(path);
   if (value === undefined) return 'none';
-  return Array.isArray(value) ? value.join(',') : String(value);
+  if (Array.isArray(value)) return value.length === 0 ? 'none' : value.join(',');
+  return String(value);
 }
 
 function exitWith(code: number, text: string, stream: 'stdout' | 'stderr'): void {

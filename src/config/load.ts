@@ -20,7 +20,7 @@ import type { ClientTimeouts, ServicePolicy, SwitchboardConfig } from './types';
  * value throws a ConfigError naming its source, its field path and the reason.
  */
 
-export type Role = 'all' | 'registry' | 'proxy';
+export type Role = 'all' | 'registry' | 'proxy' | 'register';
 type ValueType = 'string' | 'integer' | 'boolean' | 'duration' | 'list';
 
 /** One setting that can come from a flag and an environment variable. */
@@ -37,7 +37,8 @@ export interface Setting {
   roles: readonly Role[];
 }
 
-const ALL_ROLES: readonly Role[] = ['all', 'registry', 'proxy'];
+const ALL_ROLES: readonly Role[] = ['all', 'registry', 'proxy', 'register'];
+const LISTENING_ROLES: readonly Role[] = ['all', 'registry', 'proxy'];
 const SERVING_PROXY: readonly Role[] = ['all', 'proxy'];
 const SERVING_REGISTRY: readonly Role[] = ['all', 'registry'];
 
@@ -47,7 +48,7 @@ export const SETTINGS: readonly Setting[] = [
   { flag: 'data-dir', path: 'dataDir', type: 'string', arg: 'DIR', roles: SERVING_REGISTRY, help: 'embedded store directory (journal, snapshot, lock)' },
   { flag: 'proxy-listen', path: 'proxy.listen', type: 'string', arg: 'HOST:PORT', roles: SERVING_PROXY, help: 'proxy (data plane) host:port' },
   { flag: 'api-listen', path: 'api.listen', type: 'string', arg: 'HOST:PORT', roles: SERVING_REGISTRY, help: 'registry API (Consul-compatible) host:port' },
-  { flag: 'admin-listen', path: 'admin.listen', type: 'string', arg: 'HOST:PORT', roles: ALL_ROLES, help: 'admin host:port (/metrics, /healthz, /readyz)' },
+  { flag: 'admin-listen', path: 'admin.listen', type: 'string', arg: 'HOST:PORT', roles: LISTENING_ROLES, help: 'admin host:port (/metrics, /healthz, /readyz)' },
   { flag: 'api-max-wait', path: 'api.maxWait', type: 'duration', roles: SERVING_REGISTRY, help: 'cap on ?wait= of blocking queries' },
   { flag: 'path-routing', path: 'proxy.pathRouting', type: 'boolean', roles: SERVING_PROXY, help: 'route /<service>/... to <service>' },
   { flag: 'strip-service-prefix', path: 'proxy.stripServicePrefix', type: 'boolean', roles: SERVING_PROXY, help: 'drop /<service> before forwarding' },
@@ -58,8 +59,8 @@ export const SETTINGS: readonly Setting[] = [
   { flag: 'resync-interval', path: 'proxy.resyncInterval', type: 'duration', roles: SERVING_PROXY, help: 'anti-entropy check of the catalog revision' },
   { flag: 'client-header-timeout', path: 'proxy.clientTimeouts.header', type: 'duration', roles: SERVING_PROXY, help: 'clients must send their request headers within this' },
   { flag: 'client-request-timeout', path: 'proxy.clientTimeouts.request', type: 'duration', roles: SERVING_PROXY, help: 'clients must send their whole request within this (0 = no limit)' },
-  { flag: 'registry', path: 'proxy.registry', type: 'string', arg: 'URL[,URL...]', roles: ['proxy'], help: 'registry base URLs, e.g. http://127.0.0.1:8500; the proxy fails over in order' },
-  { flag: 'advertise', path: 'api.advertise', type: 'string', arg: 'HOST:PORT', roles: ['registry'], help: 'API address other processes use to reach this registry (default: the bound address)' },
+  { flag: 'registry', path: 'proxy.registry', type: 'string', arg: 'URL[,URL...]', roles: ['proxy', 'register'], help: 'registry base URLs, e.g. http://127.0.0.1:8500; tried in order' },
+  { flag: 'advertise', path: 'api.advertise', type: 'string', arg: 'HOST:PORT', roles: ['registry'], help: 'host:port other processes use to reach this API; none = the address it binds' },
   { flag: 'compact-every', path: 'store.compactEvery', type: 'integer', roles: SERVING_REGISTRY, help: 'compact the journal after this many records' },
   { flag: 'store', path: 'store.kind', type: 'string', arg: 'KIND', roles: ['registry'], help: 'embedded|etcd' },
   { flag: 'etcd-endpoints', path: 'store.etcd.endpoints', type: 'list', roles: ['registry'], help: 'etcd client URLs or host:port, comma-separated' },
@@ -67,6 +68,13 @@ export const SETTINGS: readonly Setting[] = [
   { flag: 'bus', path: 'bus.kind', type: 'string', arg: 'KIND', roles: ['all'], help: 'invalidation bus of the all role: local (registry and proxy always use Redis)' },
   { flag: 'redis', path: 'bus.redis.url', type: 'string', arg: 'URL', roles: ['registry', 'proxy'], help: 'Redis of the invalidation bus: redis://, rediss://, redis+sentinel://, redis+cluster://' },
   { flag: 'redis-channel', path: 'bus.redis.channel', type: 'string', arg: 'NAME', roles: ['registry', 'proxy'], help: 'pub/sub channel name' },
+  { flag: 'service', path: 'register.service', type: 'string', arg: 'NAME', roles: ['register'], help: 'service name to register (required)' },
+  { flag: 'port', path: 'register.port', type: 'integer', roles: ['register'], help: 'port of the instance (required)' },
+  { flag: 'address', path: 'register.address', type: 'string', arg: 'HOST', roles: ['register'], help: 'address of the instance' },
+  { flag: 'id', path: 'register.id', type: 'string', arg: 'ID', roles: ['register'], help: 'instance ID (none = <service>-<address>-<port>)' },
+  { flag: 'tags', path: 'register.tags', type: 'list', roles: ['register'], help: 'tags, comma-separated (e.g. urlprefix-/api)' },
+  { flag: 'ttl', path: 'register.ttl', type: 'duration', roles: ['register'], help: 'TTL of the check; heartbeats every third of it' },
+  { flag: 'deregister-after', path: 'register.deregisterAfter', type: 'duration', roles: ['register'], help: 'the registry removes the instance after this long critical (0 = never)' },
 ];
 
 /** The environment variable naming the config file (the `--config` flag wins over it). */
@@ -258,6 +266,20 @@ function toRuntimeConfig(file: ConfigFile): SwitchboardConfig {
     admin: { listen: file.admin.listen },
     store: { kind: file.store.kind, compactEvery: file.store.compactEvery, etcd: { ...file.store.etcd } },
     bus: { kind: file.bus.kind, redis: { ...file.bus.redis } },
+    register: toRegisterConfig(file.register),
+  };
+}
+
+function toRegisterConfig(file: ConfigFile['register']): SwitchboardConfig['register'] {
+  const { service, id, address, port, tags } = file;
+  return {
+    ...(service === undefined ? {} : { service }),
+    ...(id === undefined ? {} : { id }),
+    address,
+    ...(port === undefined ? {} : { port }),
+    tags: [...tags],
+    ttlMs: ms(file.ttl),
+    deregisterAfterMs: ms(file.deregisterAfter),
   };
 }
 

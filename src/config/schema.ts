@@ -39,6 +39,15 @@ export interface ConfigFile {
     etcd: { endpoints: string[]; prefix: string };
   };
   bus: { kind: 'local' | 'redis'; redis: { url: string; channel: string } };
+  register: {
+    service?: string;
+    id?: string;
+    address: string;
+    port?: number;
+    tags: string[];
+    ttl: Duration;
+    deregisterAfter: Duration;
+  };
 }
 
 export type Duration = string | number;
@@ -173,10 +182,10 @@ function servicePolicy(withDefaults: boolean): object {
         type: 'array',
         uniqueItems: true,
         items: { type: 'string', enum: [...RETRY_ON] },
-        ...b.d(['connect-failure', 'reset', 'timeout', 'gateway-error']),
+        ...b.d(['connect-failure', 'reset', 'timeout', 'gateway-error', '5xx']),
       },
       budgetPercent: b.percent(20),
-      minRetryConcurrency: b.int(0, 3),
+      minRetryConcurrency: b.int(0, 10),
       bufferBodyUpTo: b.int(0, 65536),
     }),
     limits: b.part({ maxConcurrent: b.int(1, 1024), maxPending: b.int(0, 0), maxPendingWait: b.dur('1s') }),
@@ -301,6 +310,16 @@ export const configSchema = {
         },
         channel: { type: 'string', minLength: 1, default: 'switchboard:catalog' },
       }),
+    }),
+    // `switchboard register`: the one instance a sidecar registers and heartbeats.
+    register: section({
+      service: { type: 'string', minLength: 1 },
+      id: { type: 'string', minLength: 1 },
+      address: { type: 'string', minLength: 1, default: '127.0.0.1' },
+      port: { type: 'integer', minimum: 1, maximum: 65535 },
+      tags: { type: 'array', items: { type: 'string' }, default: [] },
+      ttl: duration('10s'),
+      deregisterAfter: duration('1m', { allowZero: true }),
     }),
   },
 } as const;

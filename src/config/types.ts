@@ -15,6 +15,7 @@ export interface SwitchboardConfig {
   admin: { listen: string };
   store: StoreConfig;
   bus: BusConfig;
+  register: RegisterConfig;
 }
 
 export interface ApiConfig {
@@ -147,4 +148,19 @@ export interface StoreConfig {
 export interface BusConfig {
   kind: 'local' | 'redis';
   redis: { url: string; channel: string };
+}
+
+/** `switchboard register`: one instance, registered with a TTL check and heartbeated. */
+export interface RegisterConfig {
+  /** Required by the register role. */
+  service?: string;
+  /** Default: `<service>-<address>-<port>`. */
+  id?: string;
+  address: string;
+  /** Required by the register role. */
+  port?: number;
+  tags: string[];
+  ttlMs: number;
+  /** Consul's DeregisterCriticalServiceAfter; 0 = never. */
+  deregisterAfterMs: number;
 }

@@ -6,14 +6,15 @@ import type { Logger } from '../log';
 import {
   failedBeforeSending,
   isTimeoutError,
-  keepPath,
   prepareRequestHeaders,
-  prepareResponseHeaders,
+  relayBody,
+  responseHeaders,
   sendError,
-  watchAttemptClose,
+  setPath,
   type AttemptOwner,
   type Forwarder,
   type ProxyRequest,
+  type ResponseSink,
   type UpstreamTarget,
 } from './forward';
 import { BODY_BUFFERED, BODY_NONE, BODY_STREAMED, BodyBuffer, bodyMode, type BodyMode } from './request-body';
@@ -47,7 +48,7 @@ export const CLIENT_CLOSED = 499;
  * http-proxy makes for one `web()` call; the timers take the exchange as their argument and
  * http-proxy's events find it through forward.ts, so we add no closures on the common path.
  */
-export class Exchange implements AttemptOwner {
+export class Exchange implements AttemptOwner, ResponseSink {
   /** Status the client got; CLIENT_CLOSED if it left first. */
   status = 0;
   error: ErrorCode | undefined = undefined;
@@ -70,6 +71,7 @@ export class Exchange implements AttemptOwner {
   private tryTimer: NodeJS.Timeout | undefined = undefined;
   private tryTimerIsDeadline = false;
   private connectTimer: NodeJS.Timeout | undefined = undefined;
+  private watchingDrain = false;
   private done = false;
 
   constructor(
@@ -127,7 +129,7 @@ export class Exchange implements AttemptOwner {
   /** http-proxy's `buffer` hook, called inside `web()` with this attempt's upstream request. */
   pipe(proxyReq: ClientRequest): ClientRequest {
     this.proxyReq = proxyReq;
-    keepPath(proxyReq, this.req.url as string);
+    setPath(proxyReq, this.req.url as string);
     if (this.bodyMode === BODY_NONE) proxyReq.end();
     else if (this.bodyMode === BODY_BUFFERED) proxyReq.end(this.body);
     // BODY_STREAMED: piped once the socket is connected (connected()).
@@ -176,7 +178,7 @@ export class Exchange implements AttemptOwner {
       this.retry(false, new SwitchboardError('upstream_unreachable', `service "${this.service.name}": upstream answered ${status}`));
       return;
     }
-    this.deliver(proxyReq, proxyRes, status);
+    this.deliver(proxyRes, status);
   }
 
   /** http-proxy reports errors of the upstream request and of the client's request alike. */
@@ -269,18 +271,34 @@ export class Exchange implements AttemptOwner {
 
   // ---- the client side ------------------------------------------------------------------
 
-  private deliver(proxyReq: ClientRequest, proxyRes: IncomingMessage, status: number): void {
+  private deliver(proxyRes: IncomingMessage, status: number): void {
     this.proxyRes = proxyRes;
-    const headers = prepareResponseHeaders(this.req, proxyRes, this.context.closing || !this.res.shouldKeepAlive);
+    const headers = responseHeaders(this.req, proxyRes, this.context.closing || !this.res.shouldKeepAlive);
     if (proxyRes.statusMessage) this.res.writeHead(status, proxyRes.statusMessage, headers);
     else this.res.writeHead(status, headers);
-    // An upstream that closes mid-body must not leave the client waiting forever.
-    watchAttemptClose(proxyReq, this);
-    proxyRes.pipe(this.res);
+    relayBody(proxyRes, this);
   }
 
-  attemptClosed(proxyReq: ClientRequest): void {
-    if (proxyReq === this.proxyReq && this.proxyRes !== undefined && !this.proxyRes.complete) this.res.destroy();
+  responseData(chunk: Buffer): void {
+    if (this.done || this.res.write(chunk)) return;
+    // The client reads slower than the upstream sends: hold the upstream until it catches up.
+    this.proxyRes?.pause();
+    if (this.watchingDrain) return;
+    this.watchingDrain = true;
+    this.res.on('drain', onClientDrain);
+  }
+
+  clientDrained(): void {
+    if (!this.done) this.proxyRes?.resume();
+  }
+
+  responseEnd(): void {
+    if (!this.done) this.res.end();
+  }
+
+  responseClosed(proxyRes: IncomingMessage): void {
+    // An upstream that closes mid-body must not leave the client waiting forever.
+    if (proxyRes === this.proxyRes && !proxyRes.complete && !this.done) this.res.destroy();
   }
 
   private fail(error: SwitchboardError): void {
@@ -348,6 +366,10 @@ export class Exchange implements AttemptOwner {
 
 function onClientClose(this: ServerResponse): void {
   (this.req as ProxyRequest).exchange?.finish();
+}
+
+function onClientDrain(this: ServerResponse): void {
+  (this.req as ProxyRequest).exchange?.clientDrained();
 }
 
 function onBodyData(this: ProxyRequest, chunk: Buffer): void {

@@ -48,8 +48,14 @@ export interface AttemptOwner extends RequestBodySource {
   attemptSocket(proxyReq: ClientRequest): void;
   attemptResponse(proxyRes: IncomingMessage): void;
   attemptError(target: UpstreamTarget, err: Error): void;
-  /** Only after `watchAttemptClose`: the upstream request closed (done, or cut mid-response). */
-  attemptClosed(proxyReq: ClientRequest): void;
+}
+
+/** Where `relayBody` sends an upstream response's body. */
+export interface ResponseSink {
+  responseData(chunk: Buffer): void;
+  responseEnd(): void;
+  /** The response closed: after its end (`complete`), or cut mid-body. */
+  responseClosed(proxyRes: IncomingMessage): void;
 }
 
 /** Who hears about a WebSocket upgrade (websocket.ts). */
@@ -68,7 +74,8 @@ export class Forwarder {
   constructor() {
     // xfwd off: X-Forwarded-* are set by setForwardedHeaders (appending to X-Forwarded-For,
     // keeping an earlier hop's Proto and Host). toProxy and no prependPath: the path goes
-    // out as the router left it, without a url.parse per request.
+    // out as the router left it, without a url.parse per request (web() goes further, see
+    // setPath).
     this.proxy = httpProxy.createProxyServer<ProxyRequest, ServerResponse>({ selfHandleResponse: true, xfwd: false, toProxy: true, prependPath: false });
     keepOnlyStreamPass(this.proxy);
     // An `error` listener on the proxy, always: without one http-proxy throws (#607).
@@ -82,10 +89,11 @@ export class Forwarder {
 
   /**
    * Sends `req` to `target` over the upstream's keep-alive agent (without one http-proxy
-   * sends `Connection: close`, #929). `body.pipe` is called before this returns.
+   * sends `Connection: close`, #929). `body.pipe` is called before this returns, and must
+   * set the path (`setPath`): with `ignorePath` http-proxy leaves it to us.
    */
   web(req: ProxyRequest, res: ServerResponse, target: UpstreamTarget, agent: Agent, body: AttemptOwner): void {
-    this.proxy.web(req, res, { target, agent, buffer: body as unknown as Stream });
+    this.proxy.web(req, res, { target, agent, buffer: body as unknown as Stream, ignorePath: true });
   }
 
   /** No agent: the socket leaves any pool at the upgrade anyway. */
@@ -128,39 +136,62 @@ function onProxyReqWs(proxyReq: ClientRequest, req: ProxyRequest): void {
 }
 
 /**
- * http-proxy builds the path with its urlJoin, which folds `//` into `/` (and `http:/` into
- * `http://`). The upstream gets the path exactly as routing left it; the request is not
- * written before `pipe`, so this is still in time.
+ * The upstream request's path, exactly as routing left it. http-proxy's own (its urlJoin)
+ * would fold `//` into `/` and `http:/` into `http://`, and was its largest cost per
+ * request; with `ignorePath` it makes `/`, and this sets the real one. Called from
+ * `pipe`, before anything of the request is written.
  */
-export function keepPath(proxyReq: ClientRequest, path: string): void {
+export function setPath(proxyReq: ClientRequest, path: string): void {
   if (proxyReq.path !== path) proxyReq.path = path;
 }
 
-const OWNER = Symbol('switchboard.attemptOwner');
+const SINK = Symbol('switchboard.responseSink');
 
-interface OwnedRequest extends ClientRequest {
-  [OWNER]?: AttemptOwner;
+interface SunkResponse extends IncomingMessage {
+  [SINK]?: ResponseSink;
 }
 
-/** Asks for `attemptClosed` (once the response is being relayed). */
-export function watchAttemptClose(proxyReq: ClientRequest, owner: AttemptOwner): void {
-  (proxyReq as OwnedRequest)[OWNER] = owner;
-  proxyReq.on('close', onAttemptClose);
+/**
+ * Streams `proxyRes`'s body to `sink`: what `proxyRes.pipe(res)` would do, with the
+ * backpressure left to the sink, but with three module-level listeners where pipe adds
+ * eight listeners and as many closures per response.
+ */
+export function relayBody(proxyRes: IncomingMessage, sink: ResponseSink): void {
+  (proxyRes as SunkResponse)[SINK] = sink;
+  proxyRes.on('data', onResponseData);
+  proxyRes.on('end', onResponseEnd);
+  proxyRes.on('close', onResponseClose);
 }
 
-function onAttemptClose(this: OwnedRequest): void {
-  this[OWNER]?.attemptClosed(this);
+function onResponseData(this: SunkResponse, chunk: Buffer): void {
+  this[SINK]?.responseData(chunk);
 }
 
-/** Keeps the client's `x-request-id` or makes one; echoes it on the response. */
-export function ensureRequestId(req: IncomingMessage, res?: ServerResponse): string {
+function onResponseEnd(this: SunkResponse): void {
+  this[SINK]?.responseEnd();
+}
+
+function onResponseClose(this: SunkResponse): void {
+  this[SINK]?.responseClosed(this);
+}
+
+/**
+ * Keeps the client's `x-request-id` or makes one. Responses carry it too: relayed ones
+ * through `responseHeaders`, the proxy's own through `requestIdOf`.
+ */
+export function ensureRequestId(req: IncomingMessage): string {
   let id = req.headers['x-request-id'];
   if (typeof id !== 'string' || id.length === 0 || id.length > 200) {
     id = randomUUID();
     req.headers['x-request-id'] = id;
   }
-  res?.setHeader('x-request-id', id);
   return id;
+}
+
+/** The request id of the request `res` answers (set by ensureRequestId). */
+export function requestIdOf(res: ServerResponse): string {
+  const id = res.req.headers['x-request-id'];
+  return typeof id === 'string' ? id : '';
 }
 
 /** A proxy-generated error: JSON with the stable code; a started response can only be cut. */
@@ -171,6 +202,7 @@ export function sendError(res: ServerResponse, error: SwitchboardError): void {
   }
   const body = JSON.stringify(error.toJSON());
   res.statusCode = error.status;
+  res.setHeader('x-request-id', requestIdOf(res));
   res.setHeader('content-type', 'application/json; charset=utf-8');
   res.setHeader('content-length', Buffer.byteLength(body));
   res.end(body);
@@ -204,15 +236,37 @@ export function prepareRequestHeaders(req: IncomingMessage): void {
   setForwardedHeaders(req);
 }
 
-/** The upstream's hop-by-hop headers say nothing about our connection to the client. */
-export function prepareResponseHeaders(req: IncomingMessage, proxyRes: IncomingMessage, closing: boolean): http.IncomingHttpHeaders {
-  const headers = proxyRes.headers;
-  if (headers.connection !== undefined) delete headers.connection;
-  if (headers['keep-alive'] !== undefined) delete headers['keep-alive'];
-  // An HTTP/1.0 client cannot read chunked encoding; node ends the body by closing instead.
-  if (req.httpVersion === '1.0' && headers['transfer-encoding'] !== undefined) delete headers['transfer-encoding'];
-  if (closing) headers.connection = 'close';
+/**
+ * The upstream's response headers for the client, as a flat [name, value, …] list from its
+ * raw headers: names keep their case, repeated headers stay separate, and node never builds
+ * the (lazy) `headers` object. Hop-by-hop headers describe the upstream's connection to us,
+ * not ours to the client, so they are dropped; the request id is added unless the upstream
+ * sent one.
+ */
+export function responseHeaders(req: IncomingMessage, proxyRes: IncomingMessage, closing: boolean): string[] {
+  const raw = proxyRes.rawHeaders;
+  const http10 = req.httpVersion === '1.0';
+  const headers: string[] = [];
+  let hasRequestId = false;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i];
+    if (isHopByHop(name, http10)) continue;
+    if (name.length === 12 && name.toLowerCase() === 'x-request-id') hasRequestId = true;
+    headers.push(name, raw[i + 1]);
+  }
+  if (!hasRequestId) headers.push('x-request-id', req.headers['x-request-id'] as string);
+  if (closing) headers.push('connection', 'close');
   return headers;
+}
+
+/** Checked by length first: most header names are neither. */
+function isHopByHop(name: string, http10: boolean): boolean {
+  if (name.length === 10) {
+    const lower = name.toLowerCase();
+    return lower === 'connection' || lower === 'keep-alive';
+  }
+  // An HTTP/1.0 client cannot read chunked encoding; node ends the body by closing instead.
+  return http10 && name.length === 17 && name.toLowerCase() === 'transfer-encoding';
 }
 
 /** X-Forwarded-For gets the client appended; Proto and Host are kept when an earlier hop set them. */

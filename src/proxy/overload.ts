@@ -1,6 +1,7 @@
 import type { ServerResponse } from 'node:http';
 import { SwitchboardError } from '../errors';
 import { counter } from '../metrics';
+import { requestIdOf } from './forward';
 import { realScheduler, type Scheduler } from './scheduler';
 import { withDefaults } from './with-defaults';
 
@@ -163,6 +164,7 @@ export function writeOverloaded(res: ServerResponse, message: string): void {
   }
   const body = JSON.stringify(new SwitchboardError('overloaded', message).toJSON());
   res.writeHead(503, {
+    'x-request-id': requestIdOf(res),
     'content-type': 'application/json; charset=utf-8',
     'content-length': Buffer.byteLength(body),
     'retry-after': '1',

@@ -9,10 +9,16 @@ export interface RetryBudgetConfig {
   minRetryConcurrency: number;
 }
 
-/** Envoy's retry_budget defaults. */
+/**
+ * Envoy's budget_percent (20 %), with Linkerd's floor of 10 retries rather than Envoy's 3:
+ * when an instance dies, every request in flight to it wants a retry at the same moment, and
+ * with a floor of 3 a kill -9 under a load of 8 concurrent requests still failed up to 4 of
+ * them. 10 covers what a small service has in flight to one instance; above 50 active
+ * requests the 20 % share takes over.
+ */
 export const RETRY_BUDGET_DEFAULTS: Readonly<RetryBudgetConfig> = Object.freeze({
   budgetPercent: 20,
-  minRetryConcurrency: 3,
+  minRetryConcurrency: 10,
 });
 
 const exhaustedTotal = counter(

@@ -54,7 +54,9 @@ export class RetryPolicy {
    */
   mayRetry(failure: RetryCandidate): boolean {
     if (failure.clientResponseStarted || failure.tries > this.attempts) return false;
-    if (!this.on.has(failure.kind)) return false;
+    // A status is listed by its number: `5xx` alone covers 502/503/504 too.
+    const listed = failure.status === undefined ? this.on.has(failure.kind) : this.statuses.has(failure.status);
+    if (!listed) return false;
     const retriable = isRetriable(
       {
         method: failure.method,

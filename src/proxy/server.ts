@@ -184,7 +184,7 @@ export class Proxy {
 
   private handleRequest(req: ProxyRequest, res: ServerResponse): void {
     const startedAt = performance.now();
-    ensureRequestId(req, res);
+    ensureRequestId(req);
     if (this.closing) res.setHeader('connection', 'close');
     const route = this.router.route(req.headers.host, req.url ?? '/');
     const service = this.serviceFor(route);

@@ -17,6 +17,28 @@ export interface PoolState {
 /** For upstreams made outside a pool: never in panic. Never written to. */
 const NO_POOL: PoolState = Object.freeze({ panic: false }) as PoolState;
 
+interface ConnectOptions {
+  host?: string;
+  port?: number | string;
+  servername?: string;
+}
+type AddRequest = (this: http.Agent, req: http.ClientRequest, options: ConnectOptions) => void;
+const agentAddRequest = (http.Agent.prototype as unknown as { addRequest: AddRequest }).addRequest;
+
+/**
+ * The keep-alive agent of one upstream. http-proxy hands node 17 request options (TLS fields
+ * included, most of them undefined), which node's Agent copies into a fresh dictionary
+ * object on every request (in addRequest, the hook agent libraries override). An
+ * upstream's agent only ever connects to its one host:port: it passes on just those, and
+ * an empty TLS server name, which plain HTTP never uses but node would otherwise work out
+ * from the Host header each time. About 2.5 µs of CPU per request.
+ */
+class UpstreamAgent extends http.Agent {
+  addRequest(req: http.ClientRequest, options: ConnectOptions): void {
+    agentAddRequest.call(this, req, { host: options.host, port: options.port, servername: '' });
+  }
+}
+
 /**
  * One instance as the data plane sees it: where it is, how much traffic it should get, how
  * many requests it is serving, whether this proxy considers it healthy, and the keep-alive
@@ -56,7 +78,7 @@ export class Upstream {
     this.pool = pool;
     // Without a keep-alive agent every proxied request opens (and closes) a connection.
     // `timeout` closes sockets that sit idle in the pool; lifo keeps few sockets hot.
-    this.agent = new http.Agent({ keepAlive: true, timeout: options.idleMs, scheduling: 'lifo' });
+    this.agent = new UpstreamAgent({ keepAlive: true, timeout: options.idleMs, scheduling: 'lifo' });
   }
 
   available(): boolean {

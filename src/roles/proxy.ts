@@ -2,11 +2,11 @@ import { RedisBus } from '../bus/redis-bus';
 import { FailoverSource } from '../catalog/failover-source';
 import type { Instance } from '../catalog/model';
 import type { SwitchboardConfig } from '../config/types';
-import { SwitchboardError } from '../errors';
 import type { Logger } from '../log';
 import { startAdmin } from '../proxy/admin';
 import { Proxy } from '../proxy/server';
 import { StopStack, listen, logListening } from './lifecycle';
+import { registryUrls } from './registry-urls';
 
 /**
  * `switchboard proxy`: the data plane on its own. It syncs its catalog from the registries
@@ -27,7 +27,7 @@ export interface ProxyCatalog {
 }
 
 export async function startProxy(config: Readonly<SwitchboardConfig>, logger: Logger): Promise<RunningProxy> {
-  const urls = registryUrls(config.proxy.registry);
+  const urls = registryUrls(config.proxy.registry, 'proxy');
   const stack = new StopStack(logger);
   let proxy: Proxy | undefined;
   let draining = false;
@@ -70,16 +70,4 @@ export async function startProxy(config: Readonly<SwitchboardConfig>, logger: Lo
 export function catalogOf(proxy: Proxy | undefined): ProxyCatalog {
   if (!proxy) return { rev: 0, services: {} };
   return { rev: proxy.cache.rev, services: Object.fromEntries(proxy.cache.services()) };
-}
-
-/** `--registry http://a:8500,http://b:8500` → the URLs in order; config_invalid when unusable. */
-export function registryUrls(value: string | undefined): string[] {
-  const invalid = (reason: string): SwitchboardError =>
-    new SwitchboardError('config_invalid', `proxy.registry: ${reason}`, { field: 'proxy.registry' });
-  if (value === undefined || value.trim() === '') throw invalid('the proxy role needs --registry URL[,URL...] (a registry API base URL)');
-  const urls = value.split(',').map((u) => u.trim()).filter((u) => u.length > 0);
-  for (const url of urls) {
-    if (!/^https?:\/\//.test(url) || !URL.canParse(url)) throw invalid(`not an http:// or https:// URL: ${JSON.stringify(url)}`);
-  }
-  return urls;
 }

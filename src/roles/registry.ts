@@ -1,5 +1,6 @@
 import { RedisBus } from '../bus/redis-bus';
 import type { SwitchboardConfig } from '../config/types';
+import { SwitchboardError, isSwitchboardError } from '../errors';
 import type { Logger } from '../log';
 import { startAdmin } from '../proxy/admin';
 import { EtcdElection } from '../registry/election/etcd-election';
@@ -28,8 +29,8 @@ export async function startRegistry(config: Readonly<SwitchboardConfig>, logger:
   let draining = false;
   try {
     const store = openStore(config, logger);
-    await store.open();
     stack.push('store', () => store.close());
+    await openOrExplain(store, config);
 
     const bus = new RedisBus({ url: config.bus.redis.url, channel: config.bus.redis.channel, logger: logger.child({ component: 'bus' }) });
     stack.push('bus', () => bus.close());
@@ -81,6 +82,17 @@ function openStore(config: Readonly<SwitchboardConfig>, logger: Logger): Store {
     return new EtcdStore({ endpoints: [...config.store.etcd.endpoints], prefix: config.store.etcd.prefix, logger: storeLogger });
   }
   return new EmbeddedStore({ dataDir: config.dataDir, compactEvery: config.store.compactEvery, logger: storeLogger });
+}
+
+/** A registry cannot start without its store: say which one it could not reach. */
+async function openOrExplain(store: Store, config: Readonly<SwitchboardConfig>): Promise<void> {
+  try {
+    await store.open();
+  } catch (err) {
+    if (!isSwitchboardError(err, 'store_unavailable') || config.store.kind !== 'etcd') throw err;
+    const endpoints = config.store.etcd.endpoints.join(',');
+    throw new SwitchboardError('store_unavailable', `cannot reach etcd at ${endpoints} (--etcd-endpoints): ${err.message}`, { cause: err });
+  }
 }
 
 /** etcd: registries elect a leader among themselves. Embedded: undefined = this process leads. */

@@ -24,6 +24,7 @@ export interface TopologyOptions {
   /** Extra flags for every registry / proxy. */
   registryArgs?: string[];
   proxyArgs?: string[];
+  /** info or more verbose: the helpers find the listeners in the info-level `listening` lines. */
   logLevel?: string;
   /** Write each process's output to <logDir>/<name>.log. */
   logDir?: string;

@@ -88,6 +88,34 @@ describe('CatalogView', () => {
     assert.deepEqual(view.serviceInstances('web'), []);
   });
 
+  it('names the instances each change put or deleted', async () => {
+    const { store, view, start } = await setup();
+    await start();
+    const seen: (readonly string[] | undefined)[] = [];
+    view.onChange((_change, instanceIds) => seen.push(instanceIds));
+    await putInstance(store, instance('web-1', 'web'));
+    await store.txn(
+      [],
+      [
+        { kind: 'put', key: instanceKey('web-2'), value: encodeInstance(instance('web-2', 'web')) },
+        { kind: 'delete', key: instanceKey('web-1') },
+      ],
+    );
+    await heartbeat(store, 'service:web-2', 1);
+    assert.deepEqual(seen, [['web-1'], ['web-2', 'web-1']]);
+  });
+
+  it('names the TTL checks whose deadlines moved', async () => {
+    const { store, view, start } = await setup();
+    await start();
+    const moved: (readonly string[] | undefined)[] = [];
+    view.onDeadlines((checkIds) => moved.push(checkIds));
+    await heartbeat(store, 'service:a', 10);
+    await store.txn([], [{ kind: 'delete', key: ttlKey('service:a') }]);
+    await store.txn([], [{ kind: 'delete', key: ttlKey('service:never') }]);
+    assert.deepEqual(moved, [['service:a'], ['service:a']]);
+  });
+
   it('reports both services when an ID moves to another service name', async () => {
     const { store, view, changes, start } = await setup();
     await start();
@@ -207,6 +235,8 @@ describe('CatalogView', () => {
     await putInstance(store, instance('db-1', 'db'));
     await putInstance(store, instance('api-1', 'api'));
     await start();
+    const told: (readonly string[] | undefined)[] = [];
+    view.onChange((_change, instanceIds) => told.push(instanceIds));
     const before = view.rev;
     store.dropFeed();
     await putInstance(store, instance('web-2', 'web'));
@@ -216,6 +246,7 @@ describe('CatalogView', () => {
     store.reportCompaction();
     await view.waitForRev(before + 3);
     assert.deepEqual(changes.map((c) => c.services), [['db', 'web']]);
+    assert.deepEqual(told, [undefined], 'after a re-read, consumers are told to look at every instance');
     const delta = await view.changes(before);
     assert.equal(delta.full, false, 'the ring stays exact across a re-read');
     assert.deepEqual(Object.keys(delta.services).sort(), ['db', 'web']);

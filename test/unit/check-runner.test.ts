@@ -288,4 +288,73 @@ describe('CheckRunner', () => {
     assert.equal(runner.inFlight, 0);
     assert.equal(clock.pending, 0, 'no timer left');
   });
+
+  describe('incremental schedule', () => {
+    const plain = (id: string): RegistrationSpec => ({ ...spec(id), service: 'other', checks: [] });
+
+    it('handles a write without walking the catalog, and leaves untouched checks on their timers', async () => {
+      const { clock, check, runner, registerAll, writer, view, tick } = await setup();
+      check.answer = 'passing';
+      await registerAll(ids(3));
+      let scans = 0;
+      const instances = view.instances.bind(view);
+      view.instances = () => {
+        scans++;
+        return instances();
+      };
+      runner.start();
+      const scansAtStart = scans;
+      await tick(INTERVAL);
+      const timers = clock.pending;
+      for (let i = 0; i < 50; i++) await writer.register(plain(`plain-${i}`));
+      await registerAll(['web-3']);
+      assert.equal(scans, scansAtStart, 'no write walked the whole catalog');
+      assert.equal(runner.size, 4);
+      assert.equal(clock.pending, timers + 1, 'one new timer; the others were neither re-armed nor dropped');
+      const before = check.starts.length;
+      await tick(INTERVAL * 1.1);
+      assert.deepEqual(new Set(check.starts.slice(before).map((s) => s.checkId)), new Set(ids(4).map((id) => `service:${id}`)));
+    });
+
+    it('reschedules a check whose interval changed, and only that one', async () => {
+      const { clock, check, runner, registerAll, tick } = await setup();
+      check.answer = 'passing';
+      await registerAll(ids(2));
+      runner.start();
+      await tick(INTERVAL);
+      const timers = clock.pending;
+      await registerAll(['web-0'], { intervalMs: 2000 });
+      assert.equal(clock.pending, timers, 'the old timer was cancelled, one new one armed');
+      const before = check.starts.length;
+      await tick(INTERVAL, 100);
+      const runs = check.starts.slice(before);
+      assert.ok(runs.filter((s) => s.checkId === 'service:web-0').length >= 4, 'web-0 now runs every 2 s');
+      assert.ok(runs.filter((s) => s.checkId === 'service:web-1').length <= 2, 'web-1 keeps its 10 s interval');
+    });
+
+    it('drops the check of an instance that no longer lists it, and of a deregistered one', async () => {
+      const { clock, check, runner, registerAll, writer } = await setup();
+      await registerAll(ids(3));
+      runner.start();
+      await writer.register({ ...spec('web-0'), checks: [] });
+      await writer.deregister('web-1');
+      await waitFor('the runner to follow', () => runner.size === 1);
+      clock.advance(3 * INTERVAL);
+      assert.deepEqual(new Set(check.starts.map((s) => s.checkId)), new Set(['service:web-2']));
+    });
+
+    it('hands a check ID over to the instance that now owns it', async () => {
+      const { clock, check, runner, registerAll, writer, view } = await setup();
+      await registerAll(['web-0']);
+      runner.start();
+      await writer.deregister('web-0');
+      await writer.register({ ...spec('web-9'), checks: [httpCheck('web-0', { http: 'http://10.0.0.1/moved' })] });
+      await waitFor('the new owner in view', () => view.checkOwner('service:web-0') === 'web-9');
+      assert.equal(runner.size, 1);
+      clock.advance(INTERVAL);
+      assert.equal(check.starts.length, 1);
+      check.settleAll('passing');
+      await waitFor('the result on the new owner', () => view.instance('web-9')?.checks[0].status === 'passing');
+    });
+  });
 });

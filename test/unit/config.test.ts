@@ -64,9 +64,9 @@ describe('config defaults', () => {
     }, TypeError);
   });
 
-  test('every setting has a default in the schema except the optional registry URL and advertise address', () => {
+  test('every setting has a default in the schema except the optional registry URL, advertise address and sidecar instance', () => {
     for (const s of SETTINGS) {
-      if (s.path === 'proxy.registry' || s.path === 'api.advertise') continue;
+      if (['proxy.registry', 'api.advertise', 'register.service', 'register.id', 'register.port'].includes(s.path)) continue;
       assert.notEqual(settingDefault(s.path), undefined, s.path);
     }
   });

@@ -60,9 +60,9 @@ describe('proxy service policies: defaults', () => {
     assert.deepEqual(policy.retries, {
       attempts: 2,
       perTryTimeoutMs: 0,
-      retryOn: ['connect-failure', 'reset', 'timeout', 'gateway-error'],
+      retryOn: ['connect-failure', 'reset', 'timeout', 'gateway-error', '5xx'],
       budgetPercent: 20,
-      minRetryConcurrency: 3,
+      minRetryConcurrency: 10,
       bufferBodyUpTo: 65_536,
     });
     assert.deepEqual(policy.limits, { maxConcurrent: 1024, maxPending: 0, maxPendingWaitMs: 1_000 });

@@ -6,17 +6,19 @@ import { isRetriable, RetryBudget, type AttemptFailure } from '../../src/proxy/r
 
 describe('RetryBudget', () => {
   const limits: { active: number; percent?: number; min?: number; allowed: number }[] = [
-    { active: 0, allowed: 3 },
-    { active: 10, allowed: 3 },
-    { active: 15, allowed: 3 },
-    { active: 20, allowed: 4 },
+    { active: 0, allowed: 10 },
+    { active: 20, allowed: 10 },
+    { active: 50, allowed: 10 },
+    { active: 55, allowed: 11 },
     { active: 100, allowed: 20 },
+    { active: 10, min: 3, allowed: 3 },
+    { active: 20, min: 3, allowed: 4 },
     { active: 100, percent: 50, allowed: 50 },
     { active: 5, percent: 20, min: 0, allowed: 1 },
     { active: 4, percent: 20, min: 0, allowed: 0 },
   ];
   for (const c of limits) {
-    test(`${c.active} active requests at ${c.percent ?? 20}% (min ${c.min ?? 3}) allow ${c.allowed} concurrent retries`, () => {
+    test(`${c.active} active requests at ${c.percent ?? 20}% (min ${c.min ?? 10}) allow ${c.allowed} concurrent retries`, () => {
       const budget = new RetryBudget('users', { budgetPercent: c.percent, minRetryConcurrency: c.min });
       for (let i = 0; i < c.active; i++) budget.requestStarted();
       let granted = 0;

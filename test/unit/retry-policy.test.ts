@@ -24,7 +24,8 @@ describe('RetryPolicy.mayRetry (default retryOn)', () => {
     { name: 'DELETE per-try timeout', failure: { kind: 'timeout', method: 'DELETE' }, retried: true },
     { name: 'GET 503', failure: { kind: 'gateway-error', status: 503 }, retried: true },
     { name: 'POST 502', failure: { kind: 'gateway-error', status: 502, method: 'POST' }, retried: false },
-    { name: 'GET 500 (5xx not in the default retryOn)', failure: { kind: '5xx', status: 500 }, retried: false },
+    { name: 'GET 500 (5xx is in the default retryOn)', failure: { kind: '5xx', status: 500 }, retried: true },
+    { name: 'POST 500', failure: { kind: '5xx', status: 500, method: 'POST' }, retried: false },
     { name: 'third try with 2 retries allowed', failure: { tries: 2 }, retried: true },
     { name: 'no tries left', failure: { tries: 3 }, retried: false },
     { name: 'the client already has response bytes', failure: { clientResponseStarted: true }, retried: false },
@@ -46,9 +47,16 @@ describe('RetryPolicy: retryOn and the budget', () => {
     assert.equal(p.mayRetry({ ...base, kind: '5xx', status: 500, method: 'POST' }), false);
   });
 
+  it('5xx alone also covers 502/503/504', () => {
+    const p = policy({ retryOn: ['5xx'] });
+    assert.equal(p.mayRetry({ ...base, kind: 'gateway-error', status: 503 }), true);
+    assert.equal(p.mayRetry(base), false, 'a refused connection is not a 5xx');
+  });
+
   it('a failure kind missing from retryOn is not retried', () => {
     const p = policy({ retryOn: ['gateway-error'] });
     assert.equal(p.mayRetry(base), false);
+    assert.equal(p.mayRetry({ ...base, kind: '5xx', status: 500 }), false);
     assert.equal(p.retriesStatus(500), false);
     assert.equal(p.retriesStatus(504), true);
   });
