@@ -75,6 +75,8 @@ export interface StartOptions {
   registerApp?: boolean;
   /** Passed to the child's environment (e.g. a log level). */
   env?: Record<string, string>;
+  /** Flags for node itself, before the script (e.g. `--cpu-prof`, which NODE_OPTIONS refuses). */
+  nodeArgs?: string[];
 }
 
 /** Start `switchboard all`; used by the peer and by scenarios that need their own instance. */
@@ -82,7 +84,7 @@ export async function startSwitchboard(ctx: PeerContext, options: StartOptions):
   if (ctx.mode !== 'all-in-one') throw new Error(`switchboard mode ${ctx.mode} is not supported by the harness yet`);
   mkdirSync(options.dataDir, { recursive: true });
   const spawnedAt = monotonicMs();
-  const proc = new ManagedProcess(process.execPath, allInOneArgs(options.dataDir), {
+  const proc = new ManagedProcess(process.execPath, [...(options.nodeArgs ?? []), ...allInOneArgs(options.dataDir)], {
     env: { ...process.env, ...options.env },
   });
   let registry: RegistryClient | undefined;

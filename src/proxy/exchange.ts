@@ -119,7 +119,7 @@ export class Exchange implements AttemptOwner, ResponseSink {
       this.context.forwarder.web(this.req, this.res, target, upstream.agent, this);
     } catch (err) {
       // node refused to build the upstream request (a header it will not send): no upstream is to blame.
-      this.detach(false);
+      this.detach(true);
       this.fail(new SwitchboardError('bad_request', `the request cannot be forwarded: ${(err as Error).message}`, { cause: err }));
       return;
     }

@@ -154,7 +154,7 @@ interface SunkResponse extends IncomingMessage {
 /**
  * Streams `proxyRes`'s body to `sink`: what `proxyRes.pipe(res)` would do, with the
  * backpressure left to the sink, but with three module-level listeners where pipe adds
- * eight listeners and as many closures per response.
+ * seven listeners and about as many closures per response.
  */
 export function relayBody(proxyRes: IncomingMessage, sink: ResponseSink): void {
   (proxyRes as SunkResponse)[SINK] = sink;

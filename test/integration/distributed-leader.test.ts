@@ -1,7 +1,8 @@
 /**
  * Distributed mode, the leader registry dies (kill -9): the other registry takes over within
  * a few seconds (the election lease TTL), publishes what the dead leader never announced,
- * and later registrations reach every proxy. Real processes: etcd, redis-server, two
+ * and later registrations reach every proxy. Then every registry dies: proxies keep routing,
+ * and catch up once one is back. Real processes: etcd, redis-server, two
  * `switchboard registry`, two `switchboard proxy`.
  *
  * The proxies' anti-entropy is off (1 h), so what they learn after the kill they can only
@@ -68,5 +69,22 @@ describe('distributed mode: kill -9 of the leader registry', TIMEOUT, () => {
     const expected = await waitConverged(b, topology.proxies);
     assert.deepEqual(idsOf(expected), { after: ['after-1'], before: ['before-1'], gap: ['gap-1'] });
     for (const proxy of topology.proxies) assert.deepEqual(idsOf(await proxyCatalog(proxy)), idsOf(expected));
+  });
+
+  it('every registry down: proxies keep routing on their last catalog, and catch up when one returns', TIMEOUT, async () => {
+    const topology = t as Topology;
+    const survivor = topology.registries[1];
+    const address = survivor.address('api');
+    await survivor.kill('SIGKILL');
+    assert.ok(topology.registries.every((r) => !r.running()));
+    for (const proxy of topology.proxies) assert.equal(await servedBy(proxy, 'before'), 'before-1');
+
+    // A registry comes back where the proxies expect one (--registry lists that address).
+    const back = await topology.startRegistry([`--api-listen=${address}`]);
+    const back1 = await backend('back-1');
+    assert.equal((await register(back, { id: 'back-1', service: 'back', port: back1.port })).status, 200);
+    await everyProxyRoutesTo('back', 'back-1');
+    const expected = await waitConverged(back, topology.proxies);
+    assert.deepEqual(Object.keys(idsOf(expected)), ['after', 'back', 'before', 'gap']);
   });
 });
