@@ -1,10 +1,11 @@
 /**
- * Installs the comparison tools (nginx, HAProxy, wrk) from Debian packages when they are
- * missing and we are root; otherwise the harness skips what is missing and says so.
+ * Installs the comparison tools (nginx, HAProxy, wrk) and what distributed mode runs on (etcd,
+ * redis-server) from Debian packages when they are missing and we are root; otherwise the
+ * harness skips what is missing and says so.
  */
 import { hasCommand, runToCompletion } from './child';
 
-const PACKAGE_OF: Record<string, string> = { nginx: 'nginx-light', haproxy: 'haproxy', wrk: 'wrk' };
+const PACKAGE_OF: Record<string, string> = { nginx: 'nginx-light', haproxy: 'haproxy', wrk: 'wrk', etcd: 'etcd-server', 'redis-server': 'redis-server' };
 
 export interface InstallOutcome {
   /** Tools on PATH after this call. */

@@ -4,6 +4,9 @@ import { type Mode, PEER_NAMES, type PeerName } from './peers/peer';
 import { SCENARIO_NAMES, type ScenarioName } from './scenarios/scenario';
 import { type BenchSettings, fullSettings, quickSettings, withDuration } from './settings';
 
+export const MODES: readonly Mode[] = ['all-in-one', 'distributed'];
+const PER_MODE_HINT = 'churn, propagation, failover';
+
 export const USAGE = `usage: node dist/bench/run.js [options]
   --quick                 a few hundred requests per peer (seconds, not representative)
   --scenarios a,b         of ${SCENARIO_NAMES.join(',')} (default: all)
@@ -11,7 +14,10 @@ export const USAGE = `usage: node dist/bench/run.js [options]
   --duration S            seconds per duration-bound load run (default 4)
   --out DIR               where <date>.md/.json/.svg go (default bench/results)
   --loadgen NAME          wrk | autocannon | auto (default auto: wrk when installed)
-  --mode MODE             all-in-one (default) | distributed (not available yet)
+  --modes a,b             Switchboard modes of ${MODES.join(',')} (default: both). The first
+                          runs every scenario; each further one starts its own Switchboard and
+                          reruns the per-mode scenarios (${PER_MODE_HINT}) beside it
+  --mode MODE             the same as --modes MODE
   --no-install            never apt-get install missing peers or wrk; skip them
 `;
 
@@ -21,7 +27,8 @@ export interface BenchOptions {
   peers: PeerName[];
   outDir: string;
   loadgen: 'wrk' | 'autocannon' | 'auto';
-  mode: Mode;
+  /** Switchboard modes, in run order; the first one runs every scenario. */
+  modes: Mode[];
   install: boolean;
 }
 
@@ -34,6 +41,10 @@ function list<T extends string>(flag: string, value: string, allowed: readonly T
   }
   if (items.length === 0) throw new UsageError(`${flag}: empty list`);
   return items as T[];
+}
+
+function uniqueList<T extends string>(flag: string, value: string, allowed: readonly T[]): T[] {
+  return [...new Set(list(flag, value, allowed))];
 }
 
 function oneOf<T extends string>(flag: string, value: string, allowed: readonly T[]): T {
@@ -58,7 +69,7 @@ export function parseOptions(argv: string[]): BenchOptions {
     peers: [...PEER_NAMES],
     outDir: path.join(REPO_ROOT, 'bench', 'results'),
     loadgen: 'auto',
-    mode: 'all-in-one',
+    modes: [...MODES],
     install: true,
   };
   for (let i = 0; i < argv.length; i++) {
@@ -76,7 +87,8 @@ export function parseOptions(argv: string[]): BenchOptions {
     else if (flag === '--duration') duration = positiveNumber(flag, value());
     else if (flag === '--out') options.outDir = path.resolve(value());
     else if (flag === '--loadgen') options.loadgen = oneOf(flag, value(), ['wrk', 'autocannon', 'auto'] as const);
-    else if (flag === '--mode') options.mode = oneOf(flag, value(), ['all-in-one', 'distributed'] as const);
+    else if (flag === '--modes') options.modes = uniqueList(flag, value(), MODES);
+    else if (flag === '--mode') options.modes = [oneOf(flag, value(), MODES)];
     else throw new UsageError(`unknown option ${flag}`);
   }
   const base = quick ? quickSettings() : fullSettings();

@@ -2,6 +2,10 @@
  * The benchmark harness: `npm run bench [-- --quick]`. Starts the backends and every peer side
  * by side, runs the scenarios, prints a markdown report and writes it (with JSON and an SVG
  * chart) to bench/results/<date>.*. See bench/options.ts for the flags.
+ *
+ * Switchboard modes run one after the other (a pass each): the first mode with every peer and
+ * scenario, each further mode with only its own Switchboard and the per-mode scenarios, whose
+ * rows are then joined into one table per scenario (scenarios/per-mode.ts).
  */
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -14,12 +18,14 @@ import { bareHttpProxyPeer } from './peers/bare-http-proxy';
 import { directPeer } from './peers/direct';
 import { haproxyPeer } from './peers/haproxy';
 import { nginxPeer } from './peers/nginx';
-import type { PeerContext, PeerFactory, PeerName, RunningPeer } from './peers/peer';
+import type { Mode, PeerContext, PeerFactory, PeerName, RunningPeer } from './peers/peer';
 import { type SwitchboardPeer, switchboardPeer } from './peers/switchboard';
 import { type BenchReport, environment, type PeerStatus, renderMarkdown, type SectionResult, writeReport } from './report';
 import { churnScenario } from './scenarios/churn';
 import { cpuScenario } from './scenarios/cpu';
+import { failoverScenario } from './scenarios/failover';
 import { largeScenario } from './scenarios/large';
+import type { ModePart } from './scenarios/per-mode';
 import { propagationScenario } from './scenarios/propagation';
 import { scaleScenario } from './scenarios/scale';
 import type { Scenario, ScenarioContext, ScenarioName } from './scenarios/scenario';
@@ -31,6 +37,7 @@ const SCENARIOS: Record<ScenarioName, Scenario> = {
   large: largeScenario,
   churn: churnScenario,
   propagation: propagationScenario,
+  failover: failoverScenario,
   scale: scaleScenario,
 };
 
@@ -38,18 +45,39 @@ function log(line: string): void {
   process.stderr.write(`${line}\n`);
 }
 
-function factories(options: BenchOptions): PeerFactory[] {
+function factories(peers: PeerName[], mode: Mode): PeerFactory[] {
   const all: Record<PeerName, PeerFactory> = {
     direct: directPeer,
     'bare-http-proxy': bareHttpProxyPeer,
-    switchboard: switchboardPeer(options.mode),
+    switchboard: switchboardPeer(mode),
     nginx: nginxPeer,
     haproxy: haproxyPeer,
   };
-  return options.peers.map((name) => all[name]);
+  return peers.map((name) => all[name]);
+}
+
+/** One Switchboard mode's share of the run: which peers start and which scenarios run. */
+interface Pass {
+  mode: Mode;
+  first: boolean;
+  peers: PeerFactory[];
+  scenarios: ScenarioName[];
+  /** The name a peer goes by in logs and the report: Switchboard's carries the mode when several run. */
+  label(peer: string): string;
+}
+
+function plan(options: BenchOptions): Pass[] {
+  const label = (mode: Mode) => (peer: string) => (options.modes.length > 1 && peer === 'switchboard' ? `switchboard (${mode})` : peer);
+  const [first, ...others] = options.modes;
+  const passes: Pass[] = [{ mode: first, first: true, peers: factories(options.peers, first), scenarios: options.scenarios, label: label(first) }];
+  const perMode = options.scenarios.filter((name) => SCENARIOS[name].perMode !== undefined);
+  if (!options.peers.includes('switchboard') || perMode.length === 0) return passes;
+  for (const mode of others) passes.push({ mode, first: false, peers: [switchboardPeer(mode)], scenarios: perMode, label: label(mode) });
+  return passes;
 }
 
 interface Setup {
+  settings: BenchOptions['settings'];
   load: LoadGenerator;
   missingTools: Map<string, string>;
 }
@@ -61,29 +89,30 @@ async function prepareTools(options: BenchOptions, peers: PeerFactory[]): Promis
   if (options.loadgen === 'wrk' && !available.has('wrk')) throw new UsageError(missing.get('wrk') ?? 'wrk is missing');
   const load = chooseLoadGenerator(available.has('wrk'), options.loadgen === 'auto' ? undefined : options.loadgen);
   if (missing.has('wrk') && load.name === 'autocannon') log(`wrk: ${missing.get('wrk')}; using autocannon`);
-  return { load, missingTools: missing };
+  return { settings: options.settings, load, missingTools: missing };
 }
 
-async function startPeers(factories: PeerFactory[], setup: Setup, peerContext: (tag: string) => PeerContext): Promise<{ running: RunningPeer[]; statuses: PeerStatus[] }> {
+async function startPeers(pass: Pass, setup: Setup, peerContext: (tag: string) => PeerContext): Promise<{ running: RunningPeer[]; statuses: PeerStatus[] }> {
   const running: RunningPeer[] = [];
   const statuses: PeerStatus[] = [];
-  for (const factory of factories) {
+  for (const factory of pass.peers) {
+    const name = pass.label(factory.name);
     const ctx = peerContext(factory.name);
     const missingTool = factory.needs.map((t) => setup.missingTools.get(t)).find((m) => m !== undefined);
     const reason = missingTool ?? (await factory.unavailable(ctx));
     if (reason !== undefined) {
-      log(`skipping ${factory.name}: ${reason}`);
-      statuses.push({ name: factory.name, status: 'skipped', reason });
+      log(`skipping ${name}: ${reason}`);
+      statuses.push({ name, status: 'skipped', reason });
       continue;
     }
     try {
       running.push(await factory.start(ctx));
-      statuses.push({ name: factory.name, status: 'ok' });
-      log(`started ${factory.name}`);
+      statuses.push({ name, status: 'ok' });
+      log(`started ${name}`);
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
-      log(`skipping ${factory.name}: failed to start: ${message}`);
-      statuses.push({ name: factory.name, status: 'skipped', reason: `failed to start: ${oneLine(message)}` });
+      log(`skipping ${name}: failed to start: ${message}`);
+      statuses.push({ name, status: 'skipped', reason: `failed to start: ${oneLine(message)}` });
     }
   }
   return { running, statuses };
@@ -97,9 +126,9 @@ function oneLine(message: string): string {
   return (lines.length > 1 ? `${first} … ${last}` : first).slice(0, 400);
 }
 
-async function runScenarios(options: BenchOptions, ctx: ScenarioContext): Promise<SectionResult[]> {
+async function runScenarios(names: ScenarioName[], ctx: ScenarioContext): Promise<SectionResult[]> {
   const results: SectionResult[] = [];
-  for (const name of options.scenarios) {
+  for (const name of names) {
     const scenario = SCENARIOS[name];
     log(`scenario ${name}: ${scenario.title}`);
     try {
@@ -114,47 +143,71 @@ async function runScenarios(options: BenchOptions, ctx: ScenarioContext): Promis
   return results;
 }
 
+interface PassResult {
+  mode: Mode;
+  statuses: PeerStatus[];
+  sections: SectionResult[];
+  /** Why a further mode's Switchboard did not run (its scenarios then say so). */
+  skipped?: string;
+}
+
+/** Start the pass's peers, run its scenarios, stop the peers (so the next mode runs alone). */
+async function runPass(pass: Pass, setup: Setup, backends: Backends, newPeerContext: (tag: string) => PeerContext): Promise<PassResult> {
+  if (!pass.first) log(`mode ${pass.mode}: ${pass.scenarios.join(', ')}`);
+  const { running, statuses } = await startPeers(pass, setup, newPeerContext);
+  try {
+    const switchboard = running.find((p): p is SwitchboardPeer => p.name === 'switchboard');
+    if (!pass.first && !switchboard) return { mode: pass.mode, statuses, sections: [], skipped: statuses[0]?.reason ?? 'did not start' };
+    const ctx: ScenarioContext = { settings: setup.settings, mode: pass.mode, load: setup.load, backends, peers: running, switchboard, newPeerContext, log };
+    return { mode: pass.mode, statuses, sections: await runScenarios(pass.scenarios, ctx) };
+  } finally {
+    for (const peer of running) await peer.stop().catch(() => undefined);
+  }
+}
+
+function modePart(pass: PassResult, name: string): ModePart {
+  if (pass.skipped !== undefined) return { mode: pass.mode, skipped: pass.skipped };
+  const section = pass.sections.find((s) => s.name === name);
+  if (!section) return { mode: pass.mode, skipped: 'not run' };
+  return section.error !== undefined ? { mode: pass.mode, error: section.error } : { mode: pass.mode, data: section.data };
+}
+
+/** The first pass's sections, with every further mode's rows joined into the per-mode ones. */
+function joinPasses([first, ...later]: PassResult[]): SectionResult[] {
+  return first.sections.map((section) => {
+    const perMode = SCENARIOS[section.name as ScenarioName].perMode;
+    if (!perMode || later.length === 0) return section;
+    return { name: section.name, title: section.title, ...perMode.join([first, ...later].map((pass) => modePart(pass, section.name))) };
+  });
+}
+
 async function bench(options: BenchOptions): Promise<BenchReport> {
   const started = new Date();
   const tmpRoot = mkdtempSync(path.join(os.tmpdir(), 'switchboard-bench-'));
   const removeTmpRoot = (): void => rmSync(tmpRoot, { recursive: true, force: true });
   // Also on an abrupt exit (Ctrl-C, a crash), when the finally below never runs.
   process.once('exit', removeTmpRoot);
-  const peerContext = (backends: Backends) => (tag: string): PeerContext => {
+  const peerContext = (backends: Backends, mode: Mode) => (tag: string): PeerContext => {
     const dir = mkdtempSync(path.join(tmpRoot, `${tag}-`));
-    return { backends, dir, mode: options.mode, log };
+    return { backends, dir, mode, log };
   };
   let backends: Backends | undefined;
-  let running: RunningPeer[] = [];
   try {
-    const peers = factories(options);
-    const setup = await prepareTools(options, peers);
+    const passes = plan(options);
+    const setup = await prepareTools(options, passes.flatMap((p) => p.peers));
     backends = await Backends.start();
-    const newPeerContext = peerContext(backends);
-    const peerSet = await startPeers(peers, setup, newPeerContext);
-    running = peerSet.running;
-    const ctx: ScenarioContext = {
-      settings: options.settings,
-      mode: options.mode,
-      load: setup.load,
-      backends,
-      peers: running,
-      switchboard: running.find((p): p is SwitchboardPeer => p.name === 'switchboard'),
-      newPeerContext,
-      log,
-    };
-    const scenarios = await runScenarios(options, ctx);
+    const results: PassResult[] = [];
+    for (const pass of passes) results.push(await runPass(pass, setup, backends, peerContext(backends, pass.mode)));
     return {
       version: 1,
       date: started.toISOString().slice(0, 10),
       startedAt: started.toISOString(),
       durationS: (Date.now() - started.getTime()) / 1000,
-      environment: environment(setup.load.name, options.mode, options.settings.quick),
-      peers: peerSet.statuses,
-      scenarios,
+      environment: environment(setup.load.name, options.modes.join(' + '), options.settings.quick),
+      peers: results.flatMap((r) => r.statuses),
+      scenarios: joinPasses(results),
     };
   } finally {
-    for (const peer of running) await peer.stop().catch(() => undefined);
     await backends?.stop();
     removeTmpRoot();
   }

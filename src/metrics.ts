@@ -23,10 +23,20 @@ export function counter<L extends string>(name: string, help: string, labelNames
   return new client.Counter<L>({ name, help, labelNames: [...labelNames], registers: [registry] });
 }
 
-export function gauge<L extends string>(name: string, help: string, labelNames: readonly L[] = []): client.Gauge<L> {
+/**
+ * `aggregator`: how `switchboard proxy --workers N` merges the workers' values into one
+ * /metrics (src/roles/cluster-metrics.ts). Our gauges report a state (a revision, a 0/1
+ * flag), so the default is the highest value, where prom-client's own default would sum them.
+ */
+export function gauge<L extends string>(
+  name: string,
+  help: string,
+  labelNames: readonly L[] = [],
+  aggregator: client.Aggregator = 'max',
+): client.Gauge<L> {
   const existing = registry.getSingleMetric(name);
   if (existing) return existing as client.Gauge<L>;
-  return new client.Gauge<L>({ name, help, labelNames: [...labelNames], registers: [registry] });
+  return new client.Gauge<L>({ name, help, labelNames: [...labelNames], aggregator, registers: [registry] });
 }
 
 export function histogram<L extends string>(

@@ -1,15 +1,19 @@
 /**
  * Switchboard as a peer, started like a user would: `switchboard all` with every listener on a
- * free loopback port and a fresh data dir. The `app` instance is registered through the
- * Consul-compatible API, so the proxy routes from its real catalog.
+ * free loopback port and a fresh data dir (or, in distributed mode, registries and proxies
+ * over etcd and Redis: switchboard-distributed.ts). The `app` instance is registered through
+ * the Consul-compatible API, so the proxy routes from its real catalog.
  */
 import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { ManagedProcess, waitFor } from '../child';
+import { ManagedProcess } from '../child';
 import { monotonicMs } from '../clock';
-import { httpRequest, keepAliveAgent } from '../http';
 import { RegistryClient } from '../registry-client';
 import { APP_HOST, APP_SERVICE, type Mode, type PeerContext, type PeerFactory, type RunningPeer } from './peer';
+import { waitUntilRouted } from './routed';
+import { distributedNeeds, startDistributedSwitchboard } from './switchboard-distributed';
+
+export { waitUntilRouted };
 
 const REPO_ROOT = path.resolve(__dirname, '..', '..', '..');
 const CLI_JS = path.join(REPO_ROOT, 'dist', 'src', 'cli.js');
@@ -20,6 +24,10 @@ export interface SwitchboardPeer extends RunningPeer {
   readonly apiUrl: string;
   readonly adminUrl: string;
   readonly registry: RegistryClient;
+  /** Every registry API (one in all-in-one); scenarios spread their writes over them. */
+  readonly registries: readonly RegistryClient[];
+  /** Every proxy routing from this catalog, baseUrl first (one in all-in-one). */
+  readonly proxyUrls: readonly string[];
   /** Milliseconds from spawn until all three listeners were up. */
   readonly startupMs: number;
 }
@@ -56,19 +64,6 @@ function allInOneArgs(dataDir: string): string[] {
   return [BIN, 'all', '--proxy-listen', '127.0.0.1:0', '--api-listen', '127.0.0.1:0', '--admin-listen', '127.0.0.1:0', '--data-dir', dataDir];
 }
 
-/** GET through the proxy until `host` routes to a 200. */
-export async function waitUntilRouted(proxyUrl: string, host: string, timeoutMs = 15_000): Promise<void> {
-  const agent = keepAliveAgent(1);
-  try {
-    await waitFor(`${host} to route through ${proxyUrl}`, async () => {
-      const res = await httpRequest(`${proxyUrl}/small`, { headers: { host }, agent });
-      return res.status === 200;
-    }, timeoutMs);
-  } finally {
-    agent.destroy();
-  }
-}
-
 export interface StartOptions {
   dataDir: string;
   /** Register `app` → the app backend and wait until it routes (default true). */
@@ -81,7 +76,6 @@ export interface StartOptions {
 
 /** Start `switchboard all`; used by the peer and by scenarios that need their own instance. */
 export async function startSwitchboard(ctx: PeerContext, options: StartOptions): Promise<SwitchboardPeer> {
-  if (ctx.mode !== 'all-in-one') throw new Error(`switchboard mode ${ctx.mode} is not supported by the harness yet`);
   mkdirSync(options.dataDir, { recursive: true });
   const spawnedAt = monotonicMs();
   const proc = new ManagedProcess(process.execPath, [...(options.nodeArgs ?? []), ...allInOneArgs(options.dataDir)], {
@@ -100,6 +94,8 @@ export async function startSwitchboard(ctx: PeerContext, options: StartOptions):
       apiUrl: `http://${listeners.api}`,
       adminUrl: `http://${listeners.admin}`,
       registry,
+      registries: [registry],
+      proxyUrls: [`http://${listeners.proxy}`],
       startupMs,
       stop: async () => {
         registry?.close();
@@ -118,15 +114,15 @@ export async function startSwitchboard(ctx: PeerContext, options: StartOptions):
   }
 }
 
+/** `switchboard all`, or in distributed mode registries and proxies over etcd and Redis. */
 export function switchboardPeer(mode: Mode): PeerFactory {
   return {
     name: 'switchboard',
-    needs: [],
+    needs: mode === 'distributed' ? distributedNeeds() : [],
     async unavailable() {
-      if (mode !== 'all-in-one') return `distributed mode (etcd + Redis) is not wired into the harness yet`;
       if (!existsSync(CLI_JS)) return `${path.relative(REPO_ROOT, CLI_JS)} does not exist (build the CLI first)`;
       return undefined;
     },
-    start: (ctx) => startSwitchboard(ctx, { dataDir: path.join(ctx.dir, 'switchboard-data') }),
+    start: (ctx) => (mode === 'distributed' ? startDistributedSwitchboard(ctx) : startSwitchboard(ctx, { dataDir: path.join(ctx.dir, 'switchboard-data') })),
   };
 }

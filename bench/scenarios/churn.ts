@@ -6,18 +6,23 @@
  *   - errors (non-2xx, resets, timeouts) must be 0;
  *   - stale = requests that reached an instance later than its deregistration ack + allowance
  *     (the backend stamps every arrival with CLOCK_MONOTONIC, as does the harness).
+ * Runs in every mode; in distributed mode registrations go through the registries in turn and
+ * the load goes through the first proxy.
  */
 import { monotonicMs } from '../clock';
 import type { LoadResult } from '../load';
+import type { Mode } from '../peers/peer';
 import { waitUntilRouted, type SwitchboardPeer } from '../peers/switchboard';
+import type { RegistryClient } from '../registry-client';
 import { round } from '../stats';
-import { type Scenario, type ScenarioContext, type ScenarioOutcome, skipped, table } from './scenario';
+import { perModeScenario } from './per-mode';
+import { type ScenarioContext, table } from './scenario';
 
 const SERVICE = 'churn';
 const HOST = `${SERVICE}.svc`;
 
 export interface ChurnData {
-  mode: string;
+  mode: Mode;
   durationS: number;
   requests: number;
   rps: number;
@@ -38,6 +43,7 @@ interface Deregistered {
 /** Registers and deregisters instances until told to stop; remembers every deregistration ack. */
 class RollingDeploy {
   private next = 0;
+  private writes = 0;
   private readonly live: string[] = [];
   readonly deregistered: Deregistered[] = [];
   private readonly closing: Array<Promise<void>> = [];
@@ -51,7 +57,7 @@ class RollingDeploy {
   async addInstance(): Promise<void> {
     const id = `${SERVICE}-${this.next++}`;
     const port = await this.ctx.backends.open(id, { track: true });
-    await this.sb.registry.register({ id, service: SERVICE, port });
+    await this.nextRegistry().register({ id, service: SERVICE, port });
     this.registrations++;
     this.live.push(id);
   }
@@ -59,7 +65,7 @@ class RollingDeploy {
   async removeOldest(): Promise<void> {
     const id = this.live.shift();
     if (id === undefined) return;
-    await this.sb.registry.deregister(id);
+    await this.nextRegistry().deregister(id);
     this.deregistered.push({ id, ackAt: monotonicMs() });
     const { drainMs } = this.ctx.settings.churn;
     this.closing.push(new Promise((resolve) => setTimeout(resolve, drainMs)).then(() => this.ctx.backends.close(id)));
@@ -74,6 +80,11 @@ class RollingDeploy {
       const rest = intervalMs - (monotonicMs() - started);
       if (rest > 0) await new Promise((resolve) => setTimeout(resolve, rest));
     }
+  }
+
+  /** Writes go through every registry in turn (there is one in all-in-one mode). */
+  private nextRegistry(): RegistryClient {
+    return this.sb.registries[this.writes++ % this.sb.registries.length];
   }
 
   /** Deregister and close what is left (after the load stopped). */
@@ -100,46 +111,44 @@ async function countStale(ctx: ScenarioContext, deregistered: Deregistered[]): P
   return { stale, maxLateMs };
 }
 
-function render(d: ChurnData): string {
-  const header = ['mode', 'seconds', 'requests', 'req/s', 'errors', 'registrations', 'deregistrations', `stale (> ${d.allowanceMs} ms after ack)`, 'latest arrival after ack ms'];
-  const row = [d.mode, d.durationS, d.requests, d.rps, d.errors, d.registrations, d.deregistrations, d.staleRequests, d.maxLateMs];
-  return `Rolling register/deregister under load through Switchboard; deregistered instances drain before closing.\n\n${table(header, [row])}`;
+function render(rows: ChurnData[]): string {
+  const allowances = [...new Set(rows.map((d) => d.allowanceMs))].join('/');
+  const header = ['mode', 'seconds', 'requests', 'req/s', 'errors', 'registrations', 'deregistrations', `stale (> ${allowances} ms after ack)`, 'latest arrival after ack ms'];
+  const cells = rows.map((d) => [d.mode, d.durationS, d.requests, d.rps, d.errors, d.registrations, d.deregistrations, d.staleRequests, d.maxLateMs]);
+  return `Rolling register/deregister under load through Switchboard; deregistered instances drain before closing.\n\n${table(header, cells)}`;
 }
 
-export const churnScenario: Scenario = {
-  name: 'churn',
-  title: 'Churn under load',
-  async run(ctx): Promise<ScenarioOutcome> {
-    const sb = ctx.switchboard;
-    if (!sb) return skipped('needs the switchboard peer');
-    const { durationMs, connections, instances } = ctx.settings.churn;
-    const deploy = new RollingDeploy(ctx, sb);
-    let loadDone: Promise<LoadResult> | undefined;
-    try {
-      for (let i = 0; i < instances; i++) await deploy.addInstance();
-      await waitUntilRouted(sb.baseUrl, HOST);
-      loadDone = ctx.load.run({ url: `${sb.baseUrl}/small`, host: HOST, connections, durationMs });
-      // Stop churning a little before the load ends, so the tail is steady rather than cut mid-change.
-      await deploy.run(monotonicMs() + durationMs - 500);
-      const result = await loadDone;
-      const { stale, maxLateMs } = await countStale(ctx, deploy.deregistered);
-      const data: ChurnData = {
-        mode: ctx.mode,
-        durationS: round(result.durationS),
-        requests: result.requests,
-        rps: round(result.rps),
-        errors: result.errors,
-        registrations: deploy.registrations,
-        deregistrations: deploy.deregistered.length,
-        allowanceMs: ctx.settings.churn.allowanceMs,
-        staleRequests: stale,
-        maxLateMs: maxLateMs === null ? null : round(maxLateMs),
-      };
-      return { data, markdown: render(data) };
-    } finally {
-      // A failed registration must not leave the load running into the next scenario.
-      await loadDone?.catch(() => undefined);
-      await deploy.finish();
-    }
-  },
-};
+async function measure(ctx: ScenarioContext, sb: SwitchboardPeer): Promise<ChurnData> {
+  const { durationMs, connections, instances } = ctx.settings.churn;
+  const deploy = new RollingDeploy(ctx, sb);
+  let loadDone: Promise<LoadResult> | undefined;
+  try {
+    for (let i = 0; i < instances; i++) await deploy.addInstance();
+    await waitUntilRouted(sb.baseUrl, HOST);
+    loadDone = ctx.load.run({ url: `${sb.baseUrl}/small`, host: HOST, connections, durationMs });
+    // Stop churning a little before the load ends, so the tail is steady rather than cut mid-change.
+    await deploy.run(monotonicMs() + durationMs - 500);
+    const result = await loadDone;
+    const { stale, maxLateMs } = await countStale(ctx, deploy.deregistered);
+    const data: ChurnData = {
+      mode: ctx.mode,
+      durationS: round(result.durationS),
+      requests: result.requests,
+      rps: round(result.rps),
+      errors: result.errors,
+      registrations: deploy.registrations,
+      deregistrations: deploy.deregistered.length,
+      allowanceMs: ctx.settings.churn.allowanceMs,
+      staleRequests: stale,
+      maxLateMs: maxLateMs === null ? null : round(maxLateMs),
+    };
+    ctx.log(`  ${ctx.mode}: ${data.errors} errors, ${data.staleRequests} stale of ${data.requests} requests`);
+    return data;
+  } finally {
+    // A failed registration must not leave the load running into the next scenario.
+    await loadDone?.catch(() => undefined);
+    await deploy.finish();
+  }
+}
+
+export const churnScenario = perModeScenario<ChurnData>({ name: 'churn', title: 'Churn under load', measure, render });

@@ -1,15 +1,17 @@
 /**
  * A scenario runs against the peers that started and returns its numbers (JSON) and its own
  * markdown section. Scenarios that exercise the registry take the Switchboard peer and the
- * mode it runs in, so distributed mode (etcd + Redis) can reuse them unchanged.
+ * mode it runs in, so distributed mode (etcd + Redis) reuses them unchanged: they run once
+ * per mode of `--modes` and join their rows (see per-mode.ts).
  */
 import type { Backends } from '../backends';
 import type { LoadGenerator } from '../load';
 import type { Mode, PeerContext, RunningPeer } from '../peers/peer';
 import type { SwitchboardPeer } from '../peers/switchboard';
 import type { BenchSettings } from '../settings';
+import type { ModePart } from './per-mode';
 
-export const SCENARIO_NAMES = ['small', 'cpu', 'large', 'churn', 'propagation', 'scale'] as const;
+export const SCENARIO_NAMES = ['small', 'cpu', 'large', 'churn', 'propagation', 'failover', 'scale'] as const;
 export type ScenarioName = (typeof SCENARIO_NAMES)[number];
 
 export interface ScenarioContext {
@@ -36,6 +38,8 @@ export interface ScenarioOutcome {
 export interface Scenario {
   name: ScenarioName;
   title: string;
+  /** Set for scenarios that run again in every further mode; joins the modes into one section. */
+  readonly perMode?: { join(parts: ModePart[]): ScenarioOutcome };
   run(ctx: ScenarioContext): Promise<ScenarioOutcome>;
 }
 

@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import Ajv, { type ErrorObject, type ValidateFunction } from 'ajv';
 import { LOG_LEVELS, type LogLevel } from '../log';
 import { parseDuration } from './duration';
@@ -28,6 +29,7 @@ export interface ConfigFile {
     timeouts: { connect: Duration; response: Duration; idle: Duration };
     drain: Duration;
     resyncInterval: Duration;
+    workers: number;
     clientTimeouts: { header: Duration; request: Duration };
     defaults: ServicePolicyFile;
     services: Record<string, ServicePolicyOverrides>;
@@ -273,6 +275,8 @@ export const configSchema = {
       }),
       drain: duration('10s', { allowZero: true }),
       resyncInterval: duration('30s'),
+      // One data-plane process per core by default (the `proxy` role; `all` runs one process).
+      workers: { type: 'integer', minimum: 1, maximum: 1024, default: availableParallelism() },
       clientTimeouts: section({
         header: duration('10s'),
         request: duration('60s', { allowZero: true }),

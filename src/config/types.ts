@@ -56,6 +56,12 @@ export interface ProxyConfig {
   drainMs: number;
   /** Periodic anti-entropy check of the registry's revision (distributed mode). */
   resyncIntervalMs: number;
+  /**
+   * `switchboard proxy`: data-plane processes (node:cluster workers) sharing the proxy port;
+   * 1 = everything in one process. The loader fills in one per core; a ProxyConfig built by
+   * hand without it means 1. The `all` role always runs one process.
+   */
+  workers?: number;
   // The loader always fills in the three fields below; they are optional so that a
   // ProxyConfig built by hand (tests, embedding) gets the built-in defaults.
   /** Slowloris guards on client connections. */

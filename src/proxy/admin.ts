@@ -17,6 +17,11 @@ export interface AdminOptions {
   logger: Logger;
   /** Extra read-only JSON endpoints by path (e.g. the proxy's `/catalog`). */
   endpoints?: Record<string, () => unknown>;
+  /**
+   * The Prometheus text /metrics answers; default: this process's registry. The proxy's
+   * primary process (`--workers N`) answers with the sum over its workers instead.
+   */
+  metrics?: () => Promise<string>;
 }
 
 export interface AdminServer {
@@ -52,17 +57,20 @@ async function handle(req: http.IncomingMessage, res: http.ServerResponse, optio
     return sendJson(res, 405, { error: 'method_not_allowed' });
   }
   switch (path) {
-    case '/metrics':
+    case '/metrics': {
+      const text = await (options.metrics ?? (() => metricsRegistry.metrics()))();
       res.writeHead(200, { 'Content-Type': metricsRegistry.contentType });
-      res.end(await metricsRegistry.metrics());
+      res.end(text);
       return;
+    }
     case '/healthz':
       return sendJson(res, 200, { status: 'ok' });
     case '/readyz':
       return options.isReady() ? sendJson(res, 200, { status: 'ready' }) : sendJson(res, 503, { error: 'not_ready' });
     default: {
       const endpoint = options.endpoints && Object.hasOwn(options.endpoints, path) ? options.endpoints[path] : undefined;
-      if (endpoint) return sendJson(res, 200, endpoint() as object);
+      // An endpoint may answer with a promise (the primary asks its workers).
+      if (endpoint) return sendJson(res, 200, (await endpoint()) as object);
       return sendJson(res, 404, { error: 'not_found', message: `no admin endpoint ${path}` });
     }
   }

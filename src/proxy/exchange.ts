@@ -199,6 +199,7 @@ export class Exchange implements AttemptOwner, ResponseSink {
       `service "${this.service.name}": upstream failed (${code})`,
       { cause: err },
     );
+    if (kind === 'reset' && proxyReq.reusedSocket) (this.upstream as Upstream).dropIdleConnections();
     this.attemptFailed(kind, failure, false);
   }
 

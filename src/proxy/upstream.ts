@@ -127,6 +127,17 @@ export class Upstream {
     if (this.leaving && this.inFlight === 0) this.agent.destroy();
   }
 
+  /**
+   * A pooled connection broke: the instance probably restarted or died, and its other idle
+   * connections with it. Closing them makes the next request open a new connection, whose
+   * refusal is retriable for every method, instead of writing a POST into a dead socket.
+   */
+  dropIdleConnections(): void {
+    for (const sockets of Object.values(this.agent.freeSockets)) {
+      for (const socket of [...(sockets ?? [])]) socket.destroy();
+    }
+  }
+
   /** Leave rotation; in-flight requests finish, then the connections are closed. */
   drain(): void {
     if (this.leaving) return;

@@ -2,8 +2,9 @@
  * The benchmark harness runs end to end on a tiny setting: `--quick` (a few hundred requests),
  * direct + bare http-proxy + Switchboard, small GETs and propagation. Benchmarks are not tests:
  * this proves only that the harness works and writes its three files with numbers in them.
- * It forces autocannon so it never depends on wrk, nginx or HAProxy being installed; a second
- * test covers the wrk path when wrk happens to be there.
+ * It forces autocannon so it never depends on wrk, nginx or HAProxy being installed; other
+ * tests cover the wrk path when wrk happens to be there, and distributed mode side by side
+ * with all-in-one when etcd and redis-server are.
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -63,6 +64,15 @@ interface SmallRowJson {
   errors: unknown;
 }
 
+interface PropagationRowJson {
+  mode: string;
+  proxies: unknown;
+  registrations: unknown;
+  timeouts: unknown;
+  p50Ms: unknown;
+  p99Ms: unknown;
+}
+
 interface ReportJson {
   environment: { loadGenerator: string };
   peers: Array<{ name: string; status: string; reason?: string }>;
@@ -87,6 +97,17 @@ function assertNonNegativeNumber(value: unknown, what: string): void {
   assert.ok(Number.isFinite(value) && (value as number) >= 0, `${what} is not a number ≥ 0: ${value}`);
 }
 
+function assertPropagationRow(report: ReportJson, mode: string, proxies: number): void {
+  const rows = scenario(report, 'propagation').rows as PropagationRowJson[];
+  const row = rows.find((r) => r.mode === mode);
+  assert.ok(row, `no propagation row for ${mode} (rows: ${JSON.stringify(rows)})`);
+  assert.equal(row.proxies, proxies);
+  assert.equal(row.timeouts, 0);
+  assertPositiveNumber(row.registrations, `${mode} propagation registrations`);
+  assertNonNegativeNumber(row.p50Ms, `${mode} propagation p50`);
+  assertNonNegativeNumber(row.p99Ms, `${mode} propagation p99`);
+}
+
 function assertSmallNumbers(report: ReportJson, peers: string[]): void {
   const rows = scenario(report, 'small').rows as SmallRowJson[];
   for (const peer of peers) {
@@ -101,7 +122,7 @@ function assertSmallNumbers(report: ReportJson, peers: string[]): void {
 
 test('quick bench of direct, bare http-proxy and switchboard writes md, json and svg with numbers for every peer', async () => {
   const peers = ['direct', 'bare-http-proxy', 'switchboard'];
-  const run = await runBench(['--quick', '--loadgen', 'autocannon', '--peers', peers.join(','), '--scenarios', 'small,propagation']);
+  const run = await runBench(['--quick', '--loadgen', 'autocannon', '--modes', 'all-in-one', '--peers', peers.join(','), '--scenarios', 'small,propagation']);
   assert.equal(run.code, 0, `harness exited ${run.code}:\n${run.stderr}`);
   const files = resultFiles(run.outDir);
   const report = JSON.parse(readFileSync(files.json, 'utf8')) as ReportJson;
@@ -112,11 +133,7 @@ test('quick bench of direct, bare http-proxy and switchboard writes md, json and
     peers.map((p) => [p, 'ok', '']),
   );
   assertSmallNumbers(report, peers);
-  const propagation = scenario(report, 'propagation');
-  assert.equal(propagation.timeouts, 0);
-  assertPositiveNumber(propagation.registrations, 'propagation registrations');
-  assertNonNegativeNumber(propagation.p50Ms, 'propagation p50');
-  assertNonNegativeNumber(propagation.p99Ms, 'propagation p99');
+  assertPropagationRow(report, 'all-in-one', 1);
 
   const md = readFileSync(files.md, 'utf8');
   for (const peer of peers) assert.match(md, new RegExp(`\\| ${peer} \\|`), `${peer} missing from the markdown table`);
@@ -126,13 +143,17 @@ test('quick bench of direct, bare http-proxy and switchboard writes md, json and
   for (const peer of peers) assert.match(svg, new RegExp(`>${peer}</text>`), `${peer} missing from the chart legend`);
 });
 
-function hasWrk(): boolean {
+function hasCommand(name: string): boolean {
   try {
-    execFileSync('sh', ['-c', 'command -v wrk'], { stdio: 'ignore' });
+    execFileSync('sh', ['-c', `command -v ${name}`], { stdio: 'ignore' });
     return true;
   } catch {
     return false;
   }
+}
+
+function hasWrk(): boolean {
+  return hasCommand('wrk');
 }
 
 test('with wrk installed the harness measures through wrk', { skip: hasWrk() ? false : 'wrk is not installed' }, async () => {
@@ -141,4 +162,19 @@ test('with wrk installed the harness measures through wrk', { skip: hasWrk() ? f
   const report = JSON.parse(readFileSync(resultFiles(run.outDir).json, 'utf8')) as ReportJson;
   assert.equal(report.environment.loadGenerator, 'wrk');
   assertSmallNumbers(report, ['direct']);
+});
+
+const distributedTools = hasCommand(process.env.ETCD_BIN ?? 'etcd') && hasCommand(process.env.REDIS_SERVER_BIN ?? 'redis-server');
+
+test('with etcd and redis-server installed, propagation runs in both modes and reports them side by side', { skip: distributedTools ? false : 'etcd or redis-server is not installed' }, async () => {
+  const run = await runBench(['--quick', '--loadgen', 'autocannon', '--modes', 'all-in-one,distributed', '--peers', 'switchboard', '--scenarios', 'propagation']);
+  assert.equal(run.code, 0, `harness exited ${run.code}:\n${run.stderr}`);
+  const report = JSON.parse(readFileSync(resultFiles(run.outDir).json, 'utf8')) as ReportJson;
+  assert.deepEqual(
+    report.peers.map((p) => [p.name, p.status, p.reason ?? '']),
+    [['switchboard (all-in-one)', 'ok', ''], ['switchboard (distributed)', 'ok', '']],
+  );
+  assertPropagationRow(report, 'all-in-one', 1);
+  assertPropagationRow(report, 'distributed', 2);
+  assert.match(run.stdout, /\| all-in-one \| 1 \|[^\n]*\n\| distributed \| 2 \|/, 'one propagation table with a row per mode');
 });

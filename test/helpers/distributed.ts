@@ -100,7 +100,9 @@ export class Topology {
   }
 
   async startProxy(extra: string[] = []): Promise<RoleProcess> {
-    const args = [`--registry=${this.registryList}`, ...this.commonArgs(), ...(this.options.proxyArgs ?? []), ...extra];
+    // One process per proxy unless the caller passes --workers (the last flag wins): the fault
+    // tests count Redis subscribers and resyncs per proxy process.
+    const args = [`--registry=${this.registryList}`, '--workers=1', ...this.commonArgs(), ...(this.options.proxyArgs ?? []), ...extra];
     const proxy = await RoleProcess.start('proxy', args, { logFile: this.logFile(`proxy-${++this.started.proxy}`) });
     this.proxies.push(proxy);
     return proxy;

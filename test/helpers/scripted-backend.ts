@@ -15,12 +15,18 @@ export class ScriptedBackend {
   /** Requests other than health probes. */
   requests = 0;
   probes = 0;
+  /** Client connections (from the proxy) open right now. */
+  openConnections = 0;
   readonly bodies: string[] = [];
   readonly held: http.ServerResponse[] = [];
   private readonly server: http.Server;
 
   private constructor(readonly id: string) {
     this.server = http.createServer((req, res) => this.handle(req, res));
+    this.server.on('connection', (socket: Socket) => {
+      this.openConnections++;
+      socket.once('close', () => this.openConnections--);
+    });
     this.server.on('upgrade', (_req, socket: Socket) => {
       socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nx-backend: ${this.id}\r\n\r\n`);
       socket.pipe(socket);
@@ -28,8 +34,10 @@ export class ScriptedBackend {
     });
   }
 
-  static async start(id: string): Promise<ScriptedBackend> {
+  /** `keepAliveTimeoutMs`: how long it keeps an idle connection open (node's default: 5 s). */
+  static async start(id: string, options: { keepAliveTimeoutMs?: number } = {}): Promise<ScriptedBackend> {
     const backend = new ScriptedBackend(id);
+    if (options.keepAliveTimeoutMs !== undefined) backend.server.keepAliveTimeout = options.keepAliveTimeoutMs;
     await new Promise<void>((resolve, reject) => {
       backend.server.once('error', reject);
       backend.server.listen(0, '127.0.0.1', resolve);

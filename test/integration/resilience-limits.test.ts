@@ -46,6 +46,7 @@ before(async () => {
       hung: { outlierDetection: NO_EJECTION, retries: { perTryTimeoutMs: 100 } },
       deadline: { outlierDetection: NO_EJECTION, retries: { perTryTimeoutMs: 500 } },
       'no-budget': { outlierDetection: NO_EJECTION, retries: { budgetPercent: 0, minRetryConcurrency: 0 } },
+      flush: { outlierDetection: NO_EJECTION, retries: { attempts: 0 } },
     },
   });
 });
@@ -217,6 +218,22 @@ describe('retries: which failures, which bodies', () => {
     assert.deepEqual([reply.status, errorOf(reply)], [504, 'upstream_timeout']);
     // 800 ms overall with 500 ms per try: the second try gets what is left, there is no third.
     assert.equal(total(bs), 2);
+  });
+
+  it('a reset on a pooled connection closes the instance\'s other idle connections', async () => {
+    // Keeps idle connections longer than the wait below: only the proxy can close them in time.
+    const b = await ScriptedBackend.start('flush-0', { keepAliveTimeoutMs: 60_000 });
+    backends.push(b);
+    await harness.setService('flush', [instance('flush', b.id, b.port)]);
+    const held = [send(harness, 'flush', '/slow/1'), send(harness, 'flush', '/slow/2')];
+    await waitFor('two held requests', () => b.held.length === 2);
+    b.release();
+    await Promise.all(held);
+    assert.equal(b.openConnections, 2, 'two idle pooled connections');
+    b.behaviour = 'reset';
+    const reply = await send(harness, 'flush', '/');
+    assert.deepEqual([reply.status, errorOf(reply)], [502, 'upstream_unreachable']);
+    await waitFor('the other idle connection to close', () => b.openConnections === 0);
   });
 
   it('a spent retry budget answers the failure instead of retrying', async () => {

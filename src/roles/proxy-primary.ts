@@ -1,0 +1,86 @@
+import type { SwitchboardConfig } from '../config/types';
+import type { Logger } from '../log';
+import { registry as metricsRegistry } from '../metrics';
+import { startAdmin } from '../proxy/admin';
+import { ClusterMetrics } from './cluster-metrics';
+import { StopStack, listen, logListening } from './lifecycle';
+import type { ProxyCatalog } from './data-plane';
+import type { RunningProxy } from './proxy';
+import type { WorkerStatus } from './worker-protocol';
+import { WorkerPool, type WorkerInfo } from './worker-pool';
+
+/**
+ * `switchboard proxy --workers N` (N > 1): this process is the node:cluster primary. It
+ * serves the admin listener for the whole proxy and supervises N workers, each a complete
+ * data plane (own catalog cache, Redis subscription and registry source) on the shared
+ * proxy port (src/roles/worker-pool.ts says how connections are spread).
+ *
+ *   /metrics   the workers' metrics summed (src/roles/cluster-metrics.ts)
+ *   /readyz    every serving worker has synced its catalog
+ *   /catalog   the catalog of the worker furthest behind (the one the whole proxy is sure of)
+ *   /workers   each worker's pid, state, restarts and requests answered
+ */
+
+/** On top of proxy.drain: time for a worker to close its connections and exit. */
+const STOP_GRACE_MS = 5_000;
+const ASK_TIMEOUT_MS = 2_000;
+
+export async function startProxyPrimary(config: Readonly<SwitchboardConfig>, logger: Logger): Promise<RunningProxy> {
+  const count = config.proxy.workers ?? 1;
+  const stack = new StopStack(logger);
+  const pool = new WorkerPool(config, logger, count);
+  const metrics = new ClusterMetrics(pool, metricsRegistry);
+  let draining = false;
+  try {
+    // Started before the workers so a probe sees "not ready" rather than "connection refused".
+    const admin = await listen('admin', config.admin.listen, () =>
+      startAdmin({
+        listen: config.admin.listen,
+        isReady: () => !draining && pool.ready(),
+        logger,
+        metrics: () => metrics.render(),
+        endpoints: { '/catalog': () => laggingCatalog(pool), '/workers': () => describeWorkers(pool) },
+      }),
+    );
+    stack.push('admin', () => admin.close());
+    logListening(logger, 'admin', admin.address);
+
+    const address = await pool.start();
+    stack.push('workers', () => pool.stop(config.proxy.drainMs + STOP_GRACE_MS));
+    logListening(logger, 'proxy', address);
+    logger.info({ workers: count, scheduling: 'round-robin' }, 'proxy workers started');
+
+    return {
+      addresses: { proxy: address, admin: admin.address },
+      stop: () => {
+        draining = true;
+        return stack.unwind();
+      },
+    };
+  } catch (err) {
+    await stack.unwind();
+    throw err;
+  }
+}
+
+/** Converged means every worker converged: answer with the lowest revision. */
+async function laggingCatalog(pool: WorkerPool): Promise<ProxyCatalog> {
+  const answers = [...(await pool.askAll('catalog', ASK_TIMEOUT_MS)).values()].filter(isCatalog);
+  if (answers.length === 0) return { rev: 0, services: {} };
+  return answers.reduce((lowest, c) => (c.rev < lowest.rev ? c : lowest));
+}
+
+function isCatalog(value: unknown): value is ProxyCatalog {
+  return typeof value === 'object' && value !== null && typeof (value as ProxyCatalog).rev === 'number';
+}
+
+/** GET /workers: the pool's view joined with what each worker says about itself. */
+async function describeWorkers(pool: WorkerPool): Promise<{ workers: Array<WorkerInfo & Partial<WorkerStatus>> }> {
+  const answers = await pool.askAll('status', ASK_TIMEOUT_MS);
+  const bySlot = new Map<number, WorkerStatus>();
+  for (const [workerId, status] of answers) {
+    const slot = pool.slotOf(workerId);
+    if (slot !== undefined && status !== undefined) bySlot.set(slot, status as WorkerStatus);
+  }
+  return { workers: pool.describe().map((info) => ({ ...info, ...bySlot.get(info.worker) })) };
+}
