@@ -114,7 +114,9 @@ export class KvState {
 
   private record(batch: WatchBatch): void {
     this.history.push(batch);
-    if (this.history.length > this.historyLimit) {
+    // Trim in chunks of a quarter of the limit: shifting the array on every write would make
+    // each txn O(history).
+    if (this.history.length > this.historyLimit + Math.ceil(this.historyLimit / 4)) {
       const dropped = this.history.splice(0, this.history.length - this.historyLimit);
       this.compactedRev = dropped[dropped.length - 1].rev;
     }
