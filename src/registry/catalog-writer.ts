@@ -1,4 +1,4 @@
-import type { Check, CheckType, HealthStatus, Instance, Weights } from '../catalog/model';
+import type { Check, HealthStatus, Instance, Weights } from '../catalog/model';
 import { SwitchboardError, isSwitchboardError } from '../errors';
 import type { CatalogView } from './catalog-view';
 import { canExpire, reapTime, ttlExpiry } from './checks/deadlines';
@@ -7,22 +7,10 @@ import { instanceKey, ttlKey } from './keys';
 import type { KeyValue, Store, TxnCompare, TxnOp } from './store/store';
 
 /** A check as registered: validated, defaults applied, no runtime state yet. */
-export interface CheckSpec {
-  checkId: string;
-  name: string;
-  type: CheckType;
+export type CheckSpec = Omit<Check, 'status' | 'output' | 'statusSince'> & {
   /** Initial status; a new check without one starts critical (Consul). */
   status?: HealthStatus;
-  notes?: string;
-  ttlMs?: number;
-  intervalMs?: number;
-  timeoutMs?: number;
-  http?: string;
-  method?: string;
-  header?: Record<string, string[]>;
-  tcp?: string;
-  deregisterCriticalAfterMs?: number;
-}
+};
 
 export interface RegistrationSpec {
   id: string;

@@ -1,10 +1,6 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
 import { SwitchboardError, badRequest } from '../../errors';
-import type { Logger } from '../../log';
 import { counter, statusClass } from '../../metrics';
-import type { CatalogView } from '../catalog-view';
-import type { CatalogWriter } from '../catalog-writer';
-import type { Election } from '../election/election';
 import type { ApiContext } from './context';
 import { agentRoutes } from './routes-agent';
 import { catalogRoutes } from './routes-catalog';
@@ -13,16 +9,8 @@ import { statusRoutes } from './routes-status';
 import { switchboardRoutes } from './routes-switchboard';
 import { fieldFromSchemaError } from './validation';
 
-export interface ApiOptions {
-  view: CatalogView;
-  writer: CatalogWriter;
-  election: Election;
-  logger: Logger;
-  /** Upper bound for blocking queries' `?wait=`. */
-  maxWaitMs: number;
-  /** False while the store is unreachable (reads are then served from memory, flagged). */
-  storeHealthy?: () => boolean;
-}
+/** Everything a route needs but the shutdown signal, which the server owns. */
+export type ApiOptions = Omit<ApiContext, 'shutdown'>;
 
 const httpRequests = counter('switchboard_registry_http_requests_total', 'Registry API requests by route and status class', [
   'route',
