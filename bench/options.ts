@@ -18,7 +18,7 @@ export const USAGE = `usage: node dist/bench/run.js [options]
                           runs every scenario; each further one starts its own Switchboard and
                           reruns the per-mode scenarios (${PER_MODE_HINT}) beside it
   --mode MODE             the same as --modes MODE
-  --no-install            never apt-get install missing peers or wrk; skip them
+  --no-install            never apt-get install missing tools (peers, wrk, etcd, redis-server); skip them
 `;
 
 export interface BenchOptions {
