@@ -6,32 +6,9 @@
  */
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import net from 'node:net';
+import { forgetAtExit, killAtExit, OutputTail, startWatchdog, waitFor as pollUntil } from '../test/helpers/child';
 
-/** Keeps the last lines a process wrote, so a failed start can say why. */
-export class OutputTail {
-  private lines: string[] = [];
-  constructor(private readonly max = 40) {}
-
-  push(text: string): void {
-    this.lines.push(...text.split('\n').filter((l) => l.length > 0));
-    if (this.lines.length > this.max) this.lines = this.lines.slice(-this.max);
-  }
-
-  text(): string {
-    return this.lines.join('\n');
-  }
-}
-
-const live = new Set<ManagedProcess>();
-let exitHookInstalled = false;
-
-function installExitHook(): void {
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  process.on('exit', () => {
-    for (const p of live) p.killNow();
-  });
-}
+export { freePort } from '../test/helpers/child';
 
 export type LineListener = (line: string) => void;
 
@@ -51,14 +28,13 @@ export class ManagedProcess {
     args: string[],
     options: SpawnOptions = {},
   ) {
-    installExitHook();
     this.child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], ...options });
     this.exited = new Promise((resolve) => this.child.once('exit', () => resolve()));
     this.child.once('error', (err) => this.tail.push(`spawn error: ${err.message}`));
     this.pipeLines(this.child.stdout);
     this.pipeLines(this.child.stderr);
     if (this.child.pid !== undefined) this.watchdog = startWatchdog(this.child.pid);
-    live.add(this);
+    killAtExit(this);
   }
 
   get pid(): number {
@@ -103,7 +79,7 @@ export class ManagedProcess {
   /** SIGTERM, escalating to SIGKILL after `graceMs`; resolves once the process is gone. */
   async stop(graceMs = 5000): Promise<void> {
     this.watchdog?.kill('SIGKILL');
-    live.delete(this);
+    forgetAtExit(this);
     if (!this.running()) return;
     const timer = setTimeout(() => this.child.kill('SIGKILL'), graceMs);
     this.child.kill('SIGTERM');
@@ -135,15 +111,6 @@ export class ManagedProcess {
   }
 }
 
-/** A tiny `sh` that SIGKILLs `pid` when its stdin reaches EOF, i.e. when the harness is gone. */
-function startWatchdog(pid: number): ChildProcess {
-  const watchdog = spawn('sh', ['-c', `read _ignored; kill -9 ${pid} 2>/dev/null`], { stdio: ['pipe', 'ignore', 'ignore'] });
-  watchdog.on('error', () => undefined);
-  watchdog.unref();
-  (watchdog.stdin as unknown as { unref?: () => void } | null)?.unref?.();
-  return watchdog;
-}
-
 /** Run a command to completion, collecting its output (bounded by `timeoutMs`). */
 export function runToCompletion(
   command: string,
@@ -168,36 +135,9 @@ export function runToCompletion(
   });
 }
 
-/** A port the OS just handed out; another process may grab it before the peer binds (callers retry). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/** Poll `check` until it returns true; throws naming `what` once `timeoutMs` passes. */
-export async function waitFor(what: string, check: () => Promise<boolean> | boolean, timeoutMs = 10_000, everyMs = 20): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  let lastError: unknown;
-  while (Date.now() < deadline) {
-    try {
-      if (await check()) return;
-    } catch (err) {
-      lastError = err;
-    }
-    await sleep(everyMs);
-  }
-  const detail = lastError instanceof Error ? ` (last error: ${lastError.message})` : '';
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${detail}`);
+/** Polls every 20 ms: peers come up within milliseconds and the harness waits on many. */
+export function waitFor(what: string, check: () => Promise<boolean> | boolean, timeoutMs = 10_000): Promise<void> {
+  return pollUntil(what, check, timeoutMs, 20);
 }
 
 /** True once something accepts TCP connections on 127.0.0.1:`port`. */

@@ -3,15 +3,10 @@
  * way any Consul client would. Resolves only once the registry acknowledged (HTTP 200).
  */
 import type http from 'node:http';
+import { registrationBody, type InstanceSpec } from '../test/helpers/distributed';
 import { httpRequest, keepAliveAgent } from './http';
 
-export interface InstanceSpec {
-  id: string;
-  service: string;
-  port: number;
-  address?: string;
-  tags?: string[];
-}
+export type { InstanceSpec };
 
 export class RegistryClient {
   private readonly agent: http.Agent;
@@ -25,14 +20,7 @@ export class RegistryClient {
   }
 
   async register(instance: InstanceSpec): Promise<void> {
-    const body = JSON.stringify({
-      ID: instance.id,
-      Name: instance.service,
-      Address: instance.address ?? '127.0.0.1',
-      Port: instance.port,
-      Tags: instance.tags ?? [],
-    });
-    await this.put('/v1/agent/service/register', body);
+    await this.put('/v1/agent/service/register', registrationBody(instance));
   }
 
   async deregister(id: string): Promise<void> {

@@ -3,6 +3,8 @@ import { CONFIG_ENV, ConfigError, envName, loadConfig, type Role, SETTINGS, sett
 import type { SwitchboardConfig } from './config/types';
 import { isSwitchboardError } from './errors';
 import { createLogger, type Logger } from './log';
+import type { Stoppable } from './roles/lifecycle';
+import { installCrashHandlers, onStopSignals } from './roles/process-handlers';
 
 /**
  * `switchboard <role> [flags]`. Exit codes: 0 after a clean shutdown, 2 for anything wrong
@@ -10,14 +12,9 @@ import { createLogger, type Logger } from './log';
  * reason), 1 when starting or running failed (busy port, locked data dir, crash).
  */
 
-/** A started role: `stop()` drains and releases everything it holds. */
-export interface RunningRole {
-  stop(): Promise<void>;
-}
-
 interface RoleSpec {
   summary: string;
-  start(config: Readonly<SwitchboardConfig>, logger: Logger): Promise<RunningRole>;
+  start(config: Readonly<SwitchboardConfig>, logger: Logger): Promise<Stoppable>;
 }
 
 // Roles appear here (and in --help) once they exist.
@@ -55,11 +52,11 @@ async function run(argv: string[]): Promise<void> {
   const [roleName, ...rest] = argv;
   if (roleName === '--help' || roleName === '-h' || roleName === 'help') return exitWith(0, globalHelp(), 'stdout');
   if (roleName === undefined || roleName.startsWith('-')) return exitWith(EXIT_USAGE, globalHelp(), 'stderr');
-  const spec = ROLES[roleName as Role];
+  const role = roleName as Role;
+  const spec = ROLES[role];
   if (!spec) {
     return exitWith(EXIT_USAGE, `switchboard: unknown role "${roleName}" (roles: ${Object.keys(ROLES).join(', ')})\n`, 'stderr');
   }
-  const role = roleName as Role;
   const parsed = parseFlags(role, rest);
   if (parsed.help) return exitWith(0, roleHelp(role, spec), 'stdout');
 
@@ -165,14 +162,8 @@ function exitWith(code: number, text: string, stream: 'stdout' | 'stderr'): void
 }
 
 /** SIGTERM/SIGINT: drain and stop cleanly (exit 0); a second signal means "now" (exit 1). */
-function stopOnSignals(running: RunningRole, logger: Logger): void {
-  let stopping = false;
-  const onSignal = (signal: NodeJS.Signals): void => {
-    if (stopping) {
-      logger.warn({ signal }, 'second signal: exiting without finishing the shutdown');
-      process.exit(EXIT_FAILURE);
-    }
-    stopping = true;
+function stopOnSignals(running: Stoppable, logger: Logger): void {
+  onStopSignals(logger, 'shutdown', (signal) => {
     logger.info({ signal }, 'shutting down');
     running.stop().then(
       () => {
@@ -184,22 +175,11 @@ function stopOnSignals(running: RunningRole, logger: Logger): void {
         process.exit(EXIT_FAILURE);
       },
     );
-  };
-  process.on('SIGTERM', onSignal);
-  process.on('SIGINT', onSignal);
-}
-
-function installCrashHandlers(logger: Logger): void {
-  const crash = (err: unknown, kind: string): void => {
-    logger.fatal({ err }, kind);
-    process.exit(EXIT_FAILURE);
-  };
-  process.on('uncaughtException', (err) => crash(err, 'uncaught exception'));
-  process.on('unhandledRejection', (err) => crash(err, 'unhandled rejection'));
+  });
 }
 
 function describeError(err: unknown): string {
-  if (err instanceof ConfigError) return `invalid configuration: ${err.message}`;
+  // ConfigError included: its code is config_invalid.
   if (isSwitchboardError(err, 'config_invalid')) return `invalid configuration: ${err.message}`;
   if (err instanceof Error) return err.message;
   return String(err);

@@ -8,6 +8,8 @@ export type ErrorCode =
   | 'not_found'
   | 'conflict'
   | 'store_unavailable'
+  /** A leader-only write was refused by the election's fence: another process leads now. */
+  | 'not_leader'
   // proxy data plane
   | 'unknown_service'
   | 'no_healthy_upstream'
@@ -25,6 +27,7 @@ const HTTP_STATUS: Record<ErrorCode, number> = {
   not_found: 404,
   conflict: 409,
   store_unavailable: 503,
+  not_leader: 503,
   unknown_service: 404,
   no_healthy_upstream: 503,
   upstream_unreachable: 502,

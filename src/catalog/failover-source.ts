@@ -10,6 +10,7 @@ import type { CatalogSource } from './source';
  * (unreachable, timing out, answering 5xx). Registries over one etcd share revisions, so a
  * proxy can ask any of them "what changed since N". An answer that is not about
  * availability (a 4xx) is the same everywhere: it is passed on, not retried elsewhere.
+ * A registry that accepts but never answers costs one HttpSource timeout (2 s by default).
  */
 export class FailoverSource implements CatalogSource {
   private current = 0;

@@ -3,11 +3,20 @@ import type { CatalogDelta } from './model';
 import type { CatalogSource } from './source';
 
 export interface HttpSourceOptions {
-  /** Per request; a `min` wait on the registry side is at most ~5 s. */
+  /**
+   * Per request that the registry answers at once (default 2 s). A registry that accepts
+   * but never answers costs a proxy this long before it fails over to the next one.
+   */
   timeoutMs?: number;
+  /**
+   * How long a registry may hold a `changes` call with `minRev` while its view catches up
+   * (the registry's revWaitMs, default 5 s); such calls get this on top of timeoutMs.
+   */
+  minRevWaitMs?: number;
 }
 
-const DEFAULT_TIMEOUT_MS = 10_000;
+const DEFAULT_TIMEOUT_MS = 2000;
+const DEFAULT_MIN_REV_WAIT_MS = 5000;
 const KNOWN_CODES = new Set<ErrorCode>(['bad_request', 'not_found', 'conflict', 'store_unavailable']);
 
 /**
@@ -18,17 +27,21 @@ const KNOWN_CODES = new Set<ErrorCode>(['bad_request', 'not_found', 'conflict', 
 export class HttpSource implements CatalogSource {
   private readonly base: string;
   private readonly timeoutMs: number;
+  private readonly minRevWaitMs: number;
   private readonly inFlight = new Set<AbortController>();
 
   constructor(registryUrl: string, options: HttpSourceOptions = {}) {
     this.base = registryUrl.replace(/\/+$/, '');
-    this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    this.timeoutMs = positive(options.timeoutMs ?? DEFAULT_TIMEOUT_MS, 'timeoutMs');
+    this.minRevWaitMs = positive(options.minRevWaitMs ?? DEFAULT_MIN_REV_WAIT_MS, 'minRevWaitMs');
   }
 
   async changes(sinceRev: number, minRev?: number): Promise<CatalogDelta> {
     const query = new URLSearchParams({ since: String(sinceRev) });
     if (minRev !== undefined) query.set('min', String(minRev));
-    const body = await this.getJson(`${this.base}/v1/switchboard/changes?${query.toString()}`);
+    // Only a call with `min` may legitimately wait on the registry side.
+    const timeoutMs = minRev === undefined ? this.timeoutMs : this.timeoutMs + this.minRevWaitMs;
+    const body = await this.getJson(`${this.base}/v1/switchboard/changes?${query.toString()}`, timeoutMs);
     if (!isDelta(body)) throw unavailable(`${this.base} answered something that is not a catalog delta`);
     return body;
   }
@@ -39,9 +52,9 @@ export class HttpSource implements CatalogSource {
     this.inFlight.clear();
   }
 
-  private async getJson(url: string): Promise<unknown> {
+  private async getJson(url: string, timeoutMs: number): Promise<unknown> {
     const controller = new AbortController();
-    const timer = setTimeout(() => controller.abort(), this.timeoutMs);
+    const timer = setTimeout(() => controller.abort(), timeoutMs);
     this.inFlight.add(controller);
     try {
       const response = await fetch(url, { signal: controller.signal, headers: { accept: 'application/json' } });
@@ -50,13 +63,18 @@ export class HttpSource implements CatalogSource {
       return body;
     } catch (err) {
       if (err instanceof SwitchboardError) throw err;
-      const reason = controller.signal.aborted ? `no answer within ${this.timeoutMs} ms` : describe(err);
+      const reason = controller.signal.aborted ? `no answer within ${timeoutMs} ms` : describe(err);
       throw unavailable(`registry unreachable at ${url}: ${reason}`, err);
     } finally {
       clearTimeout(timer);
       this.inFlight.delete(controller);
     }
   }
+}
+
+function positive(value: number, field: string): number {
+  if (!Number.isFinite(value) || value <= 0) throw new SwitchboardError('config_invalid', `HttpSource ${field} must be a positive number of milliseconds`, { field });
+  return value;
 }
 
 function errorFromResponse(url: string, status: number, body: unknown): SwitchboardError {

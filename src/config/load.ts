@@ -61,6 +61,7 @@ export const SETTINGS: readonly Setting[] = [
   { flag: 'client-request-timeout', path: 'proxy.clientTimeouts.request', type: 'duration', roles: SERVING_PROXY, help: 'clients must send their whole request within this (0 = no limit)' },
   { flag: 'workers', path: 'proxy.workers', type: 'integer', roles: ['proxy'], help: 'data-plane processes sharing the proxy port, 1 = a single process; the default is the number of cores' },
   { flag: 'registry', path: 'proxy.registry', type: 'string', arg: 'URL[,URL...]', roles: ['proxy', 'register'], help: 'registry base URLs, e.g. http://127.0.0.1:8500; tried in order' },
+  { flag: 'election-ttl', path: 'registry.electionTtl', type: 'duration', roles: ['registry'], help: 'with --store etcd: lease TTL of the leader election, about how long a dead leader takes to be replaced (whole seconds, at least 1s)' },
   { flag: 'advertise', path: 'api.advertise', type: 'string', arg: 'HOST:PORT', roles: ['registry'], help: 'host:port other processes use to reach this API; none = the address it binds' },
   { flag: 'compact-every', path: 'store.compactEvery', type: 'integer', roles: SERVING_REGISTRY, help: 'compact the journal after this many records' },
   { flag: 'store', path: 'store.kind', type: 'string', arg: 'KIND', roles: ['registry'], help: 'embedded|etcd' },
@@ -247,6 +248,7 @@ function toRuntimeConfig(file: ConfigFile): SwitchboardConfig {
       maxWaitMs: ms(file.api.maxWait),
       ...(file.api.advertise === undefined ? {} : { advertise: file.api.advertise }),
     },
+    registry: { electionTtlMs: ms(file.registry.electionTtl) },
     proxy: {
       listen: proxy.listen,
       ...(proxy.registry === undefined ? {} : { registry: proxy.registry }),

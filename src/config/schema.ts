@@ -20,6 +20,7 @@ export interface ConfigFile {
   domain: string;
   dataDir: string;
   api: { listen: string; maxWait: Duration; advertise?: string };
+  registry: { electionTtl: Duration };
   proxy: {
     listen: string;
     registry?: string;
@@ -262,6 +263,17 @@ export const configSchema = {
       // No default: the registry advertises the address it bound.
       advertise: { type: 'string', format: 'listen', errorReason: LISTEN_REASON },
     }),
+    registry: section({
+      // etcd leases last whole seconds: how long a dead leader holds on before another leads.
+      electionTtl: {
+        type: ['string', 'integer'],
+        format: 'lease-ttl',
+        minimum: 1000,
+        multipleOf: 1000,
+        default: '3s',
+        errorReason: 'must be a whole number of seconds, at least 1s (like "3s"), or that in milliseconds',
+      },
+    }),
     proxy: section({
       listen: listen('127.0.0.1:8080'),
       registry: { type: 'string', pattern: '^https?://', errorReason: 'must be an http:// or https:// URL' },
@@ -333,9 +345,14 @@ function createAjv(): Ajv {
   ajv.addKeyword({ keyword: 'errorReason', schemaType: 'string' });
   ajv.addFormat('duration', { type: 'string', validate: (s) => parseDuration(s) !== undefined });
   ajv.addFormat('positive-duration', { type: 'string', validate: (s) => (parseDuration(s) ?? 0) > 0 });
+  ajv.addFormat('lease-ttl', { type: 'string', validate: (s) => isLeaseTtl(parseDuration(s)) });
   ajv.addFormat('listen', { type: 'string', validate: (s) => parseListen(s) !== undefined });
   ajv.addFormat('status-range', { type: 'string', validate: (s) => parseStatusRange(s) !== undefined });
   return ajv;
+}
+
+function isLeaseTtl(ms: number | undefined): boolean {
+  return ms !== undefined && ms >= 1000 && ms % 1000 === 0;
 }
 
 let compiled: ValidateFunction | undefined;

@@ -11,6 +11,7 @@ export interface SwitchboardConfig {
   domain: string;
   dataDir: string;
   api: ApiConfig;
+  registry: RegistryConfig;
   proxy: ProxyConfig;
   admin: { listen: string };
   store: StoreConfig;
@@ -24,6 +25,11 @@ export interface ApiConfig {
   maxWaitMs: number;
   /** host:port other processes use to reach this API (leader election); default: the bound address. */
   advertise?: string;
+}
+
+export interface RegistryConfig {
+  /** Election lease TTL with etcd (whole seconds): how long a dead leader holds on before another leads. */
+  electionTtlMs: number;
 }
 
 export interface RouteRule {

@@ -1,6 +1,7 @@
 import type { Check, HealthStatus, Instance, Weights } from '../catalog/model';
 import { SwitchboardError, isSwitchboardError } from '../errors';
 import type { CatalogView } from './catalog-view';
+import type { Election } from './election/election';
 import { canExpire, reapTime, ttlExpiry } from './checks/deadlines';
 import { decodeDeadline, decodeInstance, encodeDeadline, encodeInstance } from './instance-codec';
 import { instanceKey, ttlKey } from './keys';
@@ -32,10 +33,17 @@ export interface CatalogWriterOptions {
   now?: () => number;
   /** Compare-and-swap attempts before giving up with `conflict`. */
   maxAttempts?: number;
+  /**
+   * Fences the leader-only writes (TTL expiry, reaping, check results). Without one they are
+   * unfenced: one process, always leading.
+   */
+  election?: Pick<Election, 'fence'>;
 }
 
 /** A txn to try, or undefined when there is nothing to write. */
 type Plan = { compares: TxnCompare[]; ops: TxnOp[] } | undefined;
+
+const NO_FENCE: Pick<Election, 'fence'> = { fence: () => [] };
 
 const TTL_EXPIRED_OUTPUT = 'TTL expired';
 
@@ -43,18 +51,23 @@ const TTL_EXPIRED_OUTPUT = 'TTL expired';
  * Every catalog write, as a store txn guarded by the instance key's modRev: two registries
  * (or a heartbeat racing the TTL loop) touching one instance never lose an update; the loser
  * re-reads and tries again.
+ *
+ * The leader-only writes also carry the election's fence. A failed fence is not a conflict:
+ * retrying cannot help (this process no longer leads), so it rejects with `not_leader` at once.
  */
 export class CatalogWriter {
   private readonly store: Store;
   private readonly view: CatalogView;
   private readonly now: () => number;
   private readonly maxAttempts: number;
+  private readonly election: Pick<Election, 'fence'>;
 
   constructor(options: CatalogWriterOptions) {
     this.store = options.store;
     this.view = options.view;
     this.now = options.now ?? Date.now;
     this.maxAttempts = options.maxAttempts ?? 16;
+    this.election = options.election ?? NO_FENCE;
   }
 
   /** Register or update in place (same ID keeps its createIndex and its checks' state). */
@@ -115,9 +128,10 @@ export class CatalogWriter {
    * Check runner: the result of a registry-side HTTP/TCP check. Rewrites the instance only
    * when status or output differ from the stored check; undefined = nothing to write (the
    * check or its instance is gone, or nothing changed). TTL checks go through updateCheck.
+   * Leader-only: rejects with `not_leader` once the fence fails.
    */
   async recordCheckResult(instanceId: string, checkId: string, status: HealthStatus, output: string): Promise<number | undefined> {
-    return this.commit(async () => {
+    return this.commitAsLeader(async () => {
       const kv = await this.read(instanceKey(instanceId));
       const instance = kv && decodeInstance(kv);
       const check = instance?.checks.find((c) => c.checkId === checkId);
@@ -128,9 +142,9 @@ export class CatalogWriter {
     });
   }
 
-  /** TTL loop: mark the check critical if its deadline has passed. Undefined = nothing to do. */
+  /** TTL loop: mark the check critical if its deadline has passed. Undefined = nothing to do. Leader-only. */
   async expireCheck(instanceId: string, checkId: string): Promise<number | undefined> {
-    return this.commit(async () => {
+    return this.commitAsLeader(async () => {
       const [kv, deadlineKv] = await Promise.all([this.read(instanceKey(instanceId)), this.read(ttlKey(checkId))]);
       const instance = kv && decodeInstance(kv);
       const check = instance?.checks.find((c) => c.checkId === checkId);
@@ -150,9 +164,9 @@ export class CatalogWriter {
     });
   }
 
-  /** TTL loop: deregister the instance if a check has been critical past its DeregisterCriticalServiceAfter. */
+  /** TTL loop: deregister the instance if a check has been critical past its DeregisterCriticalServiceAfter. Leader-only. */
   async reap(instanceId: string): Promise<number | undefined> {
-    return this.commit(async () => {
+    return this.commitAsLeader(async () => {
       const kv = await this.read(instanceKey(instanceId));
       const instance = kv && decodeInstance(kv);
       const due = instance && reapTime(instance);
@@ -171,14 +185,30 @@ export class CatalogWriter {
     }
   }
 
-  private async commit(plan: () => Promise<Plan>): Promise<number | undefined> {
+  private async commit(plan: () => Promise<Plan>, fenced = false): Promise<number | undefined> {
     for (let attempt = 0; attempt < this.maxAttempts; attempt++) {
       const next = await plan();
       if (!next) return undefined;
-      const result = await this.guard(() => this.store.txn(next.compares, next.ops));
+      const fence = fenced ? this.election.fence() : [];
+      const result = await this.guard(() => this.store.txn([...next.compares, ...fence], next.ops));
       if (result.ok) return result.rev;
+      // etcd answers "a compare failed" without saying which: ask the fence on its own.
+      if (fence.length > 0 && !(await this.holds(fence))) {
+        throw new SwitchboardError('not_leader', 'this registry no longer leads; the write was fenced off');
+      }
     }
     throw new SwitchboardError('conflict', 'too many concurrent updates to this instance; retry');
+  }
+
+  /** A write only the leader may make: it carries the election's fence. */
+  private commitAsLeader(plan: () => Promise<Plan>): Promise<number | undefined> {
+    return this.commit(plan, true);
+  }
+
+  /** True when every compare holds right now (the same rule the store's txn applies). */
+  private async holds(compares: TxnCompare[]): Promise<boolean> {
+    const current = await Promise.all(compares.map((c) => this.read(c.key)));
+    return compares.every((c, i) => (current[i]?.modRev ?? 0) === c.modRev);
   }
 
   private read(key: string): Promise<KeyValue | undefined> {

@@ -2,7 +2,6 @@ import type { Bus, CatalogMessage } from '../bus/bus';
 import type { Logger } from '../log';
 import { counter, gauge } from '../metrics';
 import type { Election } from './election/election';
-import { decodeInstance } from './instance-codec';
 import { INSTANCE_PREFIX } from './keys';
 import { PublishCheckpoint } from './publish-checkpoint';
 import type { Store, WatchEvent, Watcher } from './store/store';
@@ -124,6 +123,7 @@ interface SessionContext {
 
 /** One stretch of leadership: resume from the stored revision, then follow the change feed. */
 class LeaderSession {
+  private readonly serviceIndex = new ServiceIndex();
   private watcher?: Watcher;
   private retryTimer?: NodeJS.Timeout;
   private tail: Promise<void> = Promise.resolve();
@@ -163,7 +163,7 @@ class LeaderSession {
   private follow(afterRev: number): void {
     if (this.closed) return;
     this.watcher = this.ctx.store.watch(INSTANCE_PREFIX, afterRev, {
-      onBatch: (batch) => this.enqueue(batch.rev, servicesOf(batch.events)),
+      onBatch: (batch) => this.enqueue(batch.rev, this.serviceIndex.servicesOf(batch.events)),
       onCompacted: (compactRev) => void this.afterCompaction(compactRev),
       onError: (err) => this.ctx.log.debug({ err }, 'change feed interrupted; the store reconnects'),
     });
@@ -180,9 +180,11 @@ class LeaderSession {
       this.ctx.log.warn({ compactRev, from: this.lastRev, rev }, 'change history compacted: announcing every service');
       const names = new Set<string>();
       for (const kv of kvs) {
-        const instance = decodeInstance(kv);
-        if (instance) names.add(instance.service);
+        const service = serviceIn(kv.value);
+        if (service !== undefined) names.add(service);
       }
+      // Events were skipped: what the index remembers may be stale.
+      this.serviceIndex.clear();
       this.enqueue(rev, [...names].sort());
       this.follow(Math.max(rev, this.lastRev));
     } catch (err) {
@@ -221,15 +223,43 @@ class LeaderSession {
   }
 }
 
-/** The services a batch of instance events touched (an instance can move between services). */
-function servicesOf(events: WatchEvent[]): string[] {
-  const names = new Set<string>();
-  for (const event of events) {
-    for (const value of [event.value, event.prevValue]) {
-      if (value === undefined) continue;
-      const instance = decodeInstance({ key: event.key, value, createRev: event.createRev, modRev: event.modRev });
-      if (instance) names.add(instance.service);
+/**
+ * The services a batch of instance events touched (an instance can move between services:
+ * both its old and its new service count). An event's previous value is the value of the
+ * key's last event, so the service found then is remembered and each stored value is parsed
+ * once; only a key not seen since the session began (or since a compaction) costs a parse
+ * of its previous value.
+ */
+class ServiceIndex {
+  private readonly byKey = new Map<string, string>();
+
+  servicesOf(events: WatchEvent[]): string[] {
+    const names = new Set<string>();
+    for (const event of events) {
+      const before = this.byKey.get(event.key) ?? (event.prevValue === undefined ? undefined : serviceIn(event.prevValue));
+      const after = event.type === 'put' && event.value !== undefined ? serviceIn(event.value) : undefined;
+      if (before !== undefined) names.add(before);
+      if (after !== undefined) {
+        names.add(after);
+        this.byKey.set(event.key, after);
+      } else {
+        this.byKey.delete(event.key);
+      }
     }
+    return [...names].sort();
   }
-  return [...names].sort();
+
+  clear(): void {
+    this.byKey.clear();
+  }
+}
+
+/** Only the service name of a stored instance (no full decode: nothing else is needed here). */
+function serviceIn(value: string): string | undefined {
+  try {
+    const service = (JSON.parse(value) as { service?: unknown }).service;
+    return typeof service === 'string' ? service : undefined;
+  } catch {
+    return undefined;
+  }
 }

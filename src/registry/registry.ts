@@ -54,8 +54,8 @@ export class Registry {
     const { store, bus, logger, now } = options;
     this.log = logger.child({ component: 'registry' });
     this.catalogView = new CatalogView(store, { logger });
-    this.writer = new CatalogWriter({ store, view: this.catalogView, now });
     this.election = options.election ?? new LocalElection(() => this.options.advertise ?? this.bound);
+    this.writer = new CatalogWriter({ store, view: this.catalogView, now, election: this.election });
     this.publisher = new Publisher({ store, bus, election: this.election, logger });
     this.ttlLoop = new TtlExpiryLoop({ view: this.catalogView, writer: this.writer, election: this.election, logger, now });
     this.checkRunner = new CheckRunner({ view: this.catalogView, writer: this.writer, election: this.election, logger });

@@ -2,11 +2,10 @@ import { LocalBus } from '../bus/local-bus';
 import type { SwitchboardConfig } from '../config/types';
 import { SwitchboardError } from '../errors';
 import type { Logger } from '../log';
-import { startAdmin } from '../proxy/admin';
 import { Proxy } from '../proxy/server';
 import { Registry } from '../registry/registry';
 import { EmbeddedStore } from '../registry/store/embedded-store';
-import { StopStack, listen, logListening } from './lifecycle';
+import { listen, logListening, startRole, startRoleAdmin, type RunningRole } from './lifecycle';
 
 /**
  * `switchboard all`: the registry over an embedded store, the proxy over the registry's
@@ -15,18 +14,14 @@ import { StopStack, listen, logListening } from './lifecycle';
  * roles only swap the store, the bus and the source.
  */
 
-export interface RunningAll {
-  readonly addresses: { api: string; proxy: string; admin: string };
-  /** Stop accepting, drain in-flight requests (bounded by proxy.drain), flush the journal. */
-  stop(): Promise<void>;
-}
+export type RunningAll = RunningRole<{ api: string; proxy: string; admin: string }>;
 
+/** stop(): stop accepting, drain in-flight requests (bounded by proxy.drain), flush the journal. */
 export async function startAll(config: Readonly<SwitchboardConfig>, logger: Logger): Promise<RunningAll> {
   assertLocalOnly(config);
-  const stack = new StopStack(logger);
-  let draining = false;
   let proxy: Proxy | undefined;
-  try {
+  return startRole(logger, async (role) => {
+    const { stack } = role;
     const store = new EmbeddedStore({ dataDir: config.dataDir, compactEvery: config.store.compactEvery, logger: logger.child({ component: 'store' }) });
     await store.open();
     stack.push('store', () => store.close());
@@ -34,12 +29,7 @@ export async function startAll(config: Readonly<SwitchboardConfig>, logger: Logg
     const bus = new LocalBus();
     stack.push('bus', () => bus.close());
 
-    // Started before the others so a probe sees "not ready" rather than "connection refused".
-    const admin = await listen('admin', config.admin.listen, () =>
-      startAdmin({ listen: config.admin.listen, isReady: () => !draining && proxy?.isReady() === true, logger }),
-    );
-    stack.push('admin', () => admin.close());
-    logListening(logger, 'admin', admin.address);
+    const admin = await startRoleAdmin(role, { listen: config.admin.listen, isReady: () => proxy?.isReady() === true, logger });
 
     // Without an election the registry uses LocalElection: this process always leads.
     const registry = new Registry({ store, bus, logger, api: config.api });
@@ -55,17 +45,8 @@ export async function startAll(config: Readonly<SwitchboardConfig>, logger: Logg
     stack.push('proxy', () => started.stop(config.proxy.drainMs));
     logListening(logger, 'proxy', started.address);
 
-    return {
-      addresses: { api: registry.address, proxy: started.address, admin: admin.address },
-      stop: () => {
-        draining = true;
-        return stack.unwind();
-      },
-    };
-  } catch (err) {
-    await stack.unwind();
-    throw err;
-  }
+    return { api: registry.address, proxy: started.address, admin: admin.address };
+  });
 }
 
 /** `all` is the single-node shape: another store or bus needs the separate roles. */

@@ -4,7 +4,7 @@ import type { Instance } from '../catalog/model';
 import type { SwitchboardConfig } from '../config/types';
 import type { Logger } from '../log';
 import { Proxy } from '../proxy/server';
-import { StopStack, listen } from './lifecycle';
+import { StopStack, listen, unwindOnFailure } from './lifecycle';
 import { registryUrls } from './registry-urls';
 
 /**
@@ -43,7 +43,7 @@ export interface DataPlaneOptions {
 export async function startDataPlane(config: Readonly<SwitchboardConfig>, logger: Logger, options: DataPlaneOptions = {}): Promise<DataPlane> {
   const urls = registryUrls(config.proxy.registry, 'proxy');
   const stack = new StopStack(logger);
-  try {
+  return unwindOnFailure(stack, async () => {
     const bus = new RedisBus({ url: config.bus.redis.url, channel: config.bus.redis.channel, logger: logger.child({ component: 'bus' }) });
     stack.push('bus', () => bus.close());
     const source = FailoverSource.overHttp(urls, logger.child({ component: 'catalog-source' }));
@@ -58,10 +58,7 @@ export async function startDataPlane(config: Readonly<SwitchboardConfig>, logger
     }
     await listen('proxy', config.proxy.listen, () => proxy.start());
     return { proxy, address: proxy.address, catalog: () => catalogOf(proxy), stop: () => stack.unwind() };
-  } catch (err) {
-    await stack.unwind();
-    throw err;
-  }
+  });
 }
 
 const READY_POLL_MS = 25;

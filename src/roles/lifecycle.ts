@@ -1,10 +1,65 @@
 import { SwitchboardError, isSwitchboardError } from '../errors';
 import type { Logger } from '../log';
+import { startAdmin, type AdminOptions, type AdminServer } from '../proxy/admin';
 
 /**
  * What every role does around its components: start listeners with a one-line error that
  * names the flag, log where each listens, and stop what was started in reverse order.
  */
+
+/** A started role (or component): `stop()` drains and releases everything it holds. */
+export interface Stoppable {
+  stop(): Promise<void>;
+}
+
+/** A started role with the addresses it actually bound. */
+export interface RunningRole<A> extends Stoppable {
+  readonly addresses: A;
+}
+
+/** What a role's start gets: where to push what it started, and whether stop() has begun. */
+export interface RoleStart {
+  readonly stack: StopStack;
+  /** True from the moment stop() is called, so /readyz turns false before anything closes. */
+  readonly draining: () => boolean;
+}
+
+/** Runs a role's start; a start that fails part-way stops what it had started before the error goes on. */
+export async function startRole<A>(logger: Logger, start: (role: RoleStart) => Promise<A>): Promise<RunningRole<A>> {
+  const stack = new StopStack(logger);
+  let draining = false;
+  const addresses = await unwindOnFailure(stack, () => start({ stack, draining: () => draining }));
+  return {
+    addresses,
+    stop: () => {
+      draining = true;
+      return stack.unwind();
+    },
+  };
+}
+
+/** On failure, unwinds `stack` (what `start` had pushed so far), then rethrows. */
+export async function unwindOnFailure<T>(stack: StopStack, start: () => Promise<T>): Promise<T> {
+  try {
+    return await start();
+  } catch (err) {
+    await stack.unwind();
+    throw err;
+  }
+}
+
+/**
+ * The role's admin listener, not ready while draining. Roles start it before their other
+ * components so a probe sees "not ready" rather than "connection refused".
+ */
+export async function startRoleAdmin(role: RoleStart, options: AdminOptions): Promise<AdminServer> {
+  const admin = await listen('admin', options.listen, () =>
+    startAdmin({ ...options, isReady: () => !role.draining() && options.isReady() }),
+  );
+  role.stack.push('admin', () => admin.close());
+  logListening(options.logger, 'admin', admin.address);
+  return admin;
+}
 
 export type Listener = 'api' | 'proxy' | 'admin';
 

@@ -1,9 +1,8 @@
 import type { SwitchboardConfig } from '../config/types';
 import type { Logger } from '../log';
 import { registry as metricsRegistry } from '../metrics';
-import { startAdmin } from '../proxy/admin';
 import { ClusterMetrics } from './cluster-metrics';
-import { StopStack, listen, logListening } from './lifecycle';
+import { logListening, startRole, startRoleAdmin } from './lifecycle';
 import type { ProxyCatalog } from './data-plane';
 import type { RunningProxy } from './proxy';
 import type { WorkerStatus } from './worker-protocol';
@@ -27,40 +26,24 @@ const ASK_TIMEOUT_MS = 2_000;
 
 export async function startProxyPrimary(config: Readonly<SwitchboardConfig>, logger: Logger): Promise<RunningProxy> {
   const count = config.proxy.workers ?? 1;
-  const stack = new StopStack(logger);
   const pool = new WorkerPool(config, logger, count);
   const metrics = new ClusterMetrics(pool, metricsRegistry);
-  let draining = false;
-  try {
-    // Started before the workers so a probe sees "not ready" rather than "connection refused".
-    const admin = await listen('admin', config.admin.listen, () =>
-      startAdmin({
-        listen: config.admin.listen,
-        isReady: () => !draining && pool.ready(),
-        logger,
-        metrics: () => metrics.render(),
-        endpoints: { '/catalog': () => laggingCatalog(pool), '/workers': () => describeWorkers(pool) },
-      }),
-    );
-    stack.push('admin', () => admin.close());
-    logListening(logger, 'admin', admin.address);
+  return startRole(logger, async (role) => {
+    const admin = await startRoleAdmin(role, {
+      listen: config.admin.listen,
+      isReady: () => pool.ready(),
+      logger,
+      metrics: () => metrics.render(),
+      endpoints: { '/catalog': () => laggingCatalog(pool), '/workers': () => describeWorkers(pool) },
+    });
 
     const address = await pool.start();
-    stack.push('workers', () => pool.stop(config.proxy.drainMs + STOP_GRACE_MS));
+    role.stack.push('workers', () => pool.stop(config.proxy.drainMs + STOP_GRACE_MS));
     logListening(logger, 'proxy', address);
     logger.info({ workers: count, scheduling: 'round-robin' }, 'proxy workers started');
 
-    return {
-      addresses: { proxy: address, admin: admin.address },
-      stop: () => {
-        draining = true;
-        return stack.unwind();
-      },
-    };
-  } catch (err) {
-    await stack.unwind();
-    throw err;
-  }
+    return { proxy: address, admin: admin.address };
+  });
 }
 
 /** Converged means every worker converged: answer with the lowest revision. */

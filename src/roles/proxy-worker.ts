@@ -4,6 +4,7 @@ import { isSwitchboardError } from '../errors';
 import { createLogger, type Logger } from '../log';
 import { collectProcessMetrics, registry } from '../metrics';
 import { startDataPlane, untilReady, type DataPlane } from './data-plane';
+import { installCrashHandlers, onStopSignals } from './process-handlers';
 import { isToWorker, type AskWhat, type FromWorker, type WorkerStatus } from './worker-protocol';
 
 /**
@@ -117,7 +118,8 @@ export function runProxyWorker(): void {
       collectProcessMetrics();
       const started = new ProxyWorker(message.config, logger);
       worker = started;
-      stopOnSignals(started, logger);
+      // First signal: drain; a second one means "now", as in the CLI.
+      onStopSignals(logger, 'drain', (signal) => started.stop(signal));
       void started.start(message.listenAfterSync);
     } else if (message.sb === 'ask') {
       void worker?.answer(message.id, message.what);
@@ -125,30 +127,6 @@ export function runProxyWorker(): void {
       worker?.stop('primary');
     }
   });
-}
-
-/** First signal: drain. A second one means "now" (exit 1), as in the CLI. */
-function stopOnSignals(worker: ProxyWorker, logger: Logger): void {
-  let signalled = false;
-  const onSignal = (signal: NodeJS.Signals): void => {
-    if (signalled) {
-      logger.warn({ signal }, 'second signal: exiting without finishing the drain');
-      process.exit(1);
-    }
-    signalled = true;
-    worker.stop(signal);
-  };
-  process.on('SIGTERM', onSignal);
-  process.on('SIGINT', onSignal);
-}
-
-function installCrashHandlers(logger: Logger): void {
-  const crash = (err: unknown, kind: string): void => {
-    logger.fatal({ err }, kind);
-    process.exit(1);
-  };
-  process.on('uncaughtException', (err) => crash(err, 'uncaught exception'));
-  process.on('unhandledRejection', (err) => crash(err, 'unhandled rejection'));
 }
 
 if (require.main === module && cluster.isWorker) runProxyWorker();

@@ -1,8 +1,7 @@
 import type { SwitchboardConfig } from '../config/types';
 import type { Logger } from '../log';
-import { startAdmin } from '../proxy/admin';
 import type { DataPlane, ProxyCatalog } from './data-plane';
-import { StopStack, listen, logListening } from './lifecycle';
+import { logListening, startRole, startRoleAdmin, type RunningRole } from './lifecycle';
 
 /**
  * `switchboard proxy`: the data plane on its own. It syncs its catalog from the registries
@@ -18,10 +17,7 @@ import { StopStack, listen, logListening } from './lifecycle';
 
 const EMPTY_CATALOG: ProxyCatalog = { rev: 0, services: {} };
 
-export interface RunningProxy {
-  readonly addresses: { proxy: string; admin: string };
-  stop(): Promise<void>;
-}
+export type RunningProxy = RunningRole<{ proxy: string; admin: string }>;
 
 export async function startProxy(config: Readonly<SwitchboardConfig>, logger: Logger): Promise<RunningProxy> {
   if ((config.proxy.workers ?? 1) > 1) return (await import('./proxy-primary')).startProxyPrimary(config, logger);
@@ -29,37 +25,21 @@ export async function startProxy(config: Readonly<SwitchboardConfig>, logger: Lo
 }
 
 async function startSingleProcess(config: Readonly<SwitchboardConfig>, logger: Logger): Promise<RunningProxy> {
-  const stack = new StopStack(logger);
   let plane: DataPlane | undefined;
-  let draining = false;
-  try {
-    // Started before the data plane so a probe sees "not ready" rather than "connection refused".
-    const admin = await listen('admin', config.admin.listen, () =>
-      startAdmin({
-        listen: config.admin.listen,
-        isReady: () => !draining && plane?.proxy.isReady() === true,
-        logger,
-        endpoints: { '/catalog': () => plane?.catalog() ?? EMPTY_CATALOG },
-      }),
-    );
-    stack.push('admin', () => admin.close());
-    logListening(logger, 'admin', admin.address);
+  return startRole(logger, async (role) => {
+    const admin = await startRoleAdmin(role, {
+      listen: config.admin.listen,
+      isReady: () => plane?.proxy.isReady() === true,
+      logger,
+      endpoints: { '/catalog': () => plane?.catalog() ?? EMPTY_CATALOG },
+    });
 
     const { startDataPlane } = await import('./data-plane');
     const started = await startDataPlane(config, logger);
     plane = started;
-    stack.push('data plane', () => started.stop());
+    role.stack.push('data plane', () => started.stop());
     logListening(logger, 'proxy', started.address);
 
-    return {
-      addresses: { proxy: started.address, admin: admin.address },
-      stop: () => {
-        draining = true;
-        return stack.unwind();
-      },
-    };
-  } catch (err) {
-    await stack.unwind();
-    throw err;
-  }
+    return { proxy: started.address, admin: admin.address };
+  });
 }

@@ -1,6 +1,7 @@
 import type { RegisterConfig, SwitchboardConfig } from '../config/types';
 import { SwitchboardError } from '../errors';
 import type { Logger } from '../log';
+import type { Stoppable } from './lifecycle';
 import { registryUrls } from './registry-urls';
 
 /**
@@ -11,9 +12,7 @@ import { registryUrls } from './registry-urls';
  * Registries are tried in order (`--registry A,B`); any of them will do.
  */
 
-export interface RunningSidecar {
-  stop(): Promise<void>;
-}
+export type RunningSidecar = Stoppable;
 
 const REQUEST_TIMEOUT_MS = 5000;
 const MAX_RETRY_MS = 1000;

@@ -2,14 +2,13 @@ import { RedisBus } from '../bus/redis-bus';
 import type { SwitchboardConfig } from '../config/types';
 import { SwitchboardError, isSwitchboardError } from '../errors';
 import type { Logger } from '../log';
-import { startAdmin } from '../proxy/admin';
 import { EtcdElection } from '../registry/election/etcd-election';
 import { Registry } from '../registry/registry';
 import { StoreHealth } from '../registry/store-health';
 import { EmbeddedStore } from '../registry/store/embedded-store';
 import { EtcdStore } from '../registry/store/etcd-store';
 import type { Store } from '../registry/store/store';
-import { StopStack, listen, logListening } from './lifecycle';
+import { listen, logListening, startRole, startRoleAdmin, type RunningRole } from './lifecycle';
 
 /**
  * `switchboard registry`: the Consul-compatible API over a store, publishing catalog changes
@@ -18,16 +17,12 @@ import { StopStack, listen, logListening } from './lifecycle';
  * expires TTLs and publishes. With the embedded store there is one registry, always leader.
  */
 
-export interface RunningRegistry {
-  readonly addresses: { api: string; admin: string };
-  stop(): Promise<void>;
-}
+export type RunningRegistry = RunningRole<{ api: string; admin: string }>;
 
 export async function startRegistry(config: Readonly<SwitchboardConfig>, logger: Logger): Promise<RunningRegistry> {
-  const stack = new StopStack(logger);
-  let registry: Registry | undefined;
-  let draining = false;
-  try {
+  let apiServing = false;
+  return startRole(logger, async (role) => {
+    const { stack } = role;
     const store = openStore(config, logger);
     stack.push('store', () => store.close());
     await openOrExplain(store, config);
@@ -41,14 +36,10 @@ export async function startRegistry(config: Readonly<SwitchboardConfig>, logger:
 
     // Ready = serving and able to write: a load balancer in front of several registries
     // should send registrations elsewhere while this one's store is unreachable.
-    const admin = await listen('admin', config.admin.listen, () =>
-      startAdmin({ listen: config.admin.listen, isReady: () => !draining && registry !== undefined && health.healthy, logger }),
-    );
-    stack.push('admin', () => admin.close());
-    logListening(logger, 'admin', admin.address);
+    const admin = await startRoleAdmin(role, { listen: config.admin.listen, isReady: () => apiServing && health.healthy, logger });
 
-    const advertise = (): string => config.api.advertise ?? started.address;
-    const started: Registry = new Registry({
+    const advertise = (): string => config.api.advertise ?? registry.address;
+    const registry: Registry = new Registry({
       store,
       bus,
       logger,
@@ -57,23 +48,14 @@ export async function startRegistry(config: Readonly<SwitchboardConfig>, logger:
       advertise: config.api.advertise,
       storeHealthy: () => health.healthy,
     });
-    await listen('api', config.api.listen, () => started.start());
-    registry = started;
-    stack.push('registry', () => started.stop());
-    logListening(logger, 'api', started.address);
-    warnIfUnadvertisable(config, started.address, logger);
+    await listen('api', config.api.listen, () => registry.start());
+    apiServing = true;
+    stack.push('registry', () => registry.stop());
+    logListening(logger, 'api', registry.address);
+    warnIfUnadvertisable(config, registry.address, logger);
 
-    return {
-      addresses: { api: started.address, admin: admin.address },
-      stop: () => {
-        draining = true;
-        return stack.unwind();
-      },
-    };
-  } catch (err) {
-    await stack.unwind();
-    throw err;
-  }
+    return { api: registry.address, admin: admin.address };
+  });
 }
 
 function openStore(config: Readonly<SwitchboardConfig>, logger: Logger): Store {
@@ -102,6 +84,7 @@ function electionFor(config: Readonly<SwitchboardConfig>, advertise: () => strin
     endpoints: [...config.store.etcd.endpoints],
     prefix: config.store.etcd.prefix,
     candidate: advertise,
+    ttlSeconds: config.registry.electionTtlMs / 1000,
     logger: logger.child({ component: 'election' }),
   });
 }

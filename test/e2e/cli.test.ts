@@ -9,7 +9,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import { makeTempDir } from '../helpers/child';
-import { runSwitchboard } from '../helpers/switchboard-process';
+import { assertOneLine, runSwitchboard } from '../helpers/switchboard-process';
 import { SETTINGS, envName, settingDefault } from '../../src/config/load';
 
 const dir = makeTempDir('cli');
@@ -17,12 +17,6 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 
 /** Flags that bind nothing real, so a start that gets past validation cannot collide. */
 const SAFE = ['--proxy-listen=127.0.0.1:0', '--api-listen=127.0.0.1:0', '--admin-listen=127.0.0.1:0'];
-
-function assertOneLine(stderr: string, ...parts: string[]): void {
-  const lines = stderr.trim().split('\n');
-  assert.equal(lines.length, 1, `one line on stderr, got:\n${stderr}`);
-  for (const part of parts) assert.ok(lines[0].includes(part), `"${lines[0]}" should mention ${part}`);
-}
 
 describe('help', () => {
   test('switchboard --help lists the roles and every flag with its default', async () => {

@@ -6,13 +6,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { SETTINGS, envName, loadConfig, settingDefault } from '../../src/config/load';
-import { runSwitchboard } from '../helpers/switchboard-process';
-
-function assertOneLine(stderr: string, ...parts: string[]): void {
-  const lines = stderr.trim().split('\n');
-  assert.equal(lines.length, 1, `one line on stderr, got:\n${stderr}`);
-  for (const part of parts) assert.ok(lines[0].includes(part), `"${lines[0]}" should mention ${part}`);
-}
+import { assertOneLine, runSwitchboard } from '../helpers/switchboard-process';
 
 describe('distributed roles on the command line', () => {
   test('switchboard --help lists the registry and proxy roles', async () => {

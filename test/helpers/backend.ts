@@ -4,7 +4,7 @@
  * `/slow…` requests are held until the test releases them (for drain tests).
  */
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { closeNow, listenOnLoopback, portOf } from './http-server';
 
 export interface BackendReply {
   backend: string;
@@ -23,15 +23,12 @@ export class Backend {
 
   static async start(id: string): Promise<Backend> {
     const backend = new Backend(id);
-    await new Promise<void>((resolve, reject) => {
-      backend.server.once('error', reject);
-      backend.server.listen(0, '127.0.0.1', resolve);
-    });
+    await listenOnLoopback(backend.server);
     return backend;
   }
 
   get port(): number {
-    return (this.server.address() as AddressInfo).port;
+    return portOf(this.server);
   }
 
   /** Answer every held `/slow` request. */
@@ -41,8 +38,7 @@ export class Backend {
 
   async close(): Promise<void> {
     this.release();
-    this.server.closeAllConnections();
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    await closeNow(this.server);
   }
 
   private handle(req: http.IncomingMessage, res: http.ServerResponse): void {

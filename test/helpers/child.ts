@@ -28,7 +28,7 @@ export function makeTempDir(tag: string): string {
 export class GiveUp extends Error {}
 
 /** Poll `check` until it returns true; rejects with `what` once `timeoutMs` passes. */
-export async function waitFor(what: string, check: () => Promise<boolean> | boolean, timeoutMs = 10_000): Promise<void> {
+export async function waitFor(what: string, check: () => Promise<boolean> | boolean, timeoutMs = 10_000, everyMs = 50): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let lastError: unknown;
   while (Date.now() < deadline) {
@@ -38,18 +38,19 @@ export async function waitFor(what: string, check: () => Promise<boolean> | bool
       if (err instanceof GiveUp) throw err;
       lastError = err;
     }
-    await new Promise((r) => setTimeout(r, 50));
+    await new Promise((r) => setTimeout(r, everyMs));
   }
   const detail = lastError instanceof Error ? ` (last error: ${lastError.message})` : '';
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${detail}`);
 }
 
 /** Keeps the last lines a process wrote, so a failed start can say why. */
-class OutputTail {
+export class OutputTail {
   private lines: string[] = [];
   constructor(private readonly max = 40) {}
-  push(chunk: Buffer): void {
-    this.lines.push(...chunk.toString('utf8').split('\n').filter((l) => l.length > 0));
+  push(chunk: Buffer | string): void {
+    const text = typeof chunk === 'string' ? chunk : chunk.toString('utf8');
+    this.lines.push(...text.split('\n').filter((l) => l.length > 0));
     if (this.lines.length > this.max) this.lines = this.lines.slice(-this.max);
   }
   text(): string {
@@ -57,16 +58,28 @@ class OutputTail {
   }
 }
 
-const live = new Set<ServerProcess>();
+interface Killable {
+  /** Synchronous: runs from the process 'exit' hook. */
+  killNow(): void;
+}
+
+const live = new Set<Killable>();
 let exitHookInstalled = false;
 
-/** Last resort for a test that crashed or forgot stop(): kill what is still running. */
-function installExitHook(): void {
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  process.on('exit', () => {
-    for (const p of live) p.killNow();
-  });
+/** Last resort for a test that crashed or forgot stop(): kill `p` if it still runs when we exit. */
+export function killAtExit(p: Killable): void {
+  if (!exitHookInstalled) {
+    exitHookInstalled = true;
+    process.on('exit', () => {
+      for (const q of live) q.killNow();
+    });
+  }
+  live.add(p);
+}
+
+/** `p` was stopped on purpose: the exit hook must leave it be. */
+export function forgetAtExit(p: Killable): void {
+  live.delete(p);
 }
 
 /**
@@ -85,9 +98,7 @@ export class ServerProcess {
     readonly command: string,
     private readonly args: () => string[],
     readonly dir: string,
-  ) {
-    installExitHook();
-  }
+  ) {}
 
   get pid(): number | undefined {
     return this.child?.pid;
@@ -110,7 +121,21 @@ export class ServerProcess {
     child.once('error', (err) => this.tail.push(Buffer.from(`spawn error: ${err.message}`)));
     this.child = child;
     if (child.pid !== undefined) this.watchdog = startWatchdog(child.pid, this.dir);
-    live.add(this);
+    killAtExit(this);
+  }
+
+  /** Starts the process and polls `ready` until true; a failure carries what the process wrote. */
+  async startAndWait(what: string, ready: () => Promise<boolean>, timeoutMs: number): Promise<void> {
+    this.start();
+    await waitFor(what, ready, timeoutMs).catch((err) => {
+      throw err instanceof GiveUp ? err : new Error(this.withOutput(err));
+    });
+  }
+
+  /** `err`'s message followed by the process's last output lines. */
+  withOutput(err: unknown): string {
+    const message = err instanceof Error ? err.message : String(err);
+    return `${message}\n--- ${this.command} output ---\n${this.output()}`;
   }
 
   /** Send `signal` and wait until the process is gone. */
@@ -134,7 +159,7 @@ export class ServerProcess {
   /** Stop for good and delete the temp dir. SIGKILL: the data is thrown away anyway. */
   async destroy(): Promise<void> {
     await this.kill('SIGKILL');
-    live.delete(this);
+    forgetAtExit(this);
     rmSync(this.dir, { recursive: true, force: true });
   }
 
@@ -152,9 +177,34 @@ export class ServerProcess {
   }
 }
 
-/** A `sh` that SIGKILLs `pid` (and removes `dir`) once our end of its stdin pipe closes, however we die. */
-export function startWatchdog(pid: number, dir: string): ChildProcess {
-  const script = `read _ignored; kill -9 ${pid} 2>/dev/null; rm -rf '${dir.replace(/'/g, '')}'`;
+/**
+ * Creates and starts a server up to `attempts` times, discarding each failed one: a port
+ * picked free may be taken by someone else before the server binds it.
+ */
+export async function startWithRetries<T>(
+  create: () => Promise<T>,
+  start: (server: T) => Promise<void>,
+  discard: (server: T) => Promise<void>,
+  attempts = 3,
+): Promise<T> {
+  let lastError: unknown;
+  for (let attempt = 1; attempt <= attempts; attempt++) {
+    const server = await create();
+    try {
+      await start(server);
+      return server;
+    } catch (err) {
+      lastError = err;
+      await discard(server);
+    }
+  }
+  throw lastError;
+}
+
+/** A `sh` that SIGKILLs `pid` (and removes `dir`, if given) once our end of its stdin pipe closes, however we die. */
+export function startWatchdog(pid: number, dir?: string): ChildProcess {
+  const removeDir = dir === undefined ? '' : `; rm -rf '${dir.replace(/'/g, '')}'`;
+  const script = `read _ignored; kill -9 ${pid} 2>/dev/null${removeDir}`;
   const watchdog = spawn('sh', ['-c', script], { stdio: ['pipe', 'ignore', 'ignore'] });
   watchdog.on('error', () => undefined);
   // Neither the watchdog nor its pipe may keep the test process alive.

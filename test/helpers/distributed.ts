@@ -170,16 +170,20 @@ function apiBase(registry: RegistryRef): string {
   return typeof registry === 'string' ? registry.replace(/\/+$/, '') : registry.url('api', '');
 }
 
-export function register(registry: RegistryRef, spec: InstanceSpec, agent?: http.Agent): Promise<HttpReply> {
-  const body = {
+/** The body of PUT /v1/agent/service/register, Consul's field names. */
+export function registrationBody(spec: InstanceSpec): string {
+  return JSON.stringify({
     ID: spec.id,
     Name: spec.service,
     Address: spec.address ?? '127.0.0.1',
     Port: spec.port,
     Tags: spec.tags ?? [],
     ...(spec.ttl ? { Check: { CheckID: `service:${spec.id}`, TTL: spec.ttl } } : {}),
-  };
-  return httpRequest(`${apiBase(registry)}/v1/agent/service/register`, { method: 'PUT', body: JSON.stringify(body), agent });
+  });
+}
+
+export function register(registry: RegistryRef, spec: InstanceSpec, agent?: http.Agent): Promise<HttpReply> {
+  return httpRequest(`${apiBase(registry)}/v1/agent/service/register`, { method: 'PUT', body: registrationBody(spec), agent });
 }
 
 export function deregister(registry: RegistryRef, id: string, agent?: http.Agent): Promise<HttpReply> {

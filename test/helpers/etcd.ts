@@ -8,10 +8,9 @@
  */
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
-import { freePort, GiveUp, makeTempDir, ServerProcess, waitFor } from './child';
+import { freePort, GiveUp, makeTempDir, ServerProcess, startWithRetries, waitFor } from './child';
 
 const ETCD_BIN = process.env.ETCD_BIN ?? 'etcd';
-const START_ATTEMPTS = 3;
 const HEALTHY_TIMEOUT_MS = 20_000;
 
 export interface EtcdMember {
@@ -93,21 +92,18 @@ class Member implements EtcdMember {
   }
 
   async restart(): Promise<void> {
-    this.process.start();
-    await waitFor(`etcd ${this.name} to serve clients`, () => this.serving(), HEALTHY_TIMEOUT_MS).catch((err) => {
-      throw err instanceof GiveUp ? err : new Error(withOutput(err, this.process));
-    });
+    await this.process.startAndWait(`etcd ${this.name} to serve clients`, () => this.serving(), HEALTHY_TIMEOUT_MS);
   }
 
   /** The member answers on its client port at all (it may still lack a leader). */
   async serving(): Promise<boolean> {
-    if (!this.running()) throw new GiveUp(withOutput(`etcd ${this.name} exited`, this.process));
+    if (!this.running()) throw new GiveUp(this.process.withOutput(`etcd ${this.name} exited`));
     await postJson(this.clientUrl, '/v3/maintenance/status', {});
     return true;
   }
 
   async healthy(): Promise<boolean> {
-    if (!this.running()) throw new GiveUp(withOutput(`etcd ${this.name} exited`, this.process));
+    if (!this.running()) throw new GiveUp(this.process.withOutput(`etcd ${this.name} exited`));
     const body = await getJson(this.clientUrl, '/health');
     return (body as { health?: unknown }).health === 'true';
   }
@@ -175,19 +171,14 @@ export async function startEtcd(): Promise<EtcdHandle> {
 
 /** Start `size` members and wait until the cluster has a leader; retries on a port race. */
 export async function startEtcdCluster(size = 3): Promise<EtcdHandle> {
-  let lastError: unknown;
-  for (let attempt = 1; attempt <= START_ATTEMPTS; attempt++) {
-    const cluster = new Cluster(await planMembers(size));
-    try {
+  return startWithRetries(
+    async () => new Cluster(await planMembers(size)),
+    async (cluster) => {
       for (const m of cluster.members) m.process.start();
       await cluster.waitHealthy();
-      return cluster;
-    } catch (err) {
-      lastError = err;
-      await cluster.stop();
-    }
-  }
-  throw lastError;
+    },
+    (cluster) => cluster.stop(),
+  );
 }
 
 async function planMembers(size: number): Promise<Member[]> {
@@ -196,11 +187,6 @@ async function planMembers(size: number): Promise<Member[]> {
   for (let i = 0; i < size; i++) ports.push({ name: `m${i}`, client: await freePort(), peer: await freePort() });
   const initialCluster = ports.map((p) => `${p.name}=http://127.0.0.1:${p.peer}`).join(',');
   return ports.map((p) => new Member(p, initialCluster, token));
-}
-
-function withOutput(err: unknown, proc: ServerProcess): string {
-  const message = err instanceof Error ? err.message : String(err);
-  return `${message}\n--- ${proc.command} output ---\n${proc.output()}`;
 }
 
 function getJson(base: string, path: string): Promise<unknown> {

@@ -38,13 +38,13 @@ export class FakeCatalog implements CatalogSource {
   }
 }
 
-export function instance(service: string, id: string, port: number, status: HealthStatus = 'passing'): Instance {
+export function instance(service: string, id: string, port: number, status: HealthStatus = 'passing', tags: string[] = []): Instance {
   return {
     id,
     service,
     address: '127.0.0.1',
     port,
-    tags: [],
+    tags,
     meta: {},
     weights: { ...DEFAULT_WEIGHTS },
     checks: [{ checkId: `${id}:c`, name: 'c', type: 'ttl', status, output: '', statusSince: 0 }],
@@ -113,6 +113,11 @@ export class ProxyHarness {
   async setService(service: string, instances: Instance[]): Promise<void> {
     await this.catalog.set(service, instances);
     await waitFor(`catalog rev ${this.catalog.rev}`, () => this.proxy.cache.rev === this.catalog.rev, 5_000);
+  }
+
+  /** Makes these backends the service's passing instances, with their own ids and ports. */
+  serveFrom(service: string, backends: ReadonlyArray<{ id: string; port: number }>): Promise<void> {
+    return this.setService(service, backends.map((b) => instance(service, b.id, b.port)));
   }
 
   upstream(service: string, id: string) {

@@ -7,10 +7,9 @@
  *   after(() => redis.destroy());
  */
 import net from 'node:net';
-import { freePort, GiveUp, makeTempDir, ServerProcess, waitFor } from './child';
+import { freePort, GiveUp, makeTempDir, ServerProcess, startWithRetries } from './child';
 
 const REDIS_BIN = process.env.REDIS_SERVER_BIN ?? 'redis-server';
-const START_ATTEMPTS = 3;
 const READY_TIMEOUT_MS = 10_000;
 
 export interface RedisHandle {
@@ -53,10 +52,7 @@ class RedisServer implements RedisHandle {
   }
 
   async restart(): Promise<void> {
-    this.process.start();
-    await waitFor(`redis-server on port ${this.port}`, () => this.ready(), READY_TIMEOUT_MS).catch((err) => {
-      throw err instanceof GiveUp ? err : new Error(`${(err as Error).message}\n${this.process.output()}`);
-    });
+    await this.process.startAndWait(`redis-server on port ${this.port}`, () => this.ready(), READY_TIMEOUT_MS);
   }
 
   async destroy(): Promise<void> {
@@ -64,25 +60,18 @@ class RedisServer implements RedisHandle {
   }
 
   private async ready(): Promise<boolean> {
-    if (!this.running()) throw new GiveUp(`redis-server exited:\n${this.process.output()}`);
+    if (!this.running()) throw new GiveUp(this.process.withOutput('redis-server exited'));
     return (await ping(this.port)) === '+PONG';
   }
 }
 
 /** Start redis-server; retries on new ports if one got taken between picking and binding. */
 export async function startRedis(): Promise<RedisHandle> {
-  let lastError: unknown;
-  for (let attempt = 1; attempt <= START_ATTEMPTS; attempt++) {
-    const server = new RedisServer(await freePort());
-    try {
-      await server.restart();
-      return server;
-    } catch (err) {
-      lastError = err;
-      await server.destroy();
-    }
-  }
-  throw lastError;
+  return startWithRetries(
+    async () => new RedisServer(await freePort()),
+    (server) => server.restart(),
+    (server) => server.destroy(),
+  );
 }
 
 /** One inline PING over a raw socket: no client library state to clean up. */

@@ -8,13 +8,12 @@
  *   registry.url('api', '/v1/status/leader');
  *   await registry.kill();          // SIGKILL: a crash
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { appendFileSync, rmSync } from 'node:fs';
-import path from 'node:path';
-import { GiveUp, makeTempDir, startWatchdog, waitFor } from './child';
+import { forgetAtExit, GiveUp, killAtExit, makeTempDir, startWatchdog, waitFor } from './child';
+import { logLines, readListeners, spawnSwitchboard, type LogLine } from './switchboard-bin';
 
-export const REPO_ROOT = path.resolve(__dirname, '../../..');
-const BIN = path.join(REPO_ROOT, 'bin', 'switchboard.js');
+export { REPO_ROOT } from './switchboard-bin';
 const START_TIMEOUT_MS = 20_000;
 /** Keep at most this much of a process's output in memory (a long-running cluster logs on). */
 const MAX_OUTPUT_CHARS = 1_000_000;
@@ -36,15 +35,6 @@ export interface RoleOptions {
 export interface RoleExit {
   code: number | null;
   signal: NodeJS.Signals | null;
-}
-
-const live = new Set<RoleProcess>();
-let exitHookInstalled = false;
-
-function childEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('SWITCHBOARD_')) env[k] = v;
-  return { ...env, ...extra };
 }
 
 export class RoleProcess {
@@ -69,9 +59,9 @@ export class RoleProcess {
     child.stderr?.setEncoding('utf8').on('data', collect);
     this.exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
     if (child.pid !== undefined) this.watchdog = startWatchdog(child.pid, dir);
-    installExitHook();
-    live.add(this);
-    void this.exited.then(() => live.delete(this));
+    // Last resort if a test forgets cleanup or crashes: also remove the dir.
+    killAtExit(this);
+    void this.exited.then(() => forgetAtExit(this));
   }
 
   /** Spawns the role and waits until every listener of it is up. */
@@ -81,11 +71,7 @@ export class RoleProcess {
       .filter((flag) => !args.some((a) => a === flag || a.startsWith(`${flag}=`)))
       .map((flag) => `${flag}=127.0.0.1:0`);
     const dir = options.dir ?? makeTempDir(role);
-    const child = spawn(process.execPath, [BIN, role, ...listenerArgs, ...args], {
-      cwd: REPO_ROOT,
-      env: childEnv(options.env),
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawnSwitchboard([role, ...listenerArgs, ...args], options.env);
     const proc = new RoleProcess(role, child, dir, options.dir === undefined, options.logFile);
     try {
       await proc.waitForListeners();
@@ -115,17 +101,8 @@ export class RoleProcess {
   }
 
   /** Every JSON log line still in memory. */
-  logs(): Array<{ msg: string; [field: string]: unknown }> {
-    return this.text
-      .split('\n')
-      .filter((l) => l.startsWith('{'))
-      .flatMap((l) => {
-        try {
-          return [JSON.parse(l) as { msg: string }];
-        } catch {
-          return []; // a line still being written
-        }
-      });
+  logs(): LogLine[] {
+    return logLines(this.text);
   }
 
   output(): string {
@@ -172,11 +149,7 @@ export class RoleProcess {
     await waitFor(
       `switchboard ${this.role} to log its listening lines`,
       () => {
-        for (const line of this.logs()) {
-          if (line.msg === 'listening' && typeof line.listener === 'string' && typeof line.address === 'string') {
-            this.addresses[line.listener as RoleListener] = line.address;
-          }
-        }
+        readListeners(this.logs(), this.addresses);
         if (!this.running()) throw new GiveUp(`switchboard ${this.role} exited during start`);
         return wanted.every((l) => this.addresses[l] !== undefined);
       },
@@ -185,13 +158,4 @@ export class RoleProcess {
       throw new Error(`${err.message}\n${this.output()}`);
     });
   }
-}
-
-/** Last resort if a test forgets cleanup or crashes: no role process outlives ours. */
-function installExitHook(): void {
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  process.on('exit', () => {
-    for (const p of live) p.killNow();
-  });
 }

@@ -4,7 +4,8 @@
  * probes (`/health`) have their own status. Counts what it received.
  */
 import http from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import type { Socket } from 'node:net';
+import { closeNow, listenOnLoopback, portOf } from './http-server';
 
 /** `reset`: read the request, then destroy the connection without answering. */
 export type Behaviour = 'ok' | 'hang' | 'reset' | number;
@@ -38,15 +39,17 @@ export class ScriptedBackend {
   static async start(id: string, options: { keepAliveTimeoutMs?: number } = {}): Promise<ScriptedBackend> {
     const backend = new ScriptedBackend(id);
     if (options.keepAliveTimeoutMs !== undefined) backend.server.keepAliveTimeout = options.keepAliveTimeoutMs;
-    await new Promise<void>((resolve, reject) => {
-      backend.server.once('error', reject);
-      backend.server.listen(0, '127.0.0.1', resolve);
-    });
+    await listenOnLoopback(backend.server);
     return backend;
   }
 
+  /** `count` backends with ids `<prefix>-0`, `<prefix>-1`, … */
+  static startMany(prefix: string, count: number): Promise<ScriptedBackend[]> {
+    return Promise.all(Array.from({ length: count }, (_, i) => ScriptedBackend.start(`${prefix}-${i}`)));
+  }
+
   get port(): number {
-    return (this.server.address() as AddressInfo).port;
+    return portOf(this.server);
   }
 
   /** Answers every held `/slow` request with 200. */
@@ -56,8 +59,7 @@ export class ScriptedBackend {
 
   async close(): Promise<void> {
     this.release();
-    this.server.closeAllConnections();
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    await closeNow(this.server);
   }
 
   private handle(req: http.IncomingMessage, res: http.ServerResponse): void {

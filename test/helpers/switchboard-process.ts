@@ -2,50 +2,21 @@
  * Runs the real CLI (`node bin/switchboard.js …`) as a child process, the way a user does.
  * Listeners bind 127.0.0.1:0; the real addresses come from the `listening` log lines.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import assert from 'node:assert/strict';
+import type { ChildProcess } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import http from 'node:http';
-import path from 'node:path';
 import { makeTempDir, waitFor } from './child';
+import { logLines, readListeners, spawnSwitchboard, type LogLine } from './switchboard-bin';
 
 export { waitFor };
-
-export const REPO_ROOT = path.resolve(__dirname, '../../..');
-const BIN = path.join(REPO_ROOT, 'bin', 'switchboard.js');
+export { REPO_ROOT, type LogLine } from './switchboard-bin';
 
 export type ListenerName = 'proxy' | 'api' | 'admin';
-
-export interface LogLine {
-  level: number;
-  msg: string;
-  [field: string]: unknown;
-}
 
 export interface Exit {
   code: number | null;
   signal: NodeJS.Signals | null;
-}
-
-/** The environment a child gets: ours without SWITCHBOARD_* (so the caller's shell can't leak in). */
-function childEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('SWITCHBOARD_')) env[k] = v;
-  return { ...env, ...extra };
-}
-
-const live = new Set<ChildProcess>();
-let exitHookInstalled = false;
-
-/** Last resort if a test forgets cleanup or crashes: no switchboard outlives the test process. */
-function track(child: ChildProcess): void {
-  if (!exitHookInstalled) {
-    exitHookInstalled = true;
-    process.on('exit', () => {
-      for (const c of live) c.kill('SIGKILL');
-    });
-  }
-  live.add(child);
-  child.once('exit', () => live.delete(child));
 }
 
 export interface StartOptions {
@@ -70,7 +41,6 @@ export class SwitchboardProcess {
     child.stdout?.setEncoding('utf8').on('data', (s: string) => (this.stdoutText += s));
     child.stderr?.setEncoding('utf8').on('data', (s: string) => (this.stderrText += s));
     this.exit = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
-    track(child);
   }
 
   /** Spawns `switchboard all` and waits until all three listeners are up. */
@@ -84,7 +54,7 @@ export class SwitchboardProcess {
       `--data-dir=${dataDir}`,
       ...(options.args ?? []),
     ];
-    const child = spawn(process.execPath, [BIN, ...args], { cwd: REPO_ROOT, env: childEnv(options.env), stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawnSwitchboard(args, options.env);
     const sb = new SwitchboardProcess(child, dataDir, options.dataDir === undefined);
     try {
       await sb.waitForListeners();
@@ -105,16 +75,7 @@ export class SwitchboardProcess {
 
   /** Every JSON log line so far. */
   logs(): LogLine[] {
-    return this.stdoutText
-      .split('\n')
-      .filter((l) => l.startsWith('{'))
-      .flatMap((l) => {
-        try {
-          return [JSON.parse(l) as LogLine];
-        } catch {
-          return []; // a line still being written
-        }
-      });
+    return logLines(this.stdoutText);
   }
 
   stderr(): string {
@@ -164,11 +125,7 @@ export class SwitchboardProcess {
     await waitFor(
       'switchboard to log its three listening lines',
       () => {
-        for (const line of this.logs()) {
-          if (line.msg === 'listening' && typeof line.listener === 'string' && typeof line.address === 'string') {
-            this.addresses[line.listener as ListenerName] = line.address;
-          }
-        }
+        readListeners(this.logs(), this.addresses);
         if (!this.running()) throw new Error(`switchboard exited during start\n${this.output()}`);
         return this.addresses.proxy !== undefined && this.addresses.api !== undefined && this.addresses.admin !== undefined;
       },
@@ -184,13 +141,19 @@ function splitHostPort(address: string): [string, number] {
   return [address.slice(0, i).replace(/^\[|\]$/g, ''), Number(address.slice(i + 1))];
 }
 
+/** A refused invocation says why in exactly one line on stderr, naming each of `parts`. */
+export function assertOneLine(stderr: string, ...parts: string[]): void {
+  const lines = stderr.trim().split('\n');
+  assert.equal(lines.length, 1, `one line on stderr, got:\n${stderr}`);
+  for (const part of parts) assert.ok(lines[0].includes(part), `"${lines[0]}" should mention ${part}`);
+}
+
 /** A short-lived invocation (--help, invalid input, busy port): runs to its exit. */
 export async function runSwitchboard(
   args: string[],
   options: { env?: Record<string, string>; timeoutMs?: number } = {},
 ): Promise<Exit & { stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [BIN, ...args], { cwd: REPO_ROOT, env: childEnv(options.env), stdio: ['ignore', 'pipe', 'pipe'] });
-  track(child);
+  const child = spawnSwitchboard(args, options.env);
   let stdout = '';
   let stderr = '';
   child.stdout.setEncoding('utf8').on('data', (s: string) => (stdout += s));

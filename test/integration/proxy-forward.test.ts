@@ -1,64 +1,20 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import http, { type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import type { Bus } from '../../src/bus/bus';
 import { LocalBus } from '../../src/bus/local-bus';
-import { DEFAULT_WEIGHTS, type CatalogDelta, type HealthStatus, type Instance } from '../../src/catalog/model';
-import type { CatalogSource } from '../../src/catalog/source';
+import type { Instance } from '../../src/catalog/model';
 import type { ProxyConfig } from '../../src/config/types';
 import { isSwitchboardError } from '../../src/errors';
 import { silentLogger } from '../../src/log';
 import { registry } from '../../src/metrics';
 import { Proxy } from '../../src/proxy/server';
+import { freePort } from '../helpers/child';
+import { closeNow, listenOnLoopback } from '../helpers/http-server';
+import { FakeCatalog, instance, waitFor } from '../helpers/proxy-harness';
 
 const MiB = 1024 * 1024;
-
-async function waitFor(condition: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
-
-/** The registry as the proxy sees it: set a service, the bus announces it. */
-class FakeCatalog implements CatalogSource {
-  rev = 0;
-  private services: Record<string, Instance[]> = {};
-
-  constructor(private readonly bus: Bus) {}
-
-  async changes(since: number): Promise<CatalogDelta> {
-    if (since === this.rev) return { rev: this.rev, full: false, services: {} };
-    return { rev: this.rev, full: true, services: structuredClone(this.services) };
-  }
-
-  async close(): Promise<void> {}
-
-  async set(service: string, instances: Instance[]): Promise<void> {
-    const prevRev = this.rev;
-    this.rev++;
-    this.services[service] = instances;
-    await this.bus.publish({ rev: this.rev, prevRev, services: [service] });
-  }
-}
-
-function instance(service: string, id: string, port: number, status: HealthStatus = 'passing', tags: string[] = []): Instance {
-  return {
-    id,
-    service,
-    address: '127.0.0.1',
-    port,
-    tags,
-    meta: {},
-    weights: { ...DEFAULT_WEIGHTS },
-    checks: [{ checkId: `${id}:c`, name: 'c', type: 'ttl', status, output: '', statusSince: 0 }],
-    createIndex: 1,
-    modifyIndex: 1,
-  };
-}
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
 
@@ -85,21 +41,9 @@ async function startBackend(name: string): Promise<Backend> {
     socket.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n');
     socket.pipe(socket);
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  backend.port = (server.address() as AddressInfo).port;
-  backend.close = () => {
-    server.closeAllConnections();
-    return new Promise((resolve) => server.close(() => resolve()));
-  };
+  backend.port = await listenOnLoopback(server);
+  backend.close = () => closeNow(server);
   return backend;
-}
-
-async function freePort(): Promise<number> {
-  const server = http.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 function proxyConfig(overrides: Partial<ProxyConfig['timeouts']> = {}): ProxyConfig {
@@ -157,7 +101,7 @@ describe('proxy forwarding', () => {
 
   async function setService(service: string, instances: Instance[]): Promise<void> {
     await catalog.set(service, instances);
-    await waitFor(() => proxy.cache.rev === catalog.rev, `catalog rev ${catalog.rev}`);
+    await waitFor(`catalog rev ${catalog.rev}`, () => proxy.cache.rev === catalog.rev, 5000);
   }
 
   before(async () => {
@@ -442,7 +386,7 @@ describe('proxy timeouts, listening and shutdown', () => {
     const proxy = new Proxy({ config: { ...proxyConfig(timeouts), ...(listen ? { listen } : {}) }, domain: 'svc', source: catalog, bus, logger: silentLogger() });
     proxies.push(proxy);
     await proxy.start();
-    await waitFor(() => proxy.cache.rev === catalog.rev, 'the first sync');
+    await waitFor('the first sync', () => proxy.cache.rev === catalog.rev, 5000);
     return proxy;
   }
 

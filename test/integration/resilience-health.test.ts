@@ -20,9 +20,9 @@ const agent = new http.Agent({ keepAlive: true, maxSockets: 4 });
 const backends: ScriptedBackend[] = [];
 
 async function startBackends(service: string, count: number): Promise<ScriptedBackend[]> {
-  const started = await Promise.all(Array.from({ length: count }, (_, i) => ScriptedBackend.start(`${service}-${i}`)));
+  const started = await ScriptedBackend.startMany(service, count);
   backends.push(...started);
-  await harness.setService(service, started.map((b) => instance(service, b.id, b.port)));
+  await harness.serveFrom(service, started);
   return started;
 }
 

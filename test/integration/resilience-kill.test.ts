@@ -11,7 +11,7 @@ import { performance } from 'node:perf_hooks';
 import { after, describe, it } from 'node:test';
 import { BackendProcess } from '../helpers/backend-process';
 import { runLoad, type LoadResult } from '../helpers/load';
-import { ProxyHarness, instance, metricValue, type PolicyOverrides } from '../helpers/proxy-harness';
+import { ProxyHarness, metricValue, type PolicyOverrides } from '../helpers/proxy-harness';
 
 const TOTAL = 600;
 const CONCURRENCY = 8;
@@ -41,7 +41,7 @@ async function scenario(service: string, overrides: PolicyOverrides): Promise<Sc
   started.push(harness);
   const backends = await Promise.all(['a', 'b', 'c'].map((id) => BackendProcess.start(`${service}-${id}`)));
   started.push(...backends.map((b) => ({ stop: () => b.kill() })));
-  await harness.setService(service, backends.map((b) => instance(service, b.id, b.port)));
+  await harness.serveFrom(service, backends);
   return { service, harness, backends };
 }
 

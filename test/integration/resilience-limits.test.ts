@@ -17,9 +17,9 @@ let harness: ProxyHarness;
 const backends: ScriptedBackend[] = [];
 
 async function backendsFor(service: string, count: number): Promise<ScriptedBackend[]> {
-  const started = await Promise.all(Array.from({ length: count }, (_, i) => ScriptedBackend.start(`${service}-${i}`)));
+  const started = await ScriptedBackend.startMany(service, count);
   backends.push(...started);
-  await harness.setService(service, started.map((b) => instance(service, b.id, b.port)));
+  await harness.serveFrom(service, started);
   return started;
 }
 

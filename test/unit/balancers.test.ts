@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { DEFAULT_WEIGHTS, type Instance } from '../../src/catalog/model';
 import { BALANCER_POLICIES } from '../../src/config/types';
 import { isSwitchboardError } from '../../src/errors';
 import { balancerPolicies, createBalancer, type PickRequest } from '../../src/proxy/balancers/balancer';
@@ -9,21 +8,7 @@ import { LeastRequest } from '../../src/proxy/balancers/least-request';
 import { RandomBalancer } from '../../src/proxy/balancers/random';
 import { RingHash } from '../../src/proxy/balancers/ring-hash';
 import { Upstream } from '../../src/proxy/upstream';
-
-function instance(id: string, weight = 1): Instance {
-  return {
-    id,
-    service: 's',
-    address: '127.0.0.1',
-    port: 1,
-    tags: [],
-    meta: {},
-    weights: weight === 1 ? { ...DEFAULT_WEIGHTS } : { passing: weight, warning: weight },
-    checks: [],
-    createIndex: 1,
-    modifyIndex: 1,
-  };
-}
+import { instance } from '../helpers/upstream-fixtures';
 
 function upstreams(spec: Record<string, { weight?: number; inFlight?: number; down?: boolean }>): Upstream[] {
   return Object.entries(spec).map(([id, s]) => {

@@ -1,15 +1,13 @@
 import assert from 'node:assert/strict';
-import { afterEach, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import type { Check as CheckRecord, HealthStatus } from '../../src/catalog/model';
 import { silentLogger } from '../../src/log';
-import { CatalogView } from '../../src/registry/catalog-view';
-import { CatalogWriter, type CheckSpec, type RegistrationSpec } from '../../src/registry/catalog-writer';
+import type { CheckSpec, RegistrationSpec } from '../../src/registry/catalog-writer';
 import type { Check, CheckResult } from '../../src/registry/checks/check';
 import { CheckRunner } from '../../src/registry/checks/check-runner';
-import { MemoryStore } from '../../src/registry/store/memory-store';
 import { waitFor } from '../helpers/child';
 import { FakeClock } from '../helpers/fake-clock';
-import { FakeElection } from '../helpers/fake-election';
+import { cleanupsAfterEach, memoryRegistry, webRegistration } from '../helpers/registry-fixtures';
 
 const INTERVAL = 10_000;
 
@@ -24,17 +22,7 @@ const httpCheck = (id: string, extra: Partial<CheckSpec> = {}): CheckSpec => ({
   ...extra,
 });
 
-const spec = (id: string, extra: Partial<CheckSpec> = {}): RegistrationSpec => ({
-  id,
-  service: 'web',
-  address: '10.0.0.1',
-  port: 80,
-  tags: [],
-  meta: {},
-  weights: { passing: 1, warning: 1 },
-  checks: [httpCheck(id, extra)],
-  replaceExistingChecks: true,
-});
+const spec = (id: string, extra: Partial<CheckSpec> = {}): RegistrationSpec => webRegistration(id, [httpCheck(id, extra)], true);
 
 /** A Check whose runs the test answers: each run waits until `settle` or its signal aborts. */
 class ScriptedCheck implements Check {
@@ -93,20 +81,12 @@ async function until(condition: () => boolean): Promise<void> {
   }
 }
 
-const cleanups: (() => Promise<void> | void)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
+const cleanups = cleanupsAfterEach();
 
 async function setup(options: { leading?: boolean; maxConcurrent?: number; failWrites?: number } = {}) {
-  const store = new MemoryStore();
-  await store.open();
-  const view = new CatalogView(store, { logger: silentLogger() });
-  await view.start();
-  const writer = new CatalogWriter({ store, view });
+  const { store, view, election, writer } = await memoryRegistry(cleanups, { leading: options.leading ?? true });
   const clock = new FakeClock();
   const check = new ScriptedCheck(clock);
-  const election = new FakeElection(options.leading ?? true);
   const writes: { checkId: string; status: HealthStatus }[] = [];
   let failWrites = options.failWrites ?? 0;
   const countingWriter = {
@@ -126,11 +106,7 @@ async function setup(options: { leading?: boolean; maxConcurrent?: number; failW
     maxConcurrent: options.maxConcurrent,
     checks: { http: check, tcp: check },
   });
-  cleanups.push(
-    () => store.close(),
-    () => view.stop(),
-    () => runner.stop(),
-  );
+  cleanups.push(() => runner.stop());
   const registerAll = async (ids: string[], extra: Partial<CheckSpec> = {}) => {
     for (const id of ids) await writer.register(spec(id, extra));
     await waitFor('the view to show the registrations', () => ids.every((id) => view.instance(id)?.checks[0]?.http === spec(id, extra).checks[0].http));
@@ -242,6 +218,31 @@ describe('CheckRunner', () => {
     await tick(INTERVAL * 1.1);
     await waitFor('the retried write', () => statusOf('web-0') === 'passing');
     assert.equal(writes.length, 2);
+  });
+
+  it('stops every check at a fenced-off result write, without retrying, until leadership comes back', async () => {
+    const { store, clock, check, election, runner, registerAll, writes, statusOf, tick } = await setup();
+    await registerAll(ids(3));
+    // A candidacy key that is gone: another registry leads, and our election hasn't noticed.
+    election.fenceWith = [{ key: 'election/deposed', modRev: 7 }];
+    check.answer = 'passing';
+    const rev = (await store.range('')).rev;
+    runner.start();
+    await tick(INTERVAL, 50);
+    assert.equal(writes.length, 1, 'the first refused write stops the rest');
+    assert.equal(runner.size, 0);
+    assert.equal(clock.pending, 0, 'no timers left to retry with');
+    const runs = check.starts.length;
+    await tick(5 * INTERVAL);
+    assert.deepEqual([check.starts.length, writes.length], [runs, 1], 'nothing runs, nothing is written');
+    assert.equal((await store.range('')).rev, rev);
+    assert.equal(statusOf('web-0'), 'critical');
+
+    election.fenceWith = [];
+    election.setLeader(false);
+    election.setLeader(true);
+    await tick(2 * INTERVAL);
+    await waitFor('the results to land', () => ids(3).every((id) => statusOf(id) === 'passing'));
   });
 
   it('stops a deregistered instance’s check, aborting the run in flight', async () => {

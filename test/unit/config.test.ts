@@ -257,3 +257,28 @@ describe('listen addresses', () => {
     test(`${JSON.stringify(text)} → ${JSON.stringify(expected)}`, () => assert.deepEqual(parseListen(text), expected));
   }
 });
+
+describe('registry.electionTtl', () => {
+  test('defaults to 3 s and takes --election-ttl, the environment and the file', () => {
+    assert.equal(load().registry.electionTtlMs, 3000);
+    assert.equal(load({ flags: { 'election-ttl': '5s' } }).registry.electionTtlMs, 5000);
+    assert.equal(load({ env: { SWITCHBOARD_ELECTION_TTL: '2000' } }).registry.electionTtlMs, 2000);
+    assert.equal(load({ file: configFile('registry: { electionTtl: 1m }') }).registry.electionTtlMs, 60_000);
+  });
+
+  test('--election-ttl is a registry-role flag (so --help lists it there)', () => {
+    const setting = SETTINGS.find((s) => s.flag === 'election-ttl');
+    assert.deepEqual(setting?.roles, ['registry']);
+    assert.equal(settingDefault('registry.electionTtl'), '3s');
+  });
+
+  for (const bad of ['500ms', '0', '1.5s', '1500', 'soon']) {
+    test(`rejects ${JSON.stringify(bad)}: etcd leases are whole seconds, at least 1 s`, () => {
+      assertInvalid(() => load({ flags: { 'election-ttl': bad } }), {
+        source: 'flag --election-ttl',
+        field: 'registry.electionTtl',
+        reason: /whole number of seconds, at least 1s/,
+      });
+    });
+  }
+});

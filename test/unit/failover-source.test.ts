@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import http from 'node:http';
+import net from 'node:net';
+import { after, before, describe, it } from 'node:test';
 import { FailoverSource } from '../../src/catalog/failover-source';
 import type { CatalogDelta } from '../../src/catalog/model';
 import type { CatalogSource } from '../../src/catalog/source';
@@ -64,5 +66,79 @@ describe('FailoverSource', () => {
 
   it('needs at least one registry', () => {
     assert.throws(() => new FailoverSource([]), (err) => isSwitchboardError(err, 'config_invalid'));
+  });
+});
+
+/** A registry that accepts connections and never answers (a hung process, a stuck LB). */
+async function hangingRegistry(): Promise<{ url: string; close(): Promise<void> }> {
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((socket) => sockets.add(socket));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`,
+    close: async () => {
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+/** A registry that answers every `changes` call with an empty catalog at revision 7. */
+async function answeringRegistry(): Promise<{ url: string; close(): Promise<void> }> {
+  const server = http.createServer((_req, res) => {
+    res.setHeader('content-type', 'application/json');
+    res.end(JSON.stringify({ rev: 7, full: true, services: {} }));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`,
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+describe('FailoverSource over HTTP', () => {
+  let hanging: Awaited<ReturnType<typeof hangingRegistry>>;
+  let answering: Awaited<ReturnType<typeof answeringRegistry>>;
+  before(async () => {
+    hanging = await hangingRegistry();
+    answering = await answeringRegistry();
+  });
+  after(async () => {
+    await hanging?.close();
+    await answering?.close();
+  });
+
+  it('gives up on a registry that accepts but never answers and moves on to the next', async () => {
+    const source = FailoverSource.overHttp([hanging.url, answering.url], undefined, { timeoutMs: 100 });
+    try {
+      assert.equal((await source.changes(0)).rev, 7);
+      assert.equal(source.active, answering.url);
+    } finally {
+      await source.close();
+    }
+  });
+
+  it('gives a call with minRev the registry-side wait on top of the timeout, and only that call', async () => {
+    const source = FailoverSource.overHttp([hanging.url], undefined, { timeoutMs: 50, minRevWaitMs: 100 });
+    const budget = (err: unknown) => /no answer within (\d+) ms/.exec((err as Error).message)?.[1];
+    try {
+      const plain = await source.changes(0).catch((err: unknown) => err);
+      const waiting = await source.changes(0, 5).catch((err: unknown) => err);
+      assert.ok(isSwitchboardError(plain, 'store_unavailable') && isSwitchboardError(waiting, 'store_unavailable'));
+      assert.deepEqual([budget(plain), budget(waiting)], ['50', '150']);
+    } finally {
+      await source.close();
+    }
+  });
+
+  it('gives up on a hanging registry after 2 s by default', async () => {
+    const source = FailoverSource.overHttp([hanging.url]);
+    const err = await source.changes(0).catch((e: unknown) => e);
+    await source.close();
+    assert.ok(isSwitchboardError(err, 'store_unavailable'));
+    assert.match((err as Error).message, /no answer within 2000 ms/);
   });
 });

@@ -1,24 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { DEFAULT_WEIGHTS, type Instance } from '../../src/catalog/model';
 import { PanicMode } from '../../src/proxy/health/panic';
 import { slowStartFactor } from '../../src/proxy/slow-start';
 import { Pool } from '../../src/proxy/upstream';
-
-function instance(id: string, weight = 1): Instance {
-  return {
-    id,
-    service: 's',
-    address: '127.0.0.1',
-    port: 1,
-    tags: [],
-    meta: {},
-    weights: weight === 1 ? { ...DEFAULT_WEIGHTS } : { passing: weight, warning: weight },
-    checks: [],
-    createIndex: 1,
-    modifyIndex: 1,
-  };
-}
+import { instance, onAgentDestroy } from '../helpers/upstream-fixtures';
 
 const request = { headers: {} };
 
@@ -152,11 +137,7 @@ describe('Pool: availability and panic', () => {
     const p = pool(50, ['a', 'b']);
     const a = p.upstreams[0];
     let destroyed = 0;
-    const destroy = a.agent.destroy.bind(a.agent);
-    a.agent.destroy = () => {
-      destroyed++;
-      destroy();
-    };
+    onAgentDestroy(a, () => destroyed++);
     a.acquire();
     p.update([instance('b')]);
     assert.equal(a.draining, true);

@@ -95,6 +95,29 @@ describe('Publisher', () => {
     assert.equal(await storedRev(store), r5, 'the last published revision is stored');
   });
 
+  it('names the old service of an instance last written before it began leading', async () => {
+    const store = new MemoryStore();
+    const bus = new SlowBus();
+    await put(store, 'web-1', 'web');
+    await put(store, 'db-1', 'db');
+    await mark(store);
+    const publisher = publisherOver(store, bus, new FakeElection(true));
+    publisher.start();
+    const r1 = await put(store, 'web-1', 'api');
+    const r2 = await remove(store, 'db-1');
+    const r3 = await remove(store, 'web-1');
+    await published(publisher, r3);
+    await publisher.stop();
+    assert.deepEqual(
+      bus.received.map((m) => [m.rev, m.services]),
+      [
+        [r1, ['api', 'web']],
+        [r2, ['db']],
+        [r3, ['api']],
+      ],
+    );
+  });
+
   it('publishes only while leading', async () => {
     const store = new MemoryStore();
     const bus = new SlowBus();

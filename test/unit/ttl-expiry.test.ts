@@ -1,37 +1,19 @@
 import assert from 'node:assert/strict';
-import { afterEach, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { silentLogger } from '../../src/log';
 import { CatalogView } from '../../src/registry/catalog-view';
-import { CatalogWriter, type RegistrationSpec } from '../../src/registry/catalog-writer';
+import type { RegistrationSpec } from '../../src/registry/catalog-writer';
 import { TtlExpiryLoop } from '../../src/registry/checks/ttl-expiry';
-import { MemoryStore } from '../../src/registry/store/memory-store';
 import { waitFor } from '../helpers/child';
-import { FakeElection } from '../helpers/fake-election';
+import { cleanupsAfterEach, memoryRegistry, webRegistration } from '../helpers/registry-fixtures';
 
-const spec = (id: string, ttlMs: number): RegistrationSpec => ({
-  id,
-  service: 'web',
-  address: '10.0.0.1',
-  port: 80,
-  tags: [],
-  meta: {},
-  weights: { passing: 1, warning: 1 },
-  checks: [{ checkId: `service:${id}`, name: 'ttl', type: 'ttl', ttlMs, status: 'passing' }],
-  replaceExistingChecks: false,
-});
+const spec = (id: string, ttlMs: number): RegistrationSpec =>
+  webRegistration(id, [{ checkId: `service:${id}`, name: 'ttl', type: 'ttl', ttlMs, status: 'passing' }]);
 
-const cleanups: (() => Promise<void> | void)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
+const cleanups = cleanupsAfterEach();
 
 async function setup(leading: boolean, now?: () => number) {
-  const store = new MemoryStore();
-  await store.open();
-  const view = new CatalogView(store, { logger: silentLogger() });
-  await view.start();
-  const writer = new CatalogWriter({ store, view, now });
-  const election = new FakeElection(leading);
+  const { store, view, election, writer } = await memoryRegistry(cleanups, { leading, now });
   const expired: string[] = [];
   const scans = { count: 0 };
   const instances = view.instances.bind(view);
@@ -48,7 +30,7 @@ async function setup(leading: boolean, now?: () => number) {
     reap: (instanceId: string) => writer.reap(instanceId),
   };
   const loop = new TtlExpiryLoop({ view, writer: countingWriter, election, logger: silentLogger(), now });
-  cleanups.push(() => store.close(), () => view.stop(), () => loop.stop());
+  cleanups.push(() => loop.stop());
   return { store, view, writer, election, loop, expired, scans };
 }
 
@@ -159,6 +141,44 @@ describe('TtlExpiryLoop', () => {
       await waitFor('the reap', () => view.instance('doomed') === undefined, 5000);
       assert.ok(view.instance('kept'));
       assert.equal(loop.tracked, 1);
+    });
+  });
+
+  describe('fencing', () => {
+    /** A fence on a candidacy key that is gone: another registry leads, ours hasn't noticed. */
+    const LOST_FENCE = [{ key: 'election/deposed', modRev: 7 }];
+
+    it('stops writing at the first fenced-off write, without retrying, until leadership comes back', async () => {
+      const { view, writer, election, loop, expired } = await setup(true);
+      await writer.register(spec('web-1', 20));
+      await writer.register(spec('web-2', 20));
+      await waitFor('the view to show both', () => view.instance('web-1') !== undefined && view.instance('web-2') !== undefined);
+      election.fenceWith = LOST_FENCE;
+      loop.start();
+      await waitFor('a fenced-off attempt, then the loop at rest', () => expired.length > 0 && loop.idle, 5000);
+      assert.equal(expired.length, 1, 'one refused write, no retries, no further writes');
+      assert.equal(status(view, 'web-1'), 'passing');
+      assert.equal(status(view, 'web-2'), 'passing');
+
+      // The election notices it lost, then this process leads again with a fence that holds.
+      election.fenceWith = [];
+      election.setLeader(false);
+      election.setLeader(true);
+      await waitFor('both to expire', () => status(view, 'web-1') === 'critical' && status(view, 'web-2') === 'critical', 5000);
+    });
+
+    it('fences reaping too', async () => {
+      const { store, view, writer, election, loop } = await setup(true);
+      const critical = spec('doomed', 3_600_000);
+      critical.checks = [{ ...critical.checks[0], status: 'critical', deregisterCriticalAfterMs: 20 }];
+      await writer.register(critical);
+      await waitFor('the view to show it', () => view.instance('doomed') !== undefined);
+      const rev = (await store.range('')).rev;
+      election.fenceWith = LOST_FENCE;
+      loop.start();
+      await waitFor('the loop to try once and rest', () => loop.idle, 5000);
+      assert.ok(view.instance('doomed'), 'a deposed leader reaps nothing');
+      assert.equal((await store.range('')).rev, rev);
     });
   });
 });

@@ -1,27 +1,17 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { DEFAULT_WEIGHTS, type Check, type Instance } from '../../src/catalog/model';
+import { DEFAULT_WEIGHTS, type HealthStatus, type Instance, type Weights } from '../../src/catalog/model';
 import { isSwitchboardError } from '../../src/errors';
 import { createBalancer } from '../../src/proxy/balancers/balancer';
 import { WeightedRoundRobin } from '../../src/proxy/balancers/weighted-round-robin';
 import { Pool, Upstream } from '../../src/proxy/upstream';
+import { instance as fixtureInstance, onAgentDestroy } from '../helpers/upstream-fixtures';
 
 const request = { headers: {} };
 
-function instance(id: string, weights = DEFAULT_WEIGHTS, status: Check['status'] = 'passing'): Instance {
-  const check: Check = { checkId: `c-${id}`, name: 'c', type: 'ttl', status, output: '', statusSince: 0 };
-  return {
-    id,
-    service: 's',
-    address: '127.0.0.1',
-    port: 1,
-    tags: [],
-    meta: {},
-    weights: { ...weights },
-    checks: [check],
-    createIndex: 1,
-    modifyIndex: 1,
-  };
+/** Every instance here carries one TTL check, passing unless said. */
+function instance(id: string, weights: Weights = DEFAULT_WEIGHTS, status: HealthStatus = 'passing'): Instance {
+  return fixtureInstance(id, weights, status);
 }
 
 function upstreams(weights: Record<string, number>): Upstream[] {
@@ -124,11 +114,7 @@ describe('Pool', () => {
     pool.update([instance('a')]);
     const a = pool.upstreams[0];
     let destroyed = 0;
-    const destroy = a.agent.destroy.bind(a.agent);
-    a.agent.destroy = () => {
-      destroyed++;
-      destroy();
-    };
+    onAgentDestroy(a, () => destroyed++);
     a.acquire();
     a.acquire();
     pool.update([]);

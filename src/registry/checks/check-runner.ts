@@ -1,4 +1,5 @@
 import type { Check as CheckRecord, Instance } from '../../catalog/model';
+import { isSwitchboardError } from '../../errors';
 import type { Logger } from '../../log';
 import { counter, histogram } from '../../metrics';
 import type { CatalogView } from '../catalog-view';
@@ -69,6 +70,9 @@ const checkDuration = histogram('switchboard_registry_check_duration_seconds', '
  * Results reach the store only on edges (a status change, or a check's very first output):
  * every write bumps the catalog revision and wakes every proxy, so a steady state writes
  * nothing. Status changes then travel the normal path: store → view → publisher → proxies.
+ *
+ * A result write refused by the election's fence (`not_leader`) means another process leads
+ * even if our election has not noticed yet: every check stops until the next leadership edge.
  */
 export class CheckRunner {
   private readonly log: Logger;
@@ -83,6 +87,10 @@ export class CheckRunner {
   private readonly unsubscribe: (() => void)[] = [];
   private queue: Scheduled[] = [];
   private stopped = true;
+  /** A write was fenced off: run nothing until the election's next edge. */
+  private fenced = false;
+  /** Counts leadership edges, so a run fenced off in an earlier term doesn't stop this one. */
+  private term = 0;
 
   constructor(private readonly options: CheckRunnerOptions) {
     this.log = options.logger.child({ component: 'check-runner' });
@@ -95,7 +103,7 @@ export class CheckRunner {
   start(): void {
     this.stopped = false;
     this.unsubscribe.push(this.options.view.onChange((_change, instanceIds) => (instanceIds ? this.syncInstances(instanceIds) : this.sync())));
-    this.unsubscribe.push(this.options.election.onChange((leading) => (leading ? this.sync() : this.cancelAll())));
+    this.unsubscribe.push(this.options.election.onChange((leading) => this.onLeadershipEdge(leading)));
     this.sync();
   }
 
@@ -117,6 +125,13 @@ export class CheckRunner {
     return this.running.size;
   }
 
+  private onLeadershipEdge(leading: boolean): void {
+    this.term++;
+    this.fenced = false;
+    if (leading) this.sync();
+    else this.cancelAll();
+  }
+
   /**
    * Brings the whole schedule in line with the view: new checks start, gone or changed ones
    * stop. O(catalog): only on start, on gaining leadership, and after the view re-read the
@@ -124,7 +139,7 @@ export class CheckRunner {
    */
   private sync(): void {
     if (this.stopped) return;
-    if (!this.options.election.isLeader()) return this.cancelAll();
+    if (this.fenced || !this.options.election.isLeader()) return this.cancelAll();
     const wanted = runnableChecks(this.options.view.instances());
     for (const entry of [...this.scheduled.values()]) if (!wanted.has(entry.checkId)) this.unschedule(entry);
     for (const [checkId, want] of wanted) this.reconcile(checkId, want);
@@ -132,7 +147,7 @@ export class CheckRunner {
 
   /** The same for the instances one change named: O(their checks), whatever the catalog's size. */
   private syncInstances(instanceIds: readonly string[]): void {
-    if (this.stopped || !this.options.election.isLeader()) return;
+    if (this.stopped || this.fenced || !this.options.election.isLeader()) return;
     for (const instanceId of instanceIds) {
       const instance = this.options.view.instance(instanceId);
       const wanted = runnableChecks(instance ? [instance] : []);
@@ -218,11 +233,12 @@ export class CheckRunner {
 
   private async runOnce(entry: Scheduled, signal: AbortSignal): Promise<void> {
     const started = process.hrtime.bigint();
+    const term = this.term;
     const result = await this.probe(entry, signal);
     checkDuration.observe({ type: entry.type }, Number(process.hrtime.bigint() - started) / 1e9);
-    if (signal.aborted || entry.cancelled || this.stopped || !this.options.election.isLeader()) return;
+    if (signal.aborted || entry.cancelled || this.stopped || this.fenced || !this.options.election.isLeader()) return;
     checksTotal.inc({ type: entry.type, status: result.status });
-    await this.record(entry, result);
+    await this.record(entry, result, term);
   }
 
   private async probe(entry: Scheduled, signal: AbortSignal): Promise<CheckResult> {
@@ -237,7 +253,7 @@ export class CheckRunner {
    * Compares with the catalog as the view has it now. A failed write is only logged: the
    * next run finds the same difference and writes again.
    */
-  private async record(entry: Scheduled, result: CheckResult): Promise<void> {
+  private async record(entry: Scheduled, result: CheckResult, term: number): Promise<void> {
     const current = this.options.view.instance(entry.instanceId)?.checks.find((c) => c.checkId === entry.checkId);
     if (!current || !isEdge(current, result)) return;
     const context = { checkId: entry.checkId, instanceId: entry.instanceId, from: current.status, to: result.status };
@@ -245,8 +261,17 @@ export class CheckRunner {
       const rev = await this.options.writer.recordCheckResult(entry.instanceId, entry.checkId, result.status, result.output);
       if (rev !== undefined && current.status !== result.status) this.log.info({ ...context, rev, output: result.output }, 'check status changed');
     } catch (err) {
+      if (isSwitchboardError(err, 'not_leader')) return this.onFencedOut(term);
       this.log.warn({ ...context, err }, 'writing check result failed; the next run retries');
     }
+  }
+
+  /** Stops every check, unless leadership changed while the write was in flight. */
+  private onFencedOut(term: number): void {
+    if (term !== this.term || this.fenced) return;
+    this.fenced = true;
+    this.log.warn('check result write fenced off: another registry leads; stopping checks until the election changes');
+    this.cancelAll();
   }
 
   private cancel(entry: Scheduled): void {

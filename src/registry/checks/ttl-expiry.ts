@@ -1,3 +1,4 @@
+import { isSwitchboardError } from '../../errors';
 import type { Logger } from '../../log';
 import type { CatalogView } from '../catalog-view';
 import type { CatalogWriter } from '../catalog-writer';
@@ -20,7 +21,7 @@ interface HeapEntry {
 }
 
 type Write = { run: () => Promise<number | undefined>; context: object };
-type PassOutcome = 'done' | 'idle' | 'failed';
+type PassOutcome = 'done' | 'idle' | 'failed' | 'fenced';
 
 /** Longest single sleep; a far deadline is simply re-evaluated when it fires. */
 const MAX_SLEEP_MS = 60_000;
@@ -38,6 +39,10 @@ const MIN_SLEEP_AFTER_RUN_MS = 20;
  * an entry that disagrees with it is skipped when it reaches the top. One timer is armed for
  * the earliest. Heartbeats only ever push deadlines later, so they leave the heap alone: the
  * old entry wakes us early, finds nothing due, and is replaced by the later time.
+ *
+ * A write refused by the election's fence (`not_leader`) means another process leads even
+ * if our election has not noticed yet: the loop stops writing, without retrying, until the
+ * next leadership edge.
  */
 export class TtlExpiryLoop {
   private readonly log: Logger;
@@ -50,6 +55,10 @@ export class TtlExpiryLoop {
   private running?: Promise<void>;
   private stopped = true;
   private idlePasses = 0;
+  /** A write was fenced off: wait for the election's next edge before writing again. */
+  private fenced = false;
+  /** Counts leadership edges, so a pass fenced off in an earlier term doesn't pause this one. */
+  private term = 0;
   private readonly unsubscribe: (() => void)[] = [];
 
   constructor(private readonly options: TtlExpiryOptions) {
@@ -62,7 +71,7 @@ export class TtlExpiryLoop {
     const { view, election } = this.options;
     this.unsubscribe.push(view.onChange((_change, instanceIds) => this.onInstances(instanceIds)));
     this.unsubscribe.push(view.onDeadlines((checkIds) => this.onDeadlinesMoved(checkIds)));
-    this.unsubscribe.push(election.onChange(() => this.arm()));
+    this.unsubscribe.push(election.onChange(() => this.onLeadershipEdge()));
     this.rebuild();
     this.arm();
   }
@@ -82,6 +91,17 @@ export class TtlExpiryLoop {
   /** The earliest deadline the loop will wake for (tests). */
   get earliest(): number | undefined {
     return this.peekLive()?.at;
+  }
+
+  /** No pass running and no wake-up armed (tests). */
+  get idle(): boolean {
+    return this.running === undefined && this.timer === undefined;
+  }
+
+  private onLeadershipEdge(): void {
+    this.term++;
+    this.fenced = false;
+    this.arm();
   }
 
   private onInstances(instanceIds: readonly string[] | undefined): void {
@@ -142,7 +162,7 @@ export class TtlExpiryLoop {
   /** Sleep until the earliest deadline (or not at all when there is none or we don't lead). */
   private arm(minDelayMs = 0): void {
     // A pass in progress re-arms when it ends, with everything it changed in view.
-    if (this.stopped || this.running || !this.options.election.isLeader()) return this.disarm();
+    if (this.stopped || this.running || this.fenced || !this.options.election.isLeader()) return this.disarm();
     const next = this.peekLive();
     if (next === undefined) return this.disarm();
     const delay = Math.min(Math.max(minDelayMs, next.at - this.now()), MAX_SLEEP_MS);
@@ -163,11 +183,12 @@ export class TtlExpiryLoop {
 
   private runOnce(): void {
     this.disarm();
+    const term = this.term;
     this.running = this.applyDue().then(
-      (outcome) => this.afterRun(outcome),
+      (outcome) => this.afterRun(outcome, term),
       (err: unknown) => {
         this.log.error({ err }, 'TTL expiry pass failed');
-        this.afterRun('failed');
+        this.afterRun('failed', term);
       },
     );
   }
@@ -176,11 +197,17 @@ export class TtlExpiryLoop {
    * 'idle' means the view said something was due but the store (read fresh by the writer)
    * disagreed: our view lags a heartbeat. Back off until it catches up rather than spin.
    */
-  private afterRun(outcome: PassOutcome): void {
+  private afterRun(outcome: PassOutcome, term: number): void {
     this.running = undefined;
+    if (outcome === 'fenced' && term === this.term) this.onFencedOut();
     this.idlePasses = outcome === 'idle' ? this.idlePasses + 1 : 0;
     const idleDelay = Math.min(MIN_SLEEP_AFTER_RUN_MS * 2 ** this.idlePasses, RETRY_AFTER_ERROR_MS);
     this.arm(outcome === 'failed' ? RETRY_AFTER_ERROR_MS : idleDelay);
+  }
+
+  private onFencedOut(): void {
+    this.fenced = true;
+    this.log.warn('health deadline write fenced off: another registry leads; pausing until the election changes');
   }
 
   /** Takes the due instances off the heap, writes, then puts them back as the view now has them. */
@@ -223,19 +250,21 @@ export class TtlExpiryLoop {
     for (const write of writes) {
       if (this.stopped || !this.options.election.isLeader()) return 'done';
       const result = await this.attempt(write);
+      if (result === 'fenced') return 'fenced';
       failed ||= result === 'failed';
       applied ||= result === 'applied';
     }
     return failed ? 'failed' : applied ? 'done' : 'idle';
   }
 
-  private async attempt({ run, context }: Write): Promise<'applied' | 'nothing' | 'failed'> {
+  private async attempt({ run, context }: Write): Promise<'applied' | 'nothing' | 'failed' | 'fenced'> {
     try {
       const rev = await run();
       if (rev === undefined) return 'nothing';
       this.log.info({ ...context, rev }, 'health deadline applied');
       return 'applied';
     } catch (err) {
+      if (isSwitchboardError(err, 'not_leader')) return 'fenced';
       this.log.warn({ ...context, err }, 'health deadline write failed; will retry');
       return 'failed';
     }
