@@ -1,4 +1,4 @@
-import type { Check, HealthStatus, Instance, Weights } from '../catalog/model';
+import type { Check, HealthStatus, Instance } from '../catalog/model';
 import { SwitchboardError, isSwitchboardError } from '../errors';
 import type { CatalogView } from './catalog-view';
 import type { Election } from './election/election';
@@ -13,18 +13,12 @@ export type CheckSpec = Omit<Check, 'status' | 'output' | 'statusSince'> & {
   status?: HealthStatus;
 };
 
-export interface RegistrationSpec {
-  id: string;
-  service: string;
-  address: string;
-  port: number;
-  tags: string[];
-  meta: Record<string, string>;
-  weights: Weights;
+/** An instance as registered: the catalog fields without store indexes or check state. */
+export type RegistrationSpec = Omit<Instance, 'checks' | 'createIndex' | 'modifyIndex'> & {
   checks: CheckSpec[];
   /** Drop checks of an earlier registration of this ID that this one doesn't list. */
   replaceExistingChecks: boolean;
-}
+};
 
 export interface CatalogWriterOptions {
   store: Store;
