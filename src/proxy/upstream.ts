@@ -58,7 +58,9 @@ export class Upstream {
   /** What balancers use: `baseWeight`, scaled down during slow start. */
   weight: number;
   inFlight = 0;
-  readonly agent: http.Agent;
+  /** Made on first use: a catalog of 100,000 instances must not cost 100,000 idle agents. */
+  private lazyAgent: http.Agent | undefined;
+  private readonly idleMs: number;
   /** When its current slow start began (pool clock); 0 = not warming up. */
   warmingSince = 0;
   private ejectedNow = false;
@@ -76,9 +78,16 @@ export class Upstream {
     this.baseWeight = effectiveWeight(instance);
     this.weight = this.baseWeight;
     this.pool = pool;
-    // Without a keep-alive agent every proxied request opens (and closes) a connection.
-    // `timeout` closes sockets that sit idle in the pool; lifo keeps few sockets hot.
-    this.agent = new UpstreamAgent({ keepAlive: true, timeout: options.idleMs, scheduling: 'lifo' });
+    this.idleMs = options.idleMs;
+  }
+
+  /**
+   * Without a keep-alive agent every proxied request opens (and closes) a connection.
+   * `timeout` closes sockets that sit idle in the pool; lifo keeps few sockets hot.
+   */
+  get agent(): http.Agent {
+    this.lazyAgent ??= new UpstreamAgent({ keepAlive: true, timeout: this.idleMs, scheduling: 'lifo' });
+    return this.lazyAgent;
   }
 
   available(): boolean {
@@ -124,7 +133,7 @@ export class Upstream {
 
   release(): void {
     this.inFlight--;
-    if (this.leaving && this.inFlight === 0) this.agent.destroy();
+    if (this.leaving && this.inFlight === 0) this.lazyAgent?.destroy();
   }
 
   /**
@@ -133,7 +142,8 @@ export class Upstream {
    * refusal is retriable for every method, instead of writing a POST into a dead socket.
    */
   dropIdleConnections(): void {
-    for (const sockets of Object.values(this.agent.freeSockets)) {
+    if (this.lazyAgent === undefined) return;
+    for (const sockets of Object.values(this.lazyAgent.freeSockets)) {
       for (const socket of [...(sockets ?? [])]) socket.destroy();
     }
   }
@@ -142,13 +152,13 @@ export class Upstream {
   drain(): void {
     if (this.leaving) return;
     this.leaving = true;
-    if (this.inFlight === 0) this.agent.destroy();
+    if (this.inFlight === 0) this.lazyAgent?.destroy();
   }
 
   /** Shutdown: close every connection now. */
   destroy(): void {
     this.leaving = true;
-    this.agent.destroy();
+    this.lazyAgent?.destroy();
   }
 
   private refreshHealthy(): boolean {
