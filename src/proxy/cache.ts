@@ -36,7 +36,8 @@ export interface CatalogCacheOptions {
 }
 
 const resyncs = counter('switchboard_proxy_catalog_resyncs_total', 'Catalog resyncs by reason', ['reason']);
-const revision = gauge('switchboard_proxy_catalog_revision', 'Catalog revision the proxy serves from');
+// min across workers: with --workers N, /metrics shows the revision of the worker furthest behind.
+const revision = gauge('switchboard_proxy_catalog_revision', 'Catalog revision the proxy serves from', [], 'min');
 
 export class CatalogCache implements BusSubscriber {
   private readonly source: CatalogSource;
