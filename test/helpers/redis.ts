@@ -138,6 +138,8 @@ function sentinelServer(port: number, masterPort: number, masterName: string): R
 export interface RedisClusterHandle {
   /** Client ports of the masters, in start order. */
   readonly ports: number[];
+  /** The masters, for outage tests: a restarted node rejoins with its saved nodes.conf. */
+  readonly nodes: RedisHandle[];
   /** `redis+cluster://` listing every node as a seed. */
   readonly url: string;
   destroy(): Promise<void>;
@@ -159,7 +161,7 @@ export async function startRedisCluster(masters = 3): Promise<RedisClusterHandle
     throw err;
   }
   const ports = nodes.map((n) => n.port);
-  return { ports, url: `redis+cluster://${ports.map((p) => `127.0.0.1:${p}`).join(',')}`, destroy };
+  return { ports, nodes, url: `redis+cluster://${ports.map((p) => `127.0.0.1:${p}`).join(',')}`, destroy };
 }
 
 function startClusterNode(): Promise<RedisServer> {
