@@ -10,7 +10,7 @@ import { Etcd3 } from 'etcd3';
 import { isSwitchboardError } from '../../src/errors';
 import { silentLogger } from '../../src/log';
 import { CatalogView } from '../../src/registry/catalog-view';
-import { CatalogWriter, type RegistrationSpec } from '../../src/registry/catalog-writer';
+import { CatalogWriter } from '../../src/registry/catalog-writer';
 import { decodeInstance } from '../../src/registry/instance-codec';
 import { instanceKey, PUBLISHED_REV_KEY } from '../../src/registry/keys';
 import { EtcdElection } from '../../src/registry/election/etcd-election';
@@ -18,6 +18,7 @@ import type { Election } from '../../src/registry/election/election';
 import { EtcdStore } from '../../src/registry/store/etcd-store';
 import { waitFor } from '../helpers/child';
 import { startEtcd, type EtcdHandle } from '../helpers/etcd';
+import { webRegistration } from '../helpers/registry-fixtures';
 
 let etcd: EtcdHandle;
 before(async () => {
@@ -103,17 +104,7 @@ describe('etcd election fence', { timeout: 30_000 }, () => {
   });
 });
 
-const ttlInstance: RegistrationSpec = {
-  id: 'web-1',
-  service: 'web',
-  address: '10.0.0.1',
-  port: 80,
-  tags: [],
-  meta: {},
-  weights: { passing: 1, warning: 1 },
-  checks: [{ checkId: 'ttl-1', name: 'ttl', type: 'ttl', ttlMs: 10_000, status: 'passing' }],
-  replaceExistingChecks: false,
-};
+const ttlInstance = webRegistration('web-1', [{ checkId: 'ttl-1', name: 'ttl', type: 'ttl', ttlMs: 10_000, status: 'passing' }]);
 
 async function checkStatus(store: EtcdStore): Promise<string | undefined> {
   const kv = await store.get(instanceKey('web-1'));

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import Redis from 'ioredis';
-import type { BusSubscriber, CatalogMessage } from '../../src/bus/bus';
-import { BusUnavailableError, RedisBus } from '../../src/bus/redis-bus';
+
+import { BusUnavailableError } from '../../src/bus/redis-bus';
+import { busPair, recorder, type BusPair } from '../helpers/bus-pair';
 import { waitFor } from '../helpers/child';
 import { startRedis, type RedisHandle } from '../helpers/redis';
 
@@ -17,31 +17,8 @@ after(async () => {
   await redis?.destroy();
 });
 
-interface Recorder extends BusSubscriber {
-  messages: CatalogMessage[];
-  connects: number;
-}
-
-function recorder(): Recorder {
-  const r: Recorder = {
-    messages: [],
-    connects: 0,
-    onMessage: (m) => r.messages.push(m),
-    onConnect: () => r.connects++,
-  };
-  return r;
-}
-
-/** A publisher bus and a subscribed bus on one fresh channel; closed by the returned function. */
-async function pair(): Promise<{ pub: RedisBus; sub: RedisBus; seen: Recorder; channel: string; close: () => Promise<void> }> {
-  const channel = `catalog-${randomUUID()}`;
-  const pub = new RedisBus({ url: redis.url, channel, publishTimeoutMs: 1000 });
-  const sub = new RedisBus({ url: redis.url, channel });
-  const seen = recorder();
-  sub.subscribe(seen);
-  await waitFor('the first onConnect', () => seen.connects === 1);
-  return { pub, sub, seen, channel, close: async () => void (await Promise.all([pub.close(), sub.close()])) };
-}
+/** A publisher bus and a subscribed bus on one fresh channel on this file's redis-server. */
+const pair = (): Promise<BusPair> => busPair(redis.url);
 
 describe('redis bus against a real redis-server', () => {
   it('delivers published messages in order to every subscriber', opts, async () => {

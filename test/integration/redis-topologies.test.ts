@@ -4,51 +4,26 @@
  * single-server behaviour; here we prove the URL reaches the right servers and pub/sub works.
  */
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import Redis from 'ioredis';
-import type { BusSubscriber, CatalogMessage } from '../../src/bus/bus';
-import { RedisBus } from '../../src/bus/redis-bus';
+import type { CatalogMessage } from '../../src/bus/bus';
+import { busPair } from '../helpers/bus-pair';
 import { waitFor } from '../helpers/child';
 import { startRedis, startRedisCluster, startSentinel, type RedisClusterHandle, type RedisHandle, type SentinelHandle } from '../helpers/redis';
 
 const opts = { timeout: 20_000 };
 
-interface Recorder extends BusSubscriber {
-  messages: CatalogMessage[];
-  connects: number;
-}
-
-function recorder(): Recorder {
-  const r: Recorder = {
-    messages: [],
-    connects: 0,
-    onMessage: (m) => r.messages.push(m),
-    onConnect: () => r.connects++,
-  };
-  return r;
-}
-
-interface BusPair {
-  pub: RedisBus;
-  seen: Recorder;
-  channel: string;
-  close: () => Promise<void>;
-}
-
-/** A publisher bus and a subscribed bus over `url` on a fresh channel, once the SUBSCRIBE is live. */
-async function busPair(url: string): Promise<BusPair> {
-  const channel = `catalog-${randomUUID()}`;
-  const pub = new RedisBus({ url, channel, publishTimeoutMs: 5000 });
-  const sub = new RedisBus({ url, channel });
-  const close = async (): Promise<void> => void (await Promise.all([pub.close(), sub.close()]));
-  const seen = recorder();
-  sub.subscribe(seen);
-  await waitFor('the subscriber onConnect', () => seen.connects === 1).catch(async (err) => {
+/** Over `url`: a published message reaches the subscriber exactly as sent. */
+async function assertDelivers(url: string): Promise<void> {
+  const { pub, seen, close } = await busPair(url, 5000);
+  try {
+    const message = { rev: 3, prevRev: 0, services: ['users'] };
+    await pub.publish(message);
+    await waitFor('the published message', () => seen.messages.length === 1);
+    assert.deepEqual(seen.messages, [message]);
+  } finally {
     await close();
-    throw err;
-  });
-  return { pub, seen, channel, close };
+  }
 }
 
 /** Publishes one message with a plain client on `port`, bypassing the bus's own routing. */
@@ -76,20 +51,12 @@ describe('redis bus over redis+sentinel://', () => {
 
   it('finds the master through the sentinel and delivers a published message', opts, async () => {
     assert.ok(sentinel);
-    const { pub, seen, close } = await busPair(sentinel.url);
-    try {
-      const message = { rev: 3, prevRev: 0, services: ['users'] };
-      await pub.publish(message);
-      await waitFor('the published message', () => seen.messages.length === 1);
-      assert.deepEqual(seen.messages, [message]);
-    } finally {
-      await close();
-    }
+    await assertDelivers(sentinel.url);
   });
 
   it('after the master comes back, the subscriber asks the sentinel again and hears onConnect', opts, async () => {
     assert.ok(sentinel && master);
-    const { pub, seen, close } = await busPair(sentinel.url);
+    const { pub, seen, close } = await busPair(sentinel.url, 5000);
     try {
       await master.stop();
       await master.restart();
@@ -119,20 +86,12 @@ describe('redis bus over redis+cluster://', () => {
   it('delivers a published message across a three-master cluster from two seed nodes', opts, async () => {
     assert.ok(cluster);
     const [p1, p2] = cluster.ports;
-    const { pub, seen, close } = await busPair(`redis+cluster://127.0.0.1:${p1},127.0.0.1:${p2}`);
-    try {
-      const message = { rev: 3, prevRev: 0, services: ['users'] };
-      await pub.publish(message);
-      await waitFor('the published message', () => seen.messages.length === 1);
-      assert.deepEqual(seen.messages, [message]);
-    } finally {
-      await close();
-    }
+    await assertDelivers(`redis+cluster://127.0.0.1:${p1},127.0.0.1:${p2}`);
   });
 
   it('the subscriber hears a message published on any node, whichever node it listens on', opts, async () => {
     assert.ok(cluster);
-    const { seen, channel, close } = await busPair(cluster.url);
+    const { seen, channel, close } = await busPair(cluster.url, 5000);
     try {
       const sent = cluster.ports.map((_, i) => ({ rev: i + 1, prevRev: i, services: [`svc-${i}`] }));
       for (const [i, port] of cluster.ports.entries()) await publishOn(port, channel, sent[i]);
