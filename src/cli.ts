@@ -60,12 +60,26 @@ async function run(argv: string[]): Promise<void> {
   const parsed = parseFlags(role, rest);
   if (parsed.help) return exitWith(0, roleHelp(role, spec), 'stdout');
 
+  const insecure = insecureParserSource();
+  if (insecure !== undefined) {
+    return exitWith(EXIT_USAGE, `switchboard: refusing to run with --insecure-http-parser (${insecure}): it lets malformed requests and responses through the proxy\n`, 'stderr');
+  }
   const { config: file, ...flags } = parsed.values;
   const config = loadConfig({ file: file ?? process.env[CONFIG_ENV], env: process.env, flags });
   const logger = createLogger(config.logLevel);
   installCrashHandlers(logger);
   const running = await spec.start(config, logger.child({ role }));
   stopOnSignals(running, logger);
+}
+
+/**
+ * node's lenient HTTP parser accepts what request smuggling is made of (bare LF, bad
+ * Transfer-Encoding, spaces in header names): a proxy must never run with it.
+ */
+function insecureParserSource(): string | undefined {
+  if (process.execArgv.includes('--insecure-http-parser')) return 'node flag';
+  if (/(^|\s)--insecure-http-parser(\s|$)/.test(process.env.NODE_OPTIONS ?? '')) return 'NODE_OPTIONS';
+  return undefined;
 }
 
 interface ParsedFlags {

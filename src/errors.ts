@@ -15,7 +15,13 @@ export type ErrorCode =
   | 'no_healthy_upstream'
   | 'upstream_unreachable'
   | 'upstream_timeout'
+  /** The upstream's response cannot be relayed faithfully (bad status, reason, framing). */
+  | 'upstream_invalid_response'
   | 'overloaded'
+  /** More request header lines than `proxy.maxRequestHeaders`. */
+  | 'too_many_headers'
+  /** A bug of ours surfaced while handling one request: that request fails, nothing else. */
+  | 'internal_error'
   // process
   | 'config_invalid'
   | 'address_in_use'
@@ -32,7 +38,10 @@ const HTTP_STATUS: Record<ErrorCode, number> = {
   no_healthy_upstream: 503,
   upstream_unreachable: 502,
   upstream_timeout: 504,
+  upstream_invalid_response: 502,
   overloaded: 503,
+  too_many_headers: 431,
+  internal_error: 500,
   config_invalid: 500,
   address_in_use: 500,
   data_dir_locked: 500,

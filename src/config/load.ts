@@ -59,6 +59,8 @@ export const SETTINGS: readonly Setting[] = [
   { flag: 'resync-interval', path: 'proxy.resyncInterval', type: 'duration', roles: SERVING_PROXY, help: 'anti-entropy check of the catalog revision' },
   { flag: 'client-header-timeout', path: 'proxy.clientTimeouts.header', type: 'duration', roles: SERVING_PROXY, help: 'clients must send their request headers within this' },
   { flag: 'client-request-timeout', path: 'proxy.clientTimeouts.request', type: 'duration', roles: SERVING_PROXY, help: 'clients must send their whole request within this (0 = no limit)' },
+  { flag: 'max-request-headers', path: 'proxy.maxRequestHeaders', type: 'integer', roles: SERVING_PROXY, help: 'requests with more header lines get 431' },
+  { flag: 'trusted-proxies', path: 'proxy.trustedProxies', type: 'list', arg: 'CIDR[,CIDR...]', roles: SERVING_PROXY, help: 'peers whose X-Forwarded-*/Forwarded headers are kept (default: none; from others they are replaced)' },
   { flag: 'workers', path: 'proxy.workers', type: 'integer', roles: ['proxy'], help: 'data-plane processes sharing the proxy port, 1 = a single process; the default is the number of cores' },
   { flag: 'registry', path: 'proxy.registry', type: 'string', arg: 'URL[,URL...]', roles: ['proxy', 'register'], help: 'registry base URLs, e.g. http://127.0.0.1:8500; tried in order' },
   { flag: 'election-ttl', path: 'registry.electionTtl', type: 'duration', roles: ['registry'], help: 'with --store etcd: lease TTL of the leader election, about how long a dead leader takes to be replaced (whole seconds, at least 1s)' },
@@ -264,6 +266,8 @@ function toRuntimeConfig(file: ConfigFile): SwitchboardConfig {
       resyncIntervalMs: ms(proxy.resyncInterval),
       workers: proxy.workers,
       clientTimeouts: toClientTimeouts(proxy.clientTimeouts),
+      maxRequestHeaders: proxy.maxRequestHeaders,
+      trustedProxies: [...proxy.trustedProxies],
       defaults: toServicePolicy(proxy.defaults, 'proxy.defaults'),
       services: toServicePolicies(proxy.defaults, proxy.services),
     },
@@ -360,10 +364,16 @@ function toServicePolicy(file: ServicePolicyFile, field: string): ServicePolicy 
   return policy;
 }
 
-let builtIn: Readonly<{ policy: ServicePolicy; clientTimeouts: ClientTimeouts }> | undefined;
+interface BuiltInProxyDefaults {
+  policy: ServicePolicy;
+  clientTimeouts: ClientTimeouts;
+  maxRequestHeaders: number;
+}
+
+let builtIn: Readonly<BuiltInProxyDefaults> | undefined;
 
 /** The schema's defaults for the proxy, for a ProxyConfig built without the loader. */
-function builtInProxyDefaults(): Readonly<{ policy: ServicePolicy; clientTimeouts: ClientTimeouts }> {
+function builtInProxyDefaults(): Readonly<BuiltInProxyDefaults> {
   if (!builtIn) {
     const file: Record<string, unknown> = { proxy: {} };
     validateConfig(file);
@@ -371,6 +381,7 @@ function builtInProxyDefaults(): Readonly<{ policy: ServicePolicy; clientTimeout
     builtIn = deepFreeze({
       policy: toServicePolicy(proxy.defaults, 'proxy.defaults'),
       clientTimeouts: toClientTimeouts(proxy.clientTimeouts),
+      maxRequestHeaders: proxy.maxRequestHeaders,
     });
   }
   return builtIn;
@@ -383,6 +394,10 @@ export function defaultServicePolicy(): Readonly<ServicePolicy> {
 
 export function defaultClientTimeouts(): Readonly<ClientTimeouts> {
   return builtInProxyDefaults().clientTimeouts;
+}
+
+export function defaultMaxRequestHeaders(): number {
+  return builtInProxyDefaults().maxRequestHeaders;
 }
 
 function deepFreeze<T>(value: T): Readonly<T> {

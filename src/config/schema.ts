@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { availableParallelism } from 'node:os';
 import Ajv, { type ErrorObject, type ValidateFunction } from 'ajv';
 import { LOG_LEVELS, type LogLevel } from '../log';
@@ -32,6 +33,8 @@ export interface ConfigFile {
     resyncInterval: Duration;
     workers: number;
     clientTimeouts: { header: Duration; request: Duration };
+    maxRequestHeaders: number;
+    trustedProxies: string[];
     defaults: ServicePolicyFile;
     services: Record<string, ServicePolicyOverrides>;
   };
@@ -293,6 +296,14 @@ export const configSchema = {
         header: duration('10s'),
         request: duration('60s', { allowZero: true }),
       }),
+      // More request header lines than this → 431 (Envoy's max_headers_count default is 100).
+      maxRequestHeaders: { type: 'integer', minimum: 1, maximum: 1000, default: 100 },
+      // Peers whose X-Forwarded-* / Forwarded are believed (Envoy's xff_num_trusted_hops, by address).
+      trustedProxies: {
+        type: 'array',
+        default: [],
+        items: { type: 'string', format: 'cidr', errorReason: 'must be an IP address or CIDR, like "10.0.0.0/8" or "::1/128"' },
+      },
       defaults: servicePolicy(true),
       services: {
         type: 'object',
@@ -347,8 +358,18 @@ function createAjv(): Ajv {
   ajv.addFormat('positive-duration', { type: 'string', validate: (s) => (parseDuration(s) ?? 0) > 0 });
   ajv.addFormat('lease-ttl', { type: 'string', validate: (s) => isLeaseTtl(parseDuration(s)) });
   ajv.addFormat('listen', { type: 'string', validate: (s) => parseListen(s) !== undefined });
+  ajv.addFormat('cidr', { type: 'string', validate: isCidr });
   ajv.addFormat('status-range', { type: 'string', validate: (s) => parseStatusRange(s) !== undefined });
   return ajv;
+}
+
+function isCidr(value: string): boolean {
+  const [address, bits, ...rest] = value.split('/');
+  const family = isIP(address);
+  if (family === 0 || rest.length > 0) return false;
+  if (bits === undefined) return true;
+  const max = family === 6 ? 128 : 32;
+  return /^\d{1,3}$/.test(bits) && Number(bits) <= max;
 }
 
 function isLeaseTtl(ms: number | undefined): boolean {

@@ -72,6 +72,10 @@ export interface ProxyConfig {
   // ProxyConfig built by hand (tests, embedding) gets the built-in defaults.
   /** Slowloris guards on client connections. */
   clientTimeouts?: ClientTimeouts;
+  /** Requests with more header lines get 431 (default 100). */
+  maxRequestHeaders?: number;
+  /** CIDRs whose X-Forwarded-* / Forwarded headers are kept; from anyone else they are replaced. */
+  trustedProxies?: string[];
   /** The policy of every service that `services` does not name. */
   defaults?: ServicePolicy;
   /** Complete per-service policies: the file's overrides merged over `defaults`. */

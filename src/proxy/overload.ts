@@ -1,7 +1,7 @@
 import type { ServerResponse } from 'node:http';
 import { SwitchboardError } from '../errors';
 import { counter } from '../metrics';
-import { requestIdOf } from './forward';
+import { sendError } from './respond';
 import { realScheduler, type Scheduler } from './scheduler';
 import { withDefaults } from './with-defaults';
 
@@ -158,16 +158,7 @@ function validateLimits(config: ConcurrencyLimitConfig): Readonly<ConcurrencyLim
 
 /** The proxy's 503 for a full service; `Retry-After: 1` invites a well-behaved client back soon. */
 export function writeOverloaded(res: ServerResponse, message: string): void {
-  if (res.headersSent) {
-    res.destroy();
-    return;
-  }
-  const body = JSON.stringify(new SwitchboardError('overloaded', message).toJSON());
-  res.writeHead(503, {
-    'x-request-id': requestIdOf(res),
-    'content-type': 'application/json; charset=utf-8',
-    'content-length': Buffer.byteLength(body),
-    'retry-after': '1',
-  });
-  res.end(body);
+  sendError(res, new SwitchboardError('overloaded', message), RETRY_AFTER);
 }
+
+const RETRY_AFTER: readonly string[] = ['retry-after', '1'];

@@ -5,19 +5,29 @@ import type { Duplex } from 'node:stream';
 import type { Bus } from '../bus/bus';
 import type { Instance } from '../catalog/model';
 import type { CatalogSource } from '../catalog/source';
-import { defaultClientTimeouts, defaultServicePolicy } from '../config/load';
+import { defaultClientTimeouts, defaultMaxRequestHeaders, defaultServicePolicy } from '../config/load';
 import { parseListen } from '../config/schema';
 import type { ClientTimeouts, ProxyConfig, ServicePolicy } from '../config/types';
 import { SwitchboardError } from '../errors';
 import type { Logger } from '../log';
+import { counter } from '../metrics';
 import { CatalogCache, type CatalogUpdate } from './cache';
-import { Exchange, type ExchangeContext } from './exchange';
-import { Forwarder, ProxyRequest, ensureRequestId, sendError, writeRawError } from './forward';
+import { Exchange, type DispatchContext } from './forward/dispatch';
+import { internalError } from './forward/attempt';
+import { TrustedProxies, readRequestHead, type RequestHead, type RequestHeadOptions } from './forward/request-head';
+import type { TransportOptions } from './forward/transport';
 import { writeOverloaded } from './overload';
 import { ProxyMetrics } from './proxy-metrics';
+import { ProxyRequest, sendError, writeRawError } from './respond';
 import { Router, type Route } from './router';
 import { Service, type UpstreamState } from './service';
 import { TunnelForwarder, isWebSocketUpgrade, type Tunnel, type TunnelContext } from './websocket';
+
+const internalErrorsTotal = counter(
+  'switchboard_proxy_internal_errors_total',
+  'Requests failed with 500 internal_error: an exception of ours while handling one request (a bug; see the log by request id).',
+  ['service'],
+);
 
 export interface ProxyOptions {
   config: ProxyConfig;
@@ -46,8 +56,10 @@ export class Proxy {
   private readonly logger: Logger;
   private readonly router: Router;
   private readonly catalog: CatalogCache;
-  private readonly exchanges: ExchangeContext;
+  private readonly exchanges: DispatchContext;
   private readonly tunnels: TunnelForwarder;
+  private readonly heads: RequestHeadOptions;
+  private readonly transport: TransportOptions;
   private readonly metrics = new ProxyMetrics();
   private readonly services = new Map<string, Service>();
   private readonly server: http.Server<typeof ProxyRequest>;
@@ -73,23 +85,34 @@ export class Proxy {
       resyncIntervalMs: options.config.resyncIntervalMs,
     });
     this.catalog.onUpdate((update) => this.applyCatalog(update));
-    const { connectMs, responseMs } = options.config.timeouts;
+    const { connectMs, responseMs, idleMs } = options.config.timeouts;
+    // A response body may pause for as long as a response may take to start.
+    this.transport = { connectMs, idleMs, bodyIdleMs: responseMs };
+    const trusted = options.config.trustedProxies ?? [];
+    this.heads = {
+      maxHeaders: options.config.maxRequestHeaders ?? defaultMaxRequestHeaders(),
+      trustedProxies: trusted.length > 0 ? new TrustedProxies(trusted) : undefined,
+    };
     const isClosing = (): boolean => this.closing;
-    const forwarder = new Forwarder();
     this.exchanges = {
-      connectMs,
       responseMs,
       logger: this.logger,
-      forwarder,
       get closing() {
         return isClosing();
       },
       complete: (exchange) => this.completeExchange(exchange),
+      internalError: (err, requestId, service) => this.internalError(err, requestId, service),
     };
-    const tunnelContext: TunnelContext = { connectMs, responseMs, logger: this.logger, forwarder, complete: (t) => this.completeTunnel(t) };
+    const tunnelContext: TunnelContext = { connectMs, responseMs, logger: this.logger, complete: (t) => this.completeTunnel(t) };
     this.tunnels = new TunnelForwarder(tunnelContext);
-    this.server = createServer(options.config.clientTimeouts ?? defaultClientTimeouts(), (req, res) => this.handleRequest(req, res));
+    this.server = createServer(options.config.clientTimeouts ?? defaultClientTimeouts(), this.heads.maxHeaders);
+    this.server.on('request', (req: ProxyRequest, res: ServerResponse) => this.handleRequest(req, res));
+    // Expect: 100-continue is answered only once the request is routed and admitted (dispatch.ts).
+    this.server.on('checkContinue', (req: ProxyRequest, res: ServerResponse) => this.handleRequest(req, res));
     this.server.on('upgrade', (req: ProxyRequest, socket: Duplex, head: Buffer) => this.handleUpgrade(req, socket, head));
+    this.server.on('connect', (_req: ProxyRequest, socket: Duplex) => {
+      writeRawError(socket, new SwitchboardError('bad_request', 'CONNECT is not served: this is a reverse proxy, not a forward proxy'));
+    });
   }
 
   get cache(): CatalogCache {
@@ -182,48 +205,104 @@ export class Proxy {
 
   // ---- the per-request path -------------------------------------------------------------
 
+  /** Nothing thrown while handling one request may reach the process: it fails that request. */
   private handleRequest(req: ProxyRequest, res: ServerResponse): void {
-    const startedAt = performance.now();
-    ensureRequestId(req);
-    if (this.closing) res.setHeader('connection', 'close');
-    const route = this.router.route(req.headers.host, req.url ?? '/');
-    const service = this.serviceFor(route);
-    if (service === undefined) {
-      this.refuse(res, UNKNOWN_SERVICE, unknownService(route), startedAt);
-      return;
+    try {
+      this.serve(req, res);
+    } catch (err) {
+      const exchange = req.exchange;
+      if (exchange !== undefined) {
+        exchange.crash(err);
+        return;
+      }
+      this.internalError(err, req.requestId, UNKNOWN_SERVICE);
+      try {
+        sendError(res, internalError(err));
+      } catch {
+        res.destroy();
+      }
     }
-    req.url = (route as Route).path;
-    const limiter = service.limiter;
-    const slot = limiter.saturated ? limiter.acquire(abortWhenClosed(res)) : limiter.acquire();
-    if (slot === true) this.forward(req, res, service, startedAt);
-    else if (slot === false) this.overloaded(res, service, startedAt);
-    else this.awaitSlot(slot, req, res, service, startedAt);
   }
 
-  private forward(req: ProxyRequest, res: ServerResponse, service: Service, startedAt: number): void {
+  /** read the head → route → limit → dispatch (forward/dispatch.ts) */
+  private serve(req: ProxyRequest, res: ServerResponse): void {
+    const startedAt = performance.now();
+    const head = readRequestHead(req, this.heads);
+    if (head instanceof SwitchboardError) {
+      this.refuseHead(req, res, head, startedAt);
+      return;
+    }
+    req.requestId = head.requestId;
+    if (this.closing || head.expectContinue) res.shouldKeepAlive = !this.closing;
+    const route = this.router.route(head.host, head.target);
+    const service = this.serviceFor(route);
+    if (service === undefined) {
+      this.refuse(res, head, UNKNOWN_SERVICE, unknownService(route), startedAt);
+      return;
+    }
+    const limiter = service.limiter;
+    const slot = limiter.saturated ? limiter.acquire(abortWhenClosed(res)) : limiter.acquire();
+    if (slot === true) this.forward(req, res, service, head, (route as Route).path, startedAt);
+    else if (slot === false) this.overloaded(res, head, service, startedAt);
+    else this.awaitSlot(slot, req, res, service, head, (route as Route).path, startedAt);
+  }
+
+  private forward(req: ProxyRequest, res: ServerResponse, service: Service, head: RequestHead, path: string, startedAt: number): void {
     this.inFlight++;
-    new Exchange(this.exchanges, req, res, service, startedAt).start();
+    new Exchange(this.exchanges, req, res, service, head, path, startedAt).start();
   }
 
   /** Queued behind the concurrency limit (maxPending > 0): the only path with a promise. */
-  private awaitSlot(slot: Promise<boolean>, req: ProxyRequest, res: ServerResponse, service: Service, startedAt: number): void {
+  private awaitSlot(slot: Promise<boolean>, req: ProxyRequest, res: ServerResponse, service: Service, head: RequestHead, path: string, startedAt: number): void {
     void slot.then((granted) => {
-      const clientGone = res.destroyed || req.socket.destroyed;
-      if (granted && !clientGone) return this.forward(req, res, service, startedAt);
-      if (granted) service.limiter.release();
-      if (clientGone) this.metrics.record(service.name, 499, startedAt);
-      else this.overloaded(res, service, startedAt);
+      try {
+        const clientGone = res.destroyed || req.socket.destroyed;
+        if (granted && !clientGone) return this.forward(req, res, service, head, path, startedAt);
+        if (granted) service.limiter.release();
+        if (clientGone) this.metrics.record(service.name, 499, startedAt);
+        else this.overloaded(res, head, service, startedAt);
+      } catch (err) {
+        this.handleRequestFailure(req, res, err);
+      }
     });
   }
 
-  private overloaded(res: ServerResponse, service: Service, startedAt: number): void {
+  private handleRequestFailure(req: ProxyRequest, res: ServerResponse, err: unknown): void {
+    const exchange = req.exchange;
+    if (exchange !== undefined) exchange.crash(err);
+    else {
+      this.internalError(err, req.requestId, UNKNOWN_SERVICE);
+      if (!res.headersSent) sendError(res, internalError(err));
+    }
+  }
+
+  private overloaded(res: ServerResponse, head: RequestHead, service: Service, startedAt: number): void {
+    // A client waiting for 100 Continue must not send its body to a refused request.
+    if (head.expectContinue) res.shouldKeepAlive = false;
     writeOverloaded(res, `service "${service.name}" is at its concurrency limit`);
     this.metrics.record(service.name, 503, startedAt);
   }
 
-  private refuse(res: ServerResponse, label: string, error: SwitchboardError, startedAt: number): void {
+  private refuse(res: ServerResponse, head: RequestHead, label: string, error: SwitchboardError, startedAt: number): void {
+    if (head.expectContinue) res.shouldKeepAlive = false;
     sendError(res, error);
     this.metrics.record(label, error.status, startedAt);
+  }
+
+  /**
+   * A head we will not route. The connection is closed after the answer: after a bad target
+   * or too many headers we do not trust how the rest of the stream is framed.
+   */
+  private refuseHead(req: ProxyRequest, res: ServerResponse, error: SwitchboardError, startedAt: number): void {
+    res.shouldKeepAlive = false;
+    sendError(res, error);
+    this.metrics.record(UNKNOWN_SERVICE, error.status, startedAt);
+    if (this.logger.isLevelEnabled('debug')) this.logger.debug({ err: error, peer: req.socket.remoteAddress }, 'request refused');
+  }
+
+  private internalError(err: unknown, requestId: string, service: string): void {
+    internalErrorsTotal.inc({ service });
+    this.logger.error({ err, requestId, service }, 'internal error while handling a request: it failed, the proxy goes on');
   }
 
   private completeExchange(exchange: Exchange): void {
@@ -235,15 +314,31 @@ export class Proxy {
   }
 
   private handleUpgrade(req: ProxyRequest, socket: Duplex, head: Buffer): void {
+    try {
+      this.serveUpgrade(req, socket, head);
+    } catch (err) {
+      this.internalError(err, req.requestId, UNKNOWN_SERVICE);
+      writeRawError(socket, internalError(err));
+    }
+  }
+
+  private serveUpgrade(req: ProxyRequest, socket: Duplex, head: Buffer): void {
     const startedAt = performance.now();
-    ensureRequestId(req);
-    if (!isWebSocketUpgrade(req)) {
-      const error = new SwitchboardError('bad_request', 'only WebSocket upgrades are supported');
-      writeRawError(socket, error);
-      this.metrics.record(UNKNOWN_SERVICE, error.status, startedAt);
+    const requestHead = readRequestHead(req, this.heads);
+    const refused =
+      requestHead instanceof SwitchboardError
+        ? requestHead
+        : isWebSocketUpgrade(req)
+          ? undefined
+          : new SwitchboardError('bad_request', 'only WebSocket upgrades are supported');
+    if (refused !== undefined) {
+      writeRawError(socket, refused);
+      this.metrics.record(UNKNOWN_SERVICE, refused.status, startedAt);
       return;
     }
-    const route = this.router.route(req.headers.host, req.url ?? '/');
+    const { host, target } = requestHead as RequestHead;
+    req.requestId = (requestHead as RequestHead).requestId;
+    const route = this.router.route(host, target);
     const service = this.serviceFor(route);
     const upstream = service?.pick(req);
     if (service === undefined || upstream === undefined) {
@@ -253,7 +348,7 @@ export class Proxy {
       return;
     }
     req.url = (route as Route).path;
-    this.tunnels.forward(req, socket, head, upstream, service, startedAt);
+    this.tunnels.forward(req, socket, head, upstream, service, startedAt, requestHead as RequestHead);
   }
 
   private completeTunnel(tunnel: Tunnel): void {
@@ -290,7 +385,7 @@ export class Proxy {
     let service = this.services.get(name);
     if (service) return service;
     try {
-      service = new Service(name, this.policyFor(name), { idleMs: this.config.timeouts.idleMs, logger: this.logger });
+      service = new Service(name, this.policyFor(name), { transport: this.transport, logger: this.logger });
     } catch (err) {
       this.logger.error({ err, service: name }, 'invalid service policy: service disabled');
       return undefined;
@@ -309,22 +404,19 @@ export class Proxy {
 /**
  * Client-side timeouts against slowloris: headers must arrive within `headerMs`, the whole
  * request within `requestMs`. node checks them on a timer (30 s by default); check often
- * enough that a short timeout is enforced close to when it expires.
+ * enough that a short timeout is enforced close to when it expires. node keeps at most
+ * `maxHeadersCount` header lines; one more than ours lets request-head.ts see the excess.
  */
-function createServer(
-  timeouts: ClientTimeouts,
-  handler: (req: ProxyRequest, res: ServerResponse) => void,
-): http.Server<typeof ProxyRequest> {
+function createServer(timeouts: ClientTimeouts, maxHeaders: number): http.Server<typeof ProxyRequest> {
   const shortest = timeouts.requestMs > 0 ? Math.min(timeouts.headerMs, timeouts.requestMs) : timeouts.headerMs;
-  return http.createServer(
-    {
-      IncomingMessage: ProxyRequest,
-      headersTimeout: timeouts.headerMs,
-      requestTimeout: timeouts.requestMs,
-      connectionsCheckingInterval: Math.max(50, Math.min(1_000, Math.floor(shortest / 4))),
-    },
-    handler,
-  );
+  const server = http.createServer({
+    IncomingMessage: ProxyRequest,
+    headersTimeout: timeouts.headerMs,
+    requestTimeout: timeouts.requestMs,
+    connectionsCheckingInterval: Math.max(50, Math.min(1_000, Math.floor(shortest / 4))),
+  });
+  server.maxHeadersCount = maxHeaders + 1;
+  return server;
 }
 
 /** Only made when a request has to queue: its wait ends if the client leaves. */

@@ -7,14 +7,15 @@ import { OutlierDetector } from './health/outlier-detector';
 import { PanicMode } from './health/panic';
 import { PassiveHealth } from './health/passive';
 import { ConcurrencyLimiter } from './overload';
+import type { TransportOptions } from './forward/transport';
 import { RetryBudget } from './retry-budget';
-import { RetryPolicy } from './retry';
+import { RetryPolicy } from './retry-policy';
 import { realScheduler, type Scheduler } from './scheduler';
 import { Pool, type Upstream } from './upstream';
 
 export interface ServiceOptions {
-  /** Idle keep-alive sockets to upstreams close after this. */
-  idleMs: number;
+  /** How connections to its upstreams behave. */
+  transport: TransportOptions;
   logger: Logger;
   scheduler?: Scheduler;
 }
@@ -57,7 +58,7 @@ export class Service {
     this.panic = new PanicMode(name, policy.panicThresholdPercent, options.logger);
     this.pool = new Pool(
       name,
-      { idleMs: options.idleMs, slowStart: policy.slowStart, panic: this.panic, now: () => scheduler.now() },
+      { ...options.transport, slowStart: policy.slowStart, panic: this.panic, now: () => scheduler.now() },
       createBalancer(policy.balancer, { hashKey: policy.hashKey }),
     );
     const outlier = policy.outlierDetection;

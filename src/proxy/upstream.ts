@@ -1,13 +1,11 @@
-import http from 'node:http';
 import { effectiveWeight, type Instance } from '../catalog/model';
 import { createBalancer, type Balancer, type PickRequest } from './balancers/balancer';
+import { UpstreamConnections, originOf, type TransportOptions } from './forward/transport';
 import type { PanicMode } from './health/panic';
 import { NO_SLOW_START, slowStartFactor, type SlowStartConfig } from './slow-start';
 
-export interface UpstreamOptions {
-  /** Idle keep-alive sockets to an instance are closed after this. */
-  idleMs: number;
-}
+/** How an upstream's connections behave (src/proxy/forward/transport.ts). */
+export type UpstreamOptions = TransportOptions;
 
 /** Shared by the upstreams of one pool. In panic, local health verdicts are set aside. */
 export interface PoolState {
@@ -17,32 +15,10 @@ export interface PoolState {
 /** For upstreams made outside a pool: never in panic. Never written to. */
 const NO_POOL: PoolState = Object.freeze({ panic: false }) as PoolState;
 
-interface ConnectOptions {
-  host?: string;
-  port?: number | string;
-  servername?: string;
-}
-type AddRequest = (this: http.Agent, req: http.ClientRequest, options: ConnectOptions) => void;
-const agentAddRequest = (http.Agent.prototype as unknown as { addRequest: AddRequest }).addRequest;
-
-/**
- * The keep-alive agent of one upstream. http-proxy hands node 17 request options (TLS fields
- * included, most of them undefined), which node's Agent copies into a fresh dictionary
- * object on every request (in addRequest, the hook agent libraries override). An
- * upstream's agent only ever connects to its one host:port: it passes on just those, and
- * an empty TLS server name, which plain HTTP never uses but node would otherwise work out
- * from the Host header each time. About 2.5 µs of CPU per request.
- */
-class UpstreamAgent extends http.Agent {
-  addRequest(req: http.ClientRequest, options: ConnectOptions): void {
-    agentAddRequest.call(this, req, { host: options.host, port: options.port, servername: '' });
-  }
-}
-
 /**
  * One instance as the data plane sees it: where it is, how much traffic it should get, how
  * many requests it is serving, whether this proxy considers it healthy, and the keep-alive
- * agent that holds its connections. Balancers ask only `available()` and `weight`.
+ * pool that holds its connections. Balancers ask only `available()` and `weight`.
  *
  * Available = the registry lists it as passing or warning (weight > 0), it is not leaving
  * (deregistered, drained), and outlier detection has not ejected it and active probes are
@@ -58,9 +34,9 @@ export class Upstream {
   /** What balancers use: `baseWeight`, scaled down during slow start. */
   weight: number;
   inFlight = 0;
-  /** Made on first use: a catalog of 100,000 instances must not cost 100,000 idle agents. */
-  private lazyAgent: http.Agent | undefined;
-  private readonly idleMs: number;
+  /** Made on first use: a catalog of 100,000 instances must not cost 100,000 idle pools. */
+  private lazyConnections: UpstreamConnections | undefined;
+  private readonly transport: TransportOptions;
   /** When its current slow start began (pool clock); 0 = not warming up. */
   warmingSince = 0;
   private ejectedNow = false;
@@ -78,16 +54,13 @@ export class Upstream {
     this.baseWeight = effectiveWeight(instance);
     this.weight = this.baseWeight;
     this.pool = pool;
-    this.idleMs = options.idleMs;
+    this.transport = options;
   }
 
-  /**
-   * Without a keep-alive agent every proxied request opens (and closes) a connection.
-   * `timeout` closes sockets that sit idle in the pool; lifo keeps few sockets hot.
-   */
-  get agent(): http.Agent {
-    this.lazyAgent ??= new UpstreamAgent({ keepAlive: true, timeout: this.idleMs, scheduling: 'lifo' });
-    return this.lazyAgent;
+  /** Its keep-alive connections. */
+  get connections(): UpstreamConnections {
+    this.lazyConnections ??= new UpstreamConnections(originOf(this.address, this.port), this.transport);
+    return this.lazyConnections;
   }
 
   available(): boolean {
@@ -133,32 +106,29 @@ export class Upstream {
 
   release(): void {
     this.inFlight--;
-    if (this.leaving && this.inFlight === 0) this.lazyAgent?.destroy();
+    if (this.leaving && this.inFlight === 0) this.lazyConnections?.close();
   }
 
   /**
-   * A pooled connection broke: the instance probably restarted or died, and its other idle
-   * connections with it. Closing them makes the next request open a new connection, whose
+   * A connection broke: the instance probably restarted or died, and its other idle
+   * connections with it. Starting afresh makes the next request open a new connection, whose
    * refusal is retriable for every method, instead of writing a POST into a dead socket.
    */
-  dropIdleConnections(): void {
-    if (this.lazyAgent === undefined) return;
-    for (const sockets of Object.values(this.lazyAgent.freeSockets)) {
-      for (const socket of [...(sockets ?? [])]) socket.destroy();
-    }
+  resetConnections(): void {
+    this.lazyConnections?.reset();
   }
 
   /** Leave rotation; in-flight requests finish, then the connections are closed. */
   drain(): void {
     if (this.leaving) return;
     this.leaving = true;
-    if (this.inFlight === 0) this.lazyAgent?.destroy();
+    if (this.inFlight === 0) this.lazyConnections?.close();
   }
 
   /** Shutdown: close every connection now. */
   destroy(): void {
     this.leaving = true;
-    this.lazyAgent?.destroy();
+    this.lazyConnections?.destroy();
   }
 
   private refreshHealthy(): boolean {

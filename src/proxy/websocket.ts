@@ -1,16 +1,20 @@
-import http, { type ClientRequest, type IncomingMessage } from 'node:http';
+import http, { type ClientRequest, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
+import httpProxy from 'http-proxy';
 import { SwitchboardError, isSwitchboardError, type ErrorCode } from '../errors';
 import type { Logger } from '../log';
-import { setForwardedHeaders, writeRawError, type Forwarder, type ProxyRequest, type UpgradeOwner } from './forward';
+import type { RequestHead } from './forward/request-head';
+import { ignoreError, writeRawError, type ProxyRequest } from './respond';
 import type { Service } from './service';
 import type { Upstream } from './upstream';
 
 /**
- * WebSocket upgrades, sent through forward.ts's http-proxy. Its known traps are handled
- * here: error handlers everywhere an ECONNRESET can surface (#607), both sockets destroyed
- * when an upgrade fails (#783). Upgrades are not retried and not counted against the
- * concurrency limit: a tunnel lives for hours.
+ * WebSocket upgrades, the one thing still sent through `http-proxy` (plain HTTP goes through
+ * forward/). Its known traps are handled here: error handlers everywhere an ECONNRESET can
+ * surface (#607), both sockets destroyed when an upgrade fails (#783), and the request's
+ * headers replaced by the sanitised ones (its `xfwd` would append to a client's
+ * X-Forwarded-For). Upgrades are not retried and not counted against the concurrency limit:
+ * a tunnel lives for hours.
  */
 
 export interface TunnelContext {
@@ -18,9 +22,14 @@ export interface TunnelContext {
   /** Time to the upstream's 101. */
   readonly responseMs: number;
   readonly logger: Logger;
-  readonly forwarder: Forwarder;
   /** Once per tunnel, when the client socket closes. */
   complete(tunnel: Tunnel): void;
+}
+
+/** Who hears about a WebSocket upgrade's progress. */
+export interface UpgradeOwner {
+  upgradeSent(proxyReq: ClientRequest, req: ProxyRequest): void;
+  upgradeFailed(err: Error, req: ProxyRequest): void;
 }
 
 /** One WebSocket tunnel through one upstream. */
@@ -48,19 +57,27 @@ export const CLIENT_CLOSED = 499;
 
 export class TunnelForwarder implements UpgradeOwner {
   private readonly tunnels = new Set<Duplex>();
+  private readonly proxy: httpProxy<ProxyRequest>;
 
-  constructor(private readonly context: TunnelContext) {}
+  constructor(private readonly context: TunnelContext) {
+    this.proxy = httpProxy.createProxyServer<ProxyRequest>({ xfwd: false, prependPath: false });
+    // An `error` listener on the proxy, always: without one http-proxy throws (#607).
+    this.proxy.on('error', onProxyError);
+    this.proxy.on('econnreset', ignoreError);
+    this.proxy.on('proxyReqWs', onProxyReqWs);
+  }
 
-  forward(req: ProxyRequest, socket: Duplex, head: Buffer, upstream: Upstream, service: Service, startedAt: number): void {
+  forward(req: ProxyRequest, socket: Duplex, head: Buffer, upstream: Upstream, service: Service, startedAt: number, requestHead: RequestHead): void {
     const tunnel = new Tunnel(this, upstream, service, startedAt, socket);
     req.tunnel = tunnel;
     upstream.acquire();
     socket.on('error', (err) => this.context.logger.debug({ err }, 'websocket client socket error'));
     socket.once('close', () => this.end(tunnel));
     this.tunnels.add(socket);
-    setForwardedHeaders(req);
+    req.headers = upgradeHeaders(requestHead.headers, req.headers.upgrade as string);
     tunnel.responseTimer = setTimeout(() => this.timeout(tunnel, 'response'), this.context.responseMs);
-    this.context.forwarder.ws(req, socket, head, { host: upstream.address, port: upstream.port });
+    // No agent: the socket leaves any pool at the upgrade anyway.
+    this.proxy.ws(req, socket, head, { target: { host: upstream.address, port: upstream.port } });
   }
 
   /** Cuts open tunnels (shutdown, after the drain period). */
@@ -162,6 +179,27 @@ function upstreamFailure(err: Error, tunnel: Tunnel): SwitchboardError {
     return new SwitchboardError('upstream_timeout', `service "${name}": upstream timed out (${code})`, { cause: err });
   }
   return new SwitchboardError('upstream_unreachable', `service "${name}": upstream failed (${code})`, { cause: err });
+}
+
+function onProxyError(err: Error, req: ProxyRequest): void {
+  req.tunnel?.owner.upgradeFailed(err, req);
+}
+
+function onProxyReqWs(proxyReq: ClientRequest, req: ProxyRequest): void {
+  req.tunnel?.owner.upgradeSent(proxyReq, req);
+}
+
+/** The sanitised request headers (request-head.ts) as http-proxy wants them, plus the upgrade's own. */
+function upgradeHeaders(flat: readonly string[], upgrade: string): IncomingHttpHeaders {
+  const headers: IncomingHttpHeaders = {};
+  for (let i = 0; i < flat.length; i += 2) {
+    const name = flat[i].toLowerCase();
+    const prior = headers[name];
+    headers[name] = prior === undefined ? flat[i + 1] : `${String(prior)}, ${flat[i + 1]}`;
+  }
+  headers.connection = 'Upgrade';
+  headers.upgrade = upgrade;
+  return headers;
 }
 
 /** Only WebSocket upgrades are proxied; anything else is refused before routing. */

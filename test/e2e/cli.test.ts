@@ -37,7 +37,8 @@ describe('help', () => {
       const line = lines.find((l) => l.trimStart().startsWith(`--${s.flag} `));
       assert.ok(line, `all --help lists --${s.flag}`);
       const value = settingDefault(s.path);
-      assert.ok(line.includes(`(default ${Array.isArray(value) ? value.join(',') : String(value)})`), line);
+      const shown = Array.isArray(value) ? value.join(',') || 'none' : String(value);
+      assert.ok(line.includes(`(default ${shown})`), line);
       assert.ok(line.includes(envName(s)), line);
     }
     assert.match(res.stdout, /--proxy-listen HOST:PORT .*\(default 127\.0\.0\.1:8080\)/);

@@ -2,7 +2,11 @@
  * Instances for the proxy's balancer and pool unit tests: service `s` on 127.0.0.1:1.
  */
 import { DEFAULT_WEIGHTS, type HealthStatus, type Instance, type Weights } from '../../src/catalog/model';
+import type { TransportOptions } from '../../src/proxy/forward/transport';
 import type { Upstream } from '../../src/proxy/upstream';
+
+/** Connection settings for upstreams that unit tests never connect to. */
+export const TRANSPORT: Readonly<TransportOptions> = Object.freeze({ connectMs: 1000, idleMs: 1000, bodyIdleMs: 1000 });
 
 /**
  * `weight`: one number for both passing and warning (1 = the defaults), or the weights.
@@ -28,11 +32,17 @@ function weightsOf(weight: number | Weights): Weights {
   return weight === 1 ? { ...DEFAULT_WEIGHTS } : { passing: weight, warning: weight };
 }
 
-/** Calls `onDestroy` each time the upstream's connections are closed (its agent destroyed). */
-export function onAgentDestroy(upstream: Upstream, onDestroy: () => void): void {
-  const destroy = upstream.agent.destroy.bind(upstream.agent);
-  upstream.agent.destroy = () => {
-    onDestroy();
+/** Calls `onClose` each time the upstream's connections are closed (drained or destroyed). */
+export function onConnectionsClosed(upstream: Upstream, onClose: () => void): void {
+  const connections = upstream.connections;
+  const close = connections.close.bind(connections);
+  const destroy = connections.destroy.bind(connections);
+  connections.close = () => {
+    onClose();
+    close();
+  };
+  connections.destroy = () => {
+    onClose();
     destroy();
   };
 }

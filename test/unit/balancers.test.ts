@@ -8,11 +8,11 @@ import { LeastRequest } from '../../src/proxy/balancers/least-request';
 import { RandomBalancer } from '../../src/proxy/balancers/random';
 import { RingHash } from '../../src/proxy/balancers/ring-hash';
 import { Upstream } from '../../src/proxy/upstream';
-import { instance } from '../helpers/upstream-fixtures';
+import { TRANSPORT, instance } from '../helpers/upstream-fixtures';
 
 function upstreams(spec: Record<string, { weight?: number; inFlight?: number; down?: boolean }>): Upstream[] {
   return Object.entries(spec).map(([id, s]) => {
-    const u = new Upstream(instance(id, s.weight ?? 1), { idleMs: 1000 });
+    const u = new Upstream(instance(id, s.weight ?? 1), TRANSPORT);
     u.inFlight = s.inFlight ?? 0;
     if (s.down) u.setEjected(true);
     return u;

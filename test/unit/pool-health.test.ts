@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { PanicMode } from '../../src/proxy/health/panic';
 import { slowStartFactor } from '../../src/proxy/slow-start';
 import { Pool } from '../../src/proxy/upstream';
-import { instance, onAgentDestroy } from '../helpers/upstream-fixtures';
+import { TRANSPORT, instance, onConnectionsClosed } from '../helpers/upstream-fixtures';
 
 const request = { headers: {} };
 
@@ -26,7 +26,7 @@ describe('slow start factor', () => {
 
 describe('Pool: slow start', () => {
   function pool(now: { t: number }): Pool {
-    return new Pool('s', { idleMs: 1000, slowStart: { windowMs: 1000, aggression: 1, minWeightPercent: 10 }, now: () => now.t });
+    return new Pool('s', { ...TRANSPORT, slowStart: { windowMs: 1000, aggression: 1, minWeightPercent: 10 }, now: () => now.t });
   }
 
   it('instances present at the first update start at full weight', () => {
@@ -84,7 +84,7 @@ describe('Pool: slow start', () => {
 
 describe('Pool: availability and panic', () => {
   function pool(threshold: number, ids = ['a', 'b', 'c', 'd']): Pool {
-    const p = new Pool('panic-svc', { idleMs: 1000, panic: new PanicMode('panic-svc', threshold) });
+    const p = new Pool('panic-svc', { ...TRANSPORT, panic: new PanicMode('panic-svc', threshold) });
     p.update(ids.map((id) => instance(id)));
     return p;
   }
@@ -137,7 +137,7 @@ describe('Pool: availability and panic', () => {
     const p = pool(50, ['a', 'b']);
     const a = p.upstreams[0];
     let destroyed = 0;
-    onAgentDestroy(a, () => destroyed++);
+    onConnectionsClosed(a, () => destroyed++);
     a.acquire();
     p.update([instance('b')]);
     assert.equal(a.draining, true);

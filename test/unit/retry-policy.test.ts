@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { defaultServicePolicy } from '../../src/config/load';
 import type { RetryOn } from '../../src/config/types';
-import { BODY_BUFFERED, BODY_NONE, BODY_STREAMED, bodyMode } from '../../src/proxy/request-body';
+import { BODY_BUFFERED, BODY_NONE, BODY_STREAMED, bodyMode } from '../../src/proxy/forward/body';
 import { RetryBudget } from '../../src/proxy/retry-budget';
-import { RetryPolicy, statusFailureKind, type RetryCandidate } from '../../src/proxy/retry';
+import { RetryPolicy, statusFailureKind, type RetryCandidate } from '../../src/proxy/retry-policy';
 
 function policy(overrides: { retryOn?: RetryOn[]; attempts?: number } = {}, budget = new RetryBudget('retry-unit')): RetryPolicy {
   return new RetryPolicy('retry-unit', { ...defaultServicePolicy().retries, ...overrides }, budget);
@@ -75,14 +75,14 @@ describe('RetryPolicy: retryOn and the budget', () => {
 });
 
 describe('bodyMode', () => {
-  const cases: Array<{ headers: Record<string, string>; expected: number }> = [
-    { headers: {}, expected: BODY_NONE },
-    { headers: { 'content-length': '0' }, expected: BODY_NONE },
-    { headers: { 'content-length': '1024' }, expected: BODY_BUFFERED },
-    { headers: { 'content-length': '1025' }, expected: BODY_STREAMED },
-    { headers: { 'transfer-encoding': 'chunked' }, expected: BODY_STREAMED },
+  // bodyLength as request-head.ts reads it: Content-Length, -1 for chunked, 0 for none.
+  const cases: Array<{ name: string; bodyLength: number; expected: number }> = [
+    { name: 'no body', bodyLength: 0, expected: BODY_NONE },
+    { name: 'within bufferBodyUpTo', bodyLength: 1024, expected: BODY_BUFFERED },
+    { name: 'past bufferBodyUpTo', bodyLength: 1025, expected: BODY_STREAMED },
+    { name: 'chunked', bodyLength: -1, expected: BODY_STREAMED },
   ];
   for (const c of cases) {
-    it(JSON.stringify(c.headers), () => assert.equal(bodyMode(c.headers, 1024), c.expected));
+    it(c.name, () => assert.equal(bodyMode(c.bodyLength, 1024), c.expected));
   }
 });

@@ -5,7 +5,7 @@ import { isSwitchboardError } from '../../src/errors';
 import { createBalancer } from '../../src/proxy/balancers/balancer';
 import { WeightedRoundRobin } from '../../src/proxy/balancers/weighted-round-robin';
 import { Pool, Upstream } from '../../src/proxy/upstream';
-import { instance as fixtureInstance, onAgentDestroy } from '../helpers/upstream-fixtures';
+import { TRANSPORT, instance as fixtureInstance, onConnectionsClosed } from '../helpers/upstream-fixtures';
 
 const request = { headers: {} };
 
@@ -15,7 +15,7 @@ function instance(id: string, weights: Weights = DEFAULT_WEIGHTS, status: Health
 }
 
 function upstreams(weights: Record<string, number>): Upstream[] {
-  return Object.entries(weights).map(([id, w]) => new Upstream(instance(id, { passing: w, warning: w }), { idleMs: 1000 }));
+  return Object.entries(weights).map(([id, w]) => new Upstream(instance(id, { passing: w, warning: w }), TRANSPORT));
 }
 
 function picks(weights: Record<string, number>, count: number, prepare?: (us: Upstream[]) => void): string {
@@ -78,7 +78,7 @@ describe('createBalancer', () => {
 
 describe('Pool', () => {
   it('keeps only instances with weight in rotation, by Consul weights per health', () => {
-    const pool = new Pool('s', { idleMs: 1000 });
+    const pool = new Pool('s', TRANSPORT);
     pool.update([
       instance('pass', { passing: 3, warning: 1 }),
       instance('warn', { passing: 3, warning: 2 }, 'warning'),
@@ -96,7 +96,7 @@ describe('Pool', () => {
   });
 
   it('drains an instance that turns critical, and exists with nothing to pick', () => {
-    const pool = new Pool('s', { idleMs: 1000 });
+    const pool = new Pool('s', TRANSPORT);
     pool.update([instance('a')]);
     const a = pool.pick(request);
     assert.ok(a);
@@ -110,11 +110,11 @@ describe('Pool', () => {
   });
 
   it("closes a leaving upstream's connections only after its last in-flight request", () => {
-    const pool = new Pool('s', { idleMs: 1000 });
+    const pool = new Pool('s', TRANSPORT);
     pool.update([instance('a')]);
     const a = pool.upstreams[0];
     let destroyed = 0;
-    onAgentDestroy(a, () => destroyed++);
+    onConnectionsClosed(a, () => destroyed++);
     a.acquire();
     a.acquire();
     pool.update([]);
@@ -127,7 +127,7 @@ describe('Pool', () => {
   });
 
   it('reuses the upstream (and its connections) when only the weight changes', () => {
-    const pool = new Pool('s', { idleMs: 1000 });
+    const pool = new Pool('s', TRANSPORT);
     pool.update([instance('a')]);
     const before = pool.upstreams[0];
     pool.update([instance('a', { passing: 4, warning: 1 })]);
@@ -137,7 +137,7 @@ describe('Pool', () => {
   });
 
   it('replaces the upstream when the address changes', () => {
-    const pool = new Pool('s', { idleMs: 1000 });
+    const pool = new Pool('s', TRANSPORT);
     pool.update([instance('a')]);
     const before = pool.upstreams[0];
     pool.update([{ ...instance('a'), port: 2 }]);
