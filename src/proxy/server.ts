@@ -290,11 +290,11 @@ export class Proxy {
   }
 
   /**
-   * A head we will not route. The connection is closed after the answer: after a bad target
-   * or too many headers we do not trust how the rest of the stream is framed.
+   * A head we will not route. Past the header cap node may have dropped a line that frames
+   * the body, so that connection is closed; after a bad Host or target it stays usable.
    */
   private refuseHead(req: ProxyRequest, res: ServerResponse, error: SwitchboardError, startedAt: number): void {
-    res.shouldKeepAlive = false;
+    if (error.code === 'too_many_headers') res.shouldKeepAlive = false;
     sendError(res, error);
     this.metrics.record(UNKNOWN_SERVICE, error.status, startedAt);
     if (this.logger.isLevelEnabled('debug')) this.logger.debug({ err: error, peer: req.socket.remoteAddress }, 'request refused');

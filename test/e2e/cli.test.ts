@@ -59,6 +59,19 @@ describe('help', () => {
 });
 
 describe('invalid input exits 2 naming source, field and reason', () => {
+  test('node started with --insecure-http-parser (NODE_OPTIONS) is refused in one line', async () => {
+    const res = await runSwitchboard(['all', ...SAFE, `--data-dir=${dir}/insecure`], { env: { NODE_OPTIONS: '--insecure-http-parser' } });
+    assert.equal(res.code, 2);
+    assertOneLine(res.stderr, '--insecure-http-parser', 'NODE_OPTIONS');
+    assert.ok(!existsSync(`${dir}/insecure`), 'nothing was started');
+  });
+
+  test('a trusted proxy that is not a CIDR', async () => {
+    const res = await runSwitchboard(['all', ...SAFE, '--trusted-proxies=10.0.0.0/8,10.0.0.0/99']);
+    assert.equal(res.code, 2);
+    assertOneLine(res.stderr, 'proxy.trustedProxies[1]', 'CIDR', '10.0.0.0/99');
+  });
+
   test('a bad value in the config file', async () => {
     const file = path.join(dir, 'bad.yaml');
     writeFileSync(file, 'proxy:\n  timeouts:\n    connect: soon\n');

@@ -73,6 +73,8 @@ export interface HarnessOptions {
   timeouts?: Partial<ProxyConfig['timeouts']>;
   clientTimeouts?: ClientTimeouts;
   logger?: Logger;
+  /** Any other proxy settings (trustedProxies, maxRequestHeaders, routes…). */
+  config?: Partial<ProxyConfig>;
 }
 
 export class ProxyHarness {
@@ -92,6 +94,7 @@ export class ProxyHarness {
       resyncIntervalMs: 0,
       services,
       ...(options.clientTimeouts ? { clientTimeouts: options.clientTimeouts } : {}),
+      ...options.config,
     };
     this.proxy = new Proxy({ config, domain: 'svc', source: this.catalog, bus: this.bus, logger: options.logger ?? silentLogger() });
   }
