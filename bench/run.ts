@@ -14,10 +14,10 @@ import { Backends } from './backends';
 import { ensureTools } from './install';
 import { chooseLoadGenerator, type LoadGenerator } from './load';
 import { type BenchOptions, parseOptions, USAGE, UsageError } from './options';
-import { bareHttpProxyPeer } from './peers/bare-http-proxy';
 import { directPeer } from './peers/direct';
 import { haproxyPeer } from './peers/haproxy';
 import { nginxPeer } from './peers/nginx';
+import { scriptPeer } from './peers/script-peer';
 import type { Mode, PeerContext, PeerFactory, PeerName, RunningPeer } from './peers/peer';
 import { type SwitchboardPeer, switchboardPeer } from './peers/switchboard';
 import { type BenchReport, environment, type PeerStatus, renderMarkdown, type SectionResult, writeReport } from './report';
@@ -48,7 +48,9 @@ function log(line: string): void {
 function factories(peers: PeerName[], mode: Mode): PeerFactory[] {
   const all: Record<PeerName, PeerFactory> = {
     direct: directPeer,
-    'bare-http-proxy': bareHttpProxyPeer,
+    'bare-http-proxy': scriptPeer('bare-http-proxy', 'bare-http-proxy-script.js'),
+    'fastify-http-proxy': scriptPeer('fastify-http-proxy', 'fastify-http-proxy-script.js'),
+    'undici-forwarder': scriptPeer('undici-forwarder', 'undici-forwarder-script.js'),
     switchboard: switchboardPeer(mode),
     nginx: nginxPeer,
     haproxy: haproxyPeer,

@@ -9,23 +9,10 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import httpProxy from 'http-proxy';
-
-function parseArgs(argv: string[]): { host: string; port: number; routes: Map<string, string> } {
-  let listen = '127.0.0.1:0';
-  const routes = new Map<string, string>();
-  for (let i = 0; i < argv.length; i += 2) {
-    if (argv[i] === '--listen') listen = argv[i + 1];
-    else if (argv[i] === '--route') {
-      const [host, target] = argv[i + 1].split('=');
-      routes.set(host.toLowerCase(), target);
-    } else throw new Error(`unknown argument ${argv[i]}`);
-  }
-  const colon = listen.lastIndexOf(':');
-  return { host: listen.slice(0, colon), port: Number(listen.slice(colon + 1)), routes };
-}
+import { parseScriptArgs, printListening } from './script-peer';
 
 function main(): void {
-  const { host, port, routes } = parseArgs(process.argv.slice(2));
+  const { host, port, routes } = parseScriptArgs(process.argv.slice(2));
   // Without a keep-alive agent http-proxy sends `Connection: close` upstream (http-proxy #929).
   const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
   const proxy = httpProxy.createProxyServer({ agent, xfwd: true });
@@ -46,8 +33,7 @@ function main(): void {
   });
   server.keepAliveTimeout = 65_000;
   server.listen(port, host, () => {
-    const address = server.address() as AddressInfo;
-    process.stdout.write(JSON.stringify({ listening: `${address.address}:${address.port}` }) + '\n');
+    printListening(server.address() as AddressInfo);
   });
   process.on('SIGTERM', () => {
     server.close(() => process.exit(0));

@@ -233,7 +233,7 @@ export class Proxy {
       return;
     }
     req.requestId = head.requestId;
-    if (this.closing || head.expectContinue) res.shouldKeepAlive = !this.closing;
+    if (this.closing) res.shouldKeepAlive = false;
     const route = this.router.route(head.host, head.target);
     const service = this.serviceFor(route);
     if (service === undefined) {

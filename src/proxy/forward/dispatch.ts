@@ -92,7 +92,9 @@ export class Exchange implements ForwardHandler {
 
   onAttemptHeaders(attempt: Attempt, status: number, statusText: string, rawHeaders: Buffer[]): boolean {
     if (this.done) return false;
-    const headers = clientResponseHeaders(rawHeaders, this.head.requestId, this.context.closing);
+    const headers = clientResponseHeaders(rawHeaders, this.head.requestId);
+    // Shutting down: node answers `Connection: close` and ends the connection after this response.
+    if (this.context.closing) this.res.shouldKeepAlive = false;
     try {
       if (statusText) this.res.writeHead(status, statusText, headers);
       else this.res.writeHead(status, headers);

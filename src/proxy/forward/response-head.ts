@@ -37,10 +37,9 @@ const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'pro
 /**
  * The upstream's raw header lines (latin1 bytes, as they came) as a flat [name, value, …]
  * list for `writeHead`: names keep their case, repeats stay separate, order is kept. The
- * request id is added unless the upstream sent one; `connection: close` when the proxy is
- * shutting down.
+ * request id is added unless the upstream sent one.
  */
-export function clientResponseHeaders(raw: readonly Buffer[], requestId: string, closing: boolean): string[] {
+export function clientResponseHeaders(raw: readonly Buffer[], requestId: string): string[] {
   const headers: string[] = [];
   let hasRequestId = false;
   let nominated: string[] | undefined;
@@ -56,6 +55,5 @@ export function clientResponseHeaders(raw: readonly Buffer[], requestId: string,
   }
   if (nominated !== undefined) removeHeaders(headers, nominated);
   if (!hasRequestId) headers.push('x-request-id', requestId);
-  if (closing) headers.push('connection', 'close');
   return headers;
 }
