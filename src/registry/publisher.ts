@@ -128,8 +128,15 @@ class LeaderSession {
   private retryTimer?: NodeJS.Timeout;
   private tail: Promise<void> = Promise.resolve();
   private lastRev = 0;
+  /** The newest revision the bus accepted: what a re-announcement chains from. */
+  private lastSentRev = 0;
   private closed = false;
   private failing = false;
+  /** Services of messages the bus refused since the last accepted one. */
+  private unsent = new Set<string>();
+  /** The newest revision the bus refused. */
+  private unsentRev = 0;
+  private reannounceTimer?: NodeJS.Timeout;
 
   constructor(private readonly ctx: SessionContext) {}
 
@@ -141,6 +148,7 @@ class LeaderSession {
   async close(): Promise<void> {
     this.closed = true;
     clearTimeout(this.retryTimer);
+    clearTimeout(this.reannounceTimer);
     this.watcher?.close();
     await this.tail;
     await this.ctx.checkpoint.close();
@@ -154,6 +162,7 @@ class LeaderSession {
       const from = stored > 0 && stored <= storeRev ? stored : storeRev;
       this.ctx.log.info({ from, stored, storeRev }, 'leading: publishing every catalog change after the last published revision');
       this.lastRev = from;
+      this.lastSentRev = from;
       this.follow(from);
     } catch (err) {
       this.retry(err, 'reading the published revision failed');
@@ -212,14 +221,37 @@ class LeaderSession {
       published.inc();
       if (this.failing) this.ctx.log.info({ rev: message.rev }, 'publishing works again');
       this.failing = false;
+      if (message.rev >= this.unsentRev) this.unsent.clear();
+      this.lastSentRev = Math.max(this.lastSentRev, message.rev);
     } catch (err) {
       publishFailures.inc();
       // One warning per outage: every change would otherwise log one.
-      if (!this.failing) this.ctx.log.warn({ err, rev: message.rev }, 'publish failed; subscribers will resync');
+      if (!this.failing) this.ctx.log.warn({ err, rev: message.rev }, 'publish failed; announcing the latest revision again until the bus takes it');
       this.failing = true;
+      for (const service of message.services) this.unsent.add(service);
+      this.unsentRev = Math.max(this.unsentRev, message.rev);
+      this.scheduleReannounce();
     }
     this.ctx.attempted(message.rev);
     this.ctx.checkpoint.save(message.rev);
+  }
+
+  /**
+   * A refused message may be one that subscribers which reconnected earlier never hear of:
+   * they resync on their own reconnect, not on our failures. So the newest revision is
+   * announced again (chained from the last accepted one: a subscriber that missed more sees a
+   * gap) until the bus takes it.
+   */
+  private scheduleReannounce(): void {
+    if (this.closed || this.reannounceTimer !== undefined) return;
+    this.reannounceTimer = setTimeout(() => {
+      this.reannounceTimer = undefined;
+      // Decided in the chain, after what is queued: a newer message may have gone out meanwhile.
+      this.tail = this.tail.then(() => {
+        if (this.closed || this.unsentRev <= this.lastSentRev) return;
+        return this.send({ rev: this.unsentRev, prevRev: this.lastSentRev, services: [...this.unsent].sort() });
+      });
+    }, this.ctx.retryMs);
   }
 }
 

@@ -88,7 +88,10 @@ describe('distributed mode: Redis faults', TIMEOUT, () => {
     const redis = new Redis(topology.redis.url, { lazyConnect: true, maxRetriesPerRequest: 1 });
     try {
       await redis.connect();
-      await waitFor('the gap proxy to sync', async () => (await proxyCatalog(proxy)).rev > 0, 15_000);
+      // Its subscription's first connect makes it resync once more: that fetch must be over
+      // before the test changes the catalog, or it would bring in what the test announces.
+      await waitFor('the gap proxy to subscribe and resync', async () => (await metricValue(proxy, GAP_METRIC, { reason: 'connect' })) >= 1, 15_000);
+      await waitConverged(registry, [proxy]);
 
       // A well-chained message: applied, no gap.
       assert.equal((await register(registry, { id: 'gap-1', service: 'gapped', port: 1 })).status, 200);
