@@ -125,7 +125,7 @@ async function registerAll(baseUrl: string, options: Options, progress: (done: n
 async function main(): Promise<void> {
   const options = parseOptions();
   const { store, cleanup } = await openStore(options);
-  const registry = new Registry({ store, bus: new LocalBus(), logger: silentLogger(), api: { listen: '127.0.0.1:0', maxWaitMs: 60_000 } });
+  const registry = new Registry({ store, bus: new LocalBus(), logger: silentLogger(), api: { listen: '127.0.0.1:0', maxWait: 60_000 } });
   /** Wall and CPU time (this process: client and registry) when each mark's window began. */
   const windowStarts = new Map<number, { wallMs: number; cpuUs: number }>();
   const cpuUs = () => {

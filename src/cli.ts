@@ -1,5 +1,6 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { CONFIG_ENV, ConfigError, envName, loadConfig, type Role, SETTINGS, settingDefault } from './config/load';
+import { ConfigError, loadConfig, type Role } from './config/load';
+import { CONFIG_ENV, SETTINGS, defaultText, envName } from './config/settings';
 import type { SwitchboardConfig } from './config/types';
 import { isSwitchboardError } from './errors';
 import { createLogger, type Logger } from './log';
@@ -150,7 +151,7 @@ function roleHelp(role: Role, spec: RoleSpec): string {
 function flagHelp(settings: typeof SETTINGS): string[] {
   const rows: Array<[string, string]> = [
     ['--config FILE', `config file (.yaml, .yml or .json) [env ${CONFIG_ENV}]`],
-    ...settings.map((s): [string, string] => [`--${s.flag} ${s.arg ?? placeholder(s.type)}`, `${s.help} (default ${showDefault(s.path)}) [env ${envName(s)}]`]),
+    ...settings.map((s): [string, string] => [`--${s.flag} ${s.arg ?? placeholder(s.type)}`, `${s.help} (default ${defaultText(s.node)}) [env ${envName(s)}]`]),
     ['-h, --help', 'show this help'],
   ];
   const width = Math.max(...rows.map(([left]) => left.length)) + 2;
@@ -162,13 +163,6 @@ function flagHelp(settings: typeof SETTINGS): string[] {
 
 function placeholder(type: (typeof SETTINGS)[number]['type']): string {
   return { string: 'VALUE', integer: 'N', boolean: 'true|false', duration: 'DURATION', list: 'A,B' }[type];
-}
-
-function showDefault(path: string): string {
-  const value = settingDefault(path);
-  if (value === undefined) return 'none';
-  if (Array.isArray(value)) return value.length === 0 ? 'none' : value.join(',');
-  return String(value);
 }
 
 function exitWith(code: number, text: string, stream: 'stdout' | 'stderr'): void {

@@ -1,104 +1,454 @@
-import { isIP } from 'node:net';
-import { availableParallelism } from 'node:os';
-import Ajv, { type ErrorObject, type ValidateFunction } from 'ajv';
+import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { LOG_LEVELS, type LogLevel } from '../log';
-import { parseDuration } from './duration';
-import { BALANCER_POLICIES, RETRY_ON, type BalancerPolicy, type RetryOn } from './types';
 
 /**
- * The one schema for Switchboard's configuration, as a config file spells it. Environment
- * variables and flags are coerced into this shape and validated by the same schema
- * (src/config/load.ts), which also fills in every default. Durations are Go-style strings
- * ("30s", "1m30s") or numbers of milliseconds.
+ * The one source of Switchboard's configuration. Every setting is one node here, with its
+ * type, its default, its description, and — when it can also come from a flag and an
+ * environment variable — its `cli` annotation. Everything else is derived from it:
  *
- * `errorReason` is an annotation of ours: the sentence shown instead of Ajv's wording when a
- * value fails that sub-schema (Ajv's "must match exactly one schema in oneOf" helps nobody).
+ *  - the TypeScript types (`SwitchboardConfig`, `ServicePolicy`, … in types.ts) by TypeBox;
+ *  - validation, defaults and coercion by Ajv (validate.ts), where the `duration` keyword
+ *    turns "30s" into 30000 and `statusRange` turns "200-399" into [200, 399] while
+ *    validating: the validated file *is* the runtime config, durations in milliseconds;
+ *  - the flags, their environment variables and `--help` (settings.ts);
+ *  - the README configuration table and config/switchboard.example.yaml (docs.ts; a test
+ *    fails when the committed ones differ from what it generates).
+ *
+ * Modules take their slice of the validated config and hold no defaults of their own.
  */
 
-/** The file's shape once defaults are filled in (durations still as written). */
-export interface ConfigFile {
-  logLevel: LogLevel;
-  domain: string;
-  dataDir: string;
-  api: { listen: string; maxWait: Duration; advertise?: string };
-  registry: { electionTtl: Duration };
-  proxy: {
-    listen: string;
-    registry?: string;
-    pathRouting: boolean;
-    stripServicePrefix: boolean;
-    routes: Array<{ host?: string; prefix?: string; service: string; strip: boolean }>;
-    timeouts: { connect: Duration; response: Duration; idle: Duration };
-    drain: Duration;
-    resyncInterval: Duration;
-    workers: number;
-    clientTimeouts: { header: Duration; request: Duration };
-    maxRequestHeaders: number;
-    trustedProxies: string[];
-    defaults: ServicePolicyFile;
-    services: Record<string, ServicePolicyOverrides>;
-  };
-  admin: { listen: string };
-  store: {
-    kind: 'embedded' | 'etcd';
-    compactEvery: number;
-    etcd: { endpoints: string[]; prefix: string };
-  };
-  bus: { kind: 'local' | 'redis'; redis: { url: string; channel: string } };
-  register: {
-    service?: string;
-    id?: string;
-    address: string;
-    port?: number;
-    tags: string[];
-    ttl: Duration;
-    deregisterAfter: Duration;
-  };
+export type Role = 'all' | 'registry' | 'proxy' | 'register';
+
+/** Where a setting can come from besides the file. */
+export interface Cli {
+  /** Flag without dashes; the environment variable is SWITCHBOARD_ + it in UPPER_SNAKE. */
+  flag: string;
+  /** Roles that accept the flag (the environment variable is read by every role). */
+  roles: readonly Role[];
+  /** Placeholder in --help (default: from the type). */
+  arg?: string;
+  /** One line for --help (default: the description's first sentence). */
+  help?: string;
 }
 
-export type Duration = string | number;
-
-/** A service policy as the file spells it, defaults filled in. */
-export interface ServicePolicyFile {
-  balancer: BalancerPolicy;
-  hashKey: string;
-  slowStart: { window: Duration; aggression: number; minWeightPercent: number };
-  healthCheck: {
-    enabled: boolean;
-    path: string;
-    interval: Duration;
-    timeout: Duration;
-    healthyThreshold: number;
-    unhealthyThreshold: number;
-    expectedStatuses: Array<number | string>;
-    jitter: Duration;
-    jitterPercent: number;
-  };
-  outlierDetection: {
-    consecutive5xx: number;
-    consecutiveGatewayFailure: number;
-    baseEjectionTime: Duration;
-    maxEjectionTime: Duration;
-    maxEjectionPercent: number;
-  };
-  panicThreshold: number;
-  retries: {
-    attempts: number;
-    perTryTimeout: Duration;
-    retryOn: RetryOn[];
-    budgetPercent: number;
-    minRetryConcurrency: number;
-    bufferBodyUpTo: number;
-  };
-  limits: { maxConcurrent: number; maxPending: number; maxPendingWait: Duration };
+/** Annotations of ours on a schema node (Ajv is told about each keyword in validate.ts). */
+interface Annotations {
+  description?: string;
+  cli?: Cli;
+  /** Shown commented out in the example file when the node has no default. */
+  example?: string;
+  /** How the default reads in docs when it is not a literal (e.g. "one per core"). */
+  defaultText?: string;
+  /** Sentence shown instead of Ajv's wording when the value fails this node. */
+  errorReason?: string;
 }
 
-/** `proxy.services.<name>`: any subset of a policy, merged over `proxy.defaults` section by section. */
-export type ServicePolicyOverrides = {
-  [K in keyof ServicePolicyFile]?: ServicePolicyFile[K] extends object ? Partial<ServicePolicyFile[K]> : ServicePolicyFile[K];
-};
+const ALL_ROLES: readonly Role[] = ['all', 'registry', 'proxy', 'register'];
+const LISTENING: readonly Role[] = ['all', 'registry', 'proxy'];
+const SERVING_PROXY: readonly Role[] = ['all', 'proxy'];
+const SERVING_REGISTRY: readonly Role[] = ['all', 'registry'];
+
+/**
+ * Longest duration a setting may have: node fires a setTimeout of more than 2^31−1 ms after
+ * 1 ms, so a "30d" interval would spin.
+ */
+export const MAX_DURATION_MS = 2 ** 31 - 1;
 
 export const LISTEN_REASON = 'must be host:port with a port from 0 to 65535';
+
+/** A duration: "250ms", "5s", "1m30s", "1h", or a number of milliseconds. Validated as milliseconds. */
+function Duration(defaultValue: string | undefined, options: Annotations & { allowZero?: boolean } = {}) {
+  const { allowZero = false, ...annotations } = options;
+  return Type.Unsafe<number>({
+    type: ['string', 'integer'],
+    duration: allowZero ? 'non-negative' : 'positive',
+    ...(defaultValue === undefined ? {} : { default: defaultValue }),
+    errorReason: allowZero
+      ? 'must be a duration like "10s" or "1m30s", or a number of milliseconds, at most 24 days'
+      : 'must be a positive duration like "10s" or "1m30s", or a number of milliseconds, at most 24 days',
+    ...annotations,
+  });
+}
+
+function Listen(defaultValue: string | undefined, annotations: Annotations) {
+  return Type.String({ format: 'listen', ...(defaultValue === undefined ? {} : { default: defaultValue }), errorReason: LISTEN_REASON, ...annotations });
+}
+
+/** An object whose fields all have defaults: absent means "all defaults". */
+function Section<T extends Record<string, TSchema>>(properties: T, annotations: Annotations = {}) {
+  return Type.Object(properties, { additionalProperties: false, default: {}, ...annotations });
+}
+
+// ---- one service's policy --------------------------------------------------------------
+
+/**
+ * `proxy.defaults` gets the policy with defaults; `proxy.services.<name>` the same nodes
+ * without them, so that an override names only what it changes (merged section by section).
+ */
+function policyNodes(withDefaults: boolean) {
+  const d = <T>(value: T): { default?: T } => (withDefaults ? { default: value } : {});
+  const dur = (value: string, annotations: Annotations & { allowZero?: boolean } = {}) => Duration(withDefaults ? value : undefined, annotations);
+  const int = (minimum: number, value: number, annotations: Annotations & { maximum?: number } = {}) => Type.Integer({ minimum, ...d(value), ...annotations });
+  const percent = (value: number, annotations: Annotations = {}) => Type.Number({ minimum: 0, maximum: 100, ...d(value), ...annotations });
+  const part = <T extends Record<string, TSchema>>(properties: T, annotations: Annotations = {}) =>
+    Type.Object(properties, { additionalProperties: false, ...d({}), ...annotations });
+  return {
+    balancer: Type.Union(
+      [Type.Literal('weighted-round-robin'), Type.Literal('least-request'), Type.Literal('ring-hash'), Type.Literal('random')],
+      {
+        ...d('weighted-round-robin' as const),
+        errorReason: 'must be one of weighted-round-robin, least-request, ring-hash, random',
+        description:
+          'weighted-round-robin (smooth, nginx\'s; Consul Weights), least-request (power of two choices on requests in flight per unit of weight), ring-hash (consistent hashing on `hashKey`: a key keeps its instance; removing one of N instances moves only ~1/N of the keys) or random (weighted).',
+      },
+    ),
+    hashKey: Type.String({
+      pattern: "^(ip|header:[!#$%&'*+.^_`|~0-9A-Za-z-]+|cookie:[^\\s=;,]+)$",
+      errorReason: 'must be "ip", "header:<name>" or "cookie:<name>"',
+      ...d('ip'),
+      description: 'What ring-hash hashes: ip (the client address), header:<name> or cookie:<name>. A request without that header or cookie goes to a random available instance.',
+    }),
+    slowStart: part(
+      {
+        window: dur('0s', { allowZero: true }),
+        aggression: Type.Number({ exclusiveMinimum: 0, ...d(1) }),
+        minWeightPercent: Type.Number({ exclusiveMinimum: 0, maximum: 100, ...d(10) }),
+      },
+      {
+        description:
+          'New instances, and instances returning from ejection or failed probes, get a share of their weight that grows over `window` (0 = off): max(minWeightPercent, (elapsed / window) ^ (1 / aggression)). aggression 1 is linear; higher ramps faster at first. Instances present when the proxy starts are not slowed. ring-hash ignores it.',
+      },
+    ),
+    healthCheck: part(
+      {
+        enabled: Type.Boolean(d(false)),
+        path: Type.String({ pattern: '^/', errorReason: 'must start with "/"', ...d('/') }),
+        interval: dur('5s'),
+        timeout: dur('2s'),
+        healthyThreshold: int(1, 2),
+        unhealthyThreshold: int(1, 3),
+        expectedStatuses: Type.Array(
+          Type.Unsafe<[number, number]>({
+            type: ['integer', 'string'],
+            statusRange: true,
+            errorReason: 'must be a status code (200) or an inclusive range ("200-399") within 100-599',
+          }),
+          { minItems: 1, ...d(['200-399']) },
+        ),
+        jitter: dur('0s', { allowZero: true }),
+        jitterPercent: percent(10),
+        maxConcurrentProbes: int(1, 16, { description: 'Probes of this service in flight at once from one proxy.' }),
+      },
+      {
+        description:
+          "Active health checking from this proxy: GET `path` on every instance. An instance failing `unhealthyThreshold` probes in a row leaves this proxy's rotation even while the registry says passing; it returns after `healthyThreshold` passing probes in a row. A probe passes when it gets one of `expectedStatuses` (codes or \"low-high\" ranges) within `timeout`. Each instance is probed every `interval` plus a random jitter of up to `jitter` + `jitterPercent` % of the interval, so probes never line up; at most `maxConcurrentProbes` run at once.",
+      },
+    ),
+    outlierDetection: part(
+      {
+        consecutive5xx: int(0, 5),
+        consecutiveGatewayFailure: int(0, 3),
+        baseEjectionTime: dur('30s'),
+        maxEjectionTime: dur('300s'),
+        maxEjectionPercent: percent(10),
+        decayInterval: dur('10s', { description: "Envoy's `interval`: each one an instance behaves takes one off its count of ejections." }),
+      },
+      {
+        description:
+          'Passive health (outlier detection) from real traffic. An instance is ejected after `consecutive5xx` 5xx answers in a row (gateway failures count too), or after `consecutiveGatewayFailure` gateway failures in a row (connection refused or reset, timeout, invalid response, 502/503/504); 0 disables either rule. It is ejected for baseEjectionTime × the number of times it was ejected (capped at maxEjectionTime; the count decays by one every `decayInterval` it behaves) and then comes back by itself. At most `maxEjectionPercent` % of a service\'s instances are ejected at once (but always at least one may be).',
+      },
+    ),
+    panicThreshold: percent(50, {
+      description:
+        'Panic threshold (%): when fewer than this share of the instances the registry lists as passing are available (not ejected, not failing probes), the proxy balances over all of them rather than crush the few left. Logged and counted. 0 = never panic.',
+    }),
+    retries: part({
+      attempts: int(0, 2, { maximum: 10, description: 'Retries after the first try, each on another instance where one is available (0 = never retry).' }),
+      perTryTimeout: dur('0s', {
+        allowZero: true,
+        description: "Each try's deadline for the response headers (0 = none). The overall deadline, retries included, stays `timeouts.response`. Without it a hung instance is not retried.",
+      }),
+      retryOn: Type.Array(
+        Type.Union([Type.Literal('connect-failure'), Type.Literal('reset'), Type.Literal('timeout'), Type.Literal('gateway-error'), Type.Literal('5xx')], {
+          errorReason: 'must be one of connect-failure, reset, timeout, gateway-error, 5xx',
+        }),
+        {
+          uniqueItems: true,
+          ...d(['connect-failure', 'reset', 'timeout', 'gateway-error', '5xx'] as Array<'connect-failure' | 'reset' | 'timeout' | 'gateway-error' | '5xx'>),
+          description:
+            'Which failures are retried: connect-failure (nothing reached the upstream: refused, connect timeout; any method), reset (the connection broke after the request was sent), timeout (the per-try timeout fired), gateway-error (502, 503 or 504), 5xx (any 5xx). All but connect-failure are retried for idempotent methods only (GET, HEAD, OPTIONS, PUT, DELETE, TRACE): a POST that may have reached an upstream is never sent again. Nothing is retried once the client has received a byte of the response, nor an invalid response. 5xx is on by default so that an instance answering 500 to everything stays invisible to idempotent requests until outlier detection ejects it; leave it out if your 500s are never worth another try.',
+        },
+      ),
+      budgetPercent: percent(20, {
+        description:
+          "Retry budget: retries in flight stay below max(minRetryConcurrency, budgetPercent % of the service's active requests), so retries cannot multiply an outage's load. The floor of 10 (Linkerd's; Envoy's is 3) covers the burst when an instance dies and every request in flight to it wants a retry at once.",
+      }),
+      minRetryConcurrency: int(0, 10),
+      bufferBodyUpTo: int(0, 65536, {
+        description:
+          'Request bodies with a Content-Length up to this many bytes are buffered so a retry can send them again. Bigger or chunked bodies are streamed and never replayed, except when the connection failed before any of the body was read.',
+      }),
+    }),
+    limits: part(
+      { maxConcurrent: int(1, 1024), maxPending: int(0, 0), maxPendingWait: dur('1s') },
+      {
+        description:
+          "Overload protection per service (Envoy's circuit breaker): at most `maxConcurrent` requests forwarded at once, `maxPending` more waiting up to `maxPendingWait` for a slot; beyond that the proxy answers 503 {\"error\":\"overloaded\"} with Retry-After: 1. WebSocket tunnels are not counted.",
+      },
+    ),
+  };
+}
+
+export const ServicePolicySchema = Type.Object(policyNodes(true), {
+  additionalProperties: false,
+  default: {},
+  description:
+    'How the proxy treats a service: balancing, health, retries and limits. `defaults` applies to every service; `services.<name>` overrides any part of it for one service, section by section (`retries: { perTryTimeout: 1s }` keeps the other retry fields of `defaults`). File only (no flags).',
+});
+
+/** `proxy.services.<name>`: any subset of a policy, sections partial too. */
+const overrideNodes = policyNodes(false);
+export const ServicePolicyOverridesSchema = Type.Object(
+  {
+    balancer: Type.Optional(overrideNodes.balancer),
+    hashKey: Type.Optional(overrideNodes.hashKey),
+    slowStart: Type.Optional(Type.Partial(overrideNodes.slowStart, { additionalProperties: false })),
+    healthCheck: Type.Optional(Type.Partial(overrideNodes.healthCheck, { additionalProperties: false })),
+    outlierDetection: Type.Optional(Type.Partial(overrideNodes.outlierDetection, { additionalProperties: false })),
+    panicThreshold: Type.Optional(overrideNodes.panicThreshold),
+    retries: Type.Optional(Type.Partial(overrideNodes.retries, { additionalProperties: false })),
+    limits: Type.Optional(Type.Partial(overrideNodes.limits, { additionalProperties: false })),
+  },
+  { additionalProperties: false },
+);
+
+const RouteRuleSchema = Type.Object(
+  {
+    host: Type.Optional(Type.String({ minLength: 1 })),
+    prefix: Type.Optional(Type.String({ pattern: '^/', errorReason: 'must start with "/"' })),
+    service: Type.String({ minLength: 1 }),
+    strip: Type.Boolean({ default: false }),
+  },
+  { additionalProperties: false, oneOf: [{ required: ['host'] }, { required: ['prefix'] }], errorReason: 'a route needs exactly one of "host" or "prefix"' },
+);
+
+// ---- the whole file ----------------------------------------------------------------------
+
+export const ConfigSchema = Type.Object(
+  {
+    logLevel: Type.Unsafe<LogLevel>({
+        type: 'string',
+        enum: [...LOG_LEVELS],
+        default: 'info',
+        errorReason: `must be one of ${LOG_LEVELS.join(', ')}`,
+        description: 'Log level of the pino JSON logs on stdout.',
+        cli: { flag: 'log-level', roles: ALL_ROLES, arg: 'LEVEL', help: `log level: ${LOG_LEVELS.join('|')}` },
+    }),
+    domain: Type.String({
+      pattern: '^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$',
+      default: 'svc',
+      errorReason: 'must be a DNS name like "svc" or "internal.example"',
+      description: 'Host suffix for name routing: a request with `Host: users.svc` goes to service "users".',
+      cli: { flag: 'domain', roles: SERVING_PROXY, arg: 'NAME', help: 'Host suffix: <service>.<domain> routes to <service>' },
+    }),
+    dataDir: Type.String({
+      minLength: 1,
+      default: './data',
+      description: 'Directory of the embedded store: journal, snapshot and the LOCK file that keeps a second process out. Relative to the working directory.',
+      cli: { flag: 'data-dir', roles: SERVING_REGISTRY, arg: 'DIR', help: 'embedded store directory (journal, snapshot, lock)' },
+    }),
+    api: Section(
+      {
+        listen: Listen('127.0.0.1:8500', { description: "8500 is Consul's port.", cli: { flag: 'api-listen', roles: SERVING_REGISTRY, arg: 'HOST:PORT', help: 'registry API (Consul-compatible) host:port' } }),
+        maxWait: Duration('10m', { description: 'Upper bound of `?wait=` on blocking queries (Consul caps at 10m).', cli: { flag: 'api-max-wait', roles: SERVING_REGISTRY, help: 'cap on ?wait= of blocking queries' } }),
+        advertise: Type.Optional(
+          Type.String({
+            format: 'listen',
+            errorReason: LISTEN_REASON,
+            example: '10.0.0.4:8500',
+            defaultText: 'the address it binds',
+            description: '`switchboard registry`: the host:port other processes use to reach this API (what /v1/status/leader reports). Set it when binding 0.0.0.0.',
+            cli: { flag: 'advertise', roles: ['registry'], arg: 'HOST:PORT', help: 'host:port other processes use to reach this API' },
+          }),
+        ),
+      },
+      { description: 'Registry API (Consul-compatible: point Consul clients here).' },
+    ),
+    registry: Section({
+      electionTtl: Type.Unsafe<number>({
+        type: ['string', 'integer'],
+        duration: 'whole-seconds',
+        default: '3s',
+        errorReason: 'must be a whole number of seconds, at least 1s (like "3s"), or that in milliseconds',
+        description:
+          '`switchboard registry --store etcd`: registries elect one leader (it runs checks, expires TTLs and publishes changes) through an etcd lease with this TTL: how long a dead leader holds on before another takes over. Shorter fails over sooner but makes a leader that is slow to renew lose leadership more easily. Whole seconds, at least 1s.',
+        cli: { flag: 'election-ttl', roles: ['registry'], help: 'with --store etcd: lease TTL of the leader election, about how long a dead leader takes to be replaced (whole seconds, at least 1s)' },
+      }),
+    }),
+    proxy: Section(
+      {
+        listen: Listen('127.0.0.1:8080', { cli: { flag: 'proxy-listen', roles: SERVING_PROXY, arg: 'HOST:PORT', help: 'proxy (data plane) host:port' } }),
+        registry: Type.Optional(
+          Type.String({
+            pattern: '^https?://',
+            errorReason: 'must be an http:// or https:// URL',
+            example: 'http://127.0.0.1:8500,http://127.0.0.1:8501',
+            description: 'Registry base URLs for `switchboard proxy` and `switchboard register` (distributed mode), comma-separated: tried in order. `all` ignores it.',
+            cli: { flag: 'registry', roles: ['proxy', 'register'], arg: 'URL[,URL...]', help: 'registry base URLs, e.g. http://127.0.0.1:8500; tried in order' },
+          }),
+        ),
+        pathRouting: Type.Boolean({ default: true, description: 'Route /<service>/... to <service> when no explicit rule matches.', cli: { flag: 'path-routing', roles: SERVING_PROXY, help: 'route /<service>/... to <service>' } }),
+        stripServicePrefix: Type.Boolean({
+          default: true,
+          description: 'With path routing, drop the /<service> part before forwarding (/users/42 → /42).',
+          cli: { flag: 'strip-service-prefix', roles: SERVING_PROXY, help: 'drop /<service> before forwarding' },
+        }),
+        routes: Type.Array(RouteRuleSchema, {
+          default: [],
+          description:
+            'Explicit rules, checked before `<service>.<domain>` and `/<service>/`; the longest matching prefix wins. Each rule has exactly one of `host` (exact Host header, port and case ignored) or `prefix` (starts with "/"), the `service` to send to, and `strip` (default false: remove the matched prefix before forwarding). Services can add prefix rules themselves with a tag like `urlprefix-/api/users`. File only.',
+          example: '- { host: api.example.com, service: api }\n- { prefix: /v2/users, service: users, strip: true }',
+        }),
+        timeouts: Section({
+          connect: Duration('5s', { description: 'TCP connect to an upstream instance.', cli: { flag: 'connect-timeout', roles: SERVING_PROXY, help: 'upstream TCP connect timeout' } }),
+          response: Duration('60s', {
+            description:
+              "From forwarding the request to the upstream's response headers, retries included (retries.perTryTimeout limits each try). Also the longest a response body may pause.",
+            cli: { flag: 'response-timeout', roles: SERVING_PROXY, help: 'time to the upstream response headers, retries included' },
+          }),
+          idle: Duration('60s', { description: 'Idle keep-alive connections to upstreams are closed after this.', cli: { flag: 'idle-timeout', roles: SERVING_PROXY, help: 'idle keep-alive sockets to upstreams close after this' } }),
+        }),
+        drain: Duration('10s', {
+          allowZero: true,
+          description: 'On SIGTERM/SIGINT: stop accepting, then give in-flight requests this long to finish (0 = close at once).',
+          cli: { flag: 'drain', roles: SERVING_PROXY, help: 'on SIGTERM, how long in-flight requests may finish' },
+        }),
+        resyncInterval: Duration('30s', {
+          description: "Anti-entropy: how often a proxy compares its catalog revision with the registry's, in case an invalidation message was lost.",
+          cli: { flag: 'resync-interval', roles: SERVING_PROXY, help: 'anti-entropy check of the catalog revision' },
+        }),
+        workers: Type.Optional(
+          Type.Integer({
+            minimum: 1,
+            maximum: 1024,
+            example: '2',
+            defaultText: 'the number of cores',
+            description:
+              '`switchboard proxy` only: data-plane processes sharing the proxy port (node:cluster), one per core when unset; 1 = a single process. One admin listener serves /metrics summed over them. `all` always runs one process.',
+            cli: { flag: 'workers', roles: ['proxy'], help: 'data-plane processes sharing the proxy port, 1 = a single process' },
+          }),
+        ),
+        clientTimeouts: Section(
+          {
+            header: Duration('10s', { cli: { flag: 'client-header-timeout', roles: SERVING_PROXY, help: 'clients must send their request headers within this' } }),
+            request: Duration('60s', { allowZero: true, cli: { flag: 'client-request-timeout', roles: SERVING_PROXY, help: 'clients must send their whole request within this (0 = no limit)' } }),
+          },
+          {
+            description:
+              'Slowloris guards on client connections: a client must send its request headers within `header` and its whole request (body included) within `request` (0 = no limit) or it is answered 408 and disconnected. `header` must not be longer than `request`.',
+          },
+        ),
+        maxRequestHeaders: Type.Integer({
+          minimum: 1,
+          maximum: 1000,
+          default: 100,
+          description: "Requests with more header lines than this are answered 431 and their connection closed (Envoy's max_headers_count default is 100).",
+          cli: { flag: 'max-request-headers', roles: SERVING_PROXY, help: 'requests with more header lines get 431' },
+        }),
+        trustedProxies: Type.Array(Type.String({ format: 'cidr', errorReason: 'must be an IP address or CIDR, like "10.0.0.0/8" or "::1/128"' }), {
+          default: [],
+          description:
+            "Peers (IP addresses or CIDRs) whose X-Forwarded-For/-Host/-Proto and Forwarded headers are believed: from them X-Forwarded-For is appended to; from anyone else all of them are replaced. Put your load balancer here (Envoy's xff_num_trusted_hops, by address).",
+          cli: { flag: 'trusted-proxies', roles: SERVING_PROXY, arg: 'CIDR[,CIDR...]', help: 'peers whose X-Forwarded-*/Forwarded headers are kept (from others they are replaced)' },
+        }),
+        defaults: ServicePolicySchema,
+        services: Type.Record(Type.String({ minLength: 1 }), ServicePolicyOverridesSchema, {
+          default: {},
+          description: 'Per-service overrides of `defaults` (any subset of its fields).',
+          example:
+            'users:\n  balancer: ring-hash\n  hashKey: cookie:session\n  healthCheck: { enabled: true, path: /healthz, interval: 2s }\n  retries: { perTryTimeout: 500ms }\npayments:\n  retries: { attempts: 0 }\n  limits: { maxConcurrent: 64, maxPending: 32 }',
+        }),
+      },
+      { description: 'The proxy (data plane): clients call services through it by name.' },
+    ),
+    admin: Section(
+      { listen: Listen('127.0.0.1:9901', { cli: { flag: 'admin-listen', roles: LISTENING, arg: 'HOST:PORT', help: 'admin host:port (/metrics, /healthz, /readyz)' } }) },
+      { description: 'Admin listener: GET /metrics (Prometheus), /healthz, /readyz.' },
+    ),
+    store: Section(
+      {
+        kind: Type.Union([Type.Literal('embedded'), Type.Literal('etcd')], {
+          default: 'embedded',
+          errorReason: 'must be one of embedded, etcd',
+          description: 'embedded (journal in dataDir, single node) or etcd (registry role, several nodes).',
+          cli: { flag: 'store', roles: ['registry'], arg: 'KIND', help: 'embedded|etcd' },
+        }),
+        compactEvery: Type.Integer({
+          minimum: 1,
+          default: 10000,
+          description: 'Embedded store: snapshot + truncate the journal after this many records.',
+          cli: { flag: 'compact-every', roles: SERVING_REGISTRY, help: 'compact the journal after this many records' },
+        }),
+        etcd: Section({
+          endpoints: Type.Array(Type.String({ minLength: 1 }), {
+            minItems: 1,
+            default: ['127.0.0.1:2379'],
+            description: 'etcd client URLs or host:port.',
+            cli: { flag: 'etcd-endpoints', roles: ['registry'], help: 'etcd client URLs or host:port, comma-separated' },
+          }),
+          prefix: Type.String({ default: 'switchboard/', description: 'Every key Switchboard writes lives under this prefix.', cli: { flag: 'etcd-prefix', roles: ['registry'], arg: 'PREFIX', help: 'key prefix in etcd' } }),
+        }),
+      },
+      { description: 'Where the registry keeps the catalog. `switchboard all` always uses `embedded`.' },
+    ),
+    bus: Section(
+      {
+        kind: Type.Union([Type.Literal('local'), Type.Literal('redis')], {
+          default: 'local',
+          errorReason: 'must be one of local, redis',
+          description: "The all role's bus: local (in-process) is the only kind it runs.",
+          cli: { flag: 'bus', roles: ['all'], arg: 'KIND', help: 'invalidation bus of the all role: local (registry and proxy always use Redis)' },
+        }),
+        redis: Section({
+          url: Type.String({
+            pattern: '^rediss?(\\+(sentinel|cluster))?://',
+            default: 'redis://127.0.0.1:6379',
+            errorReason: 'must be a redis://, rediss://, redis+sentinel:// or redis+cluster:// URL',
+            description: 'redis://, rediss:// (TLS), redis+sentinel://host:port[,host:port]/<master>[/db], redis+cluster://host:port[,host:port].',
+            cli: { flag: 'redis', roles: ['registry', 'proxy'], arg: 'URL', help: 'Redis of the invalidation bus: redis://, rediss://, redis+sentinel://, redis+cluster://' },
+          }),
+          channel: Type.String({ minLength: 1, default: 'switchboard:catalog', cli: { flag: 'redis-channel', roles: ['registry', 'proxy'], arg: 'NAME', help: 'pub/sub channel name' } }),
+        }),
+      },
+      { description: 'Invalidation bus from the registry to the proxies. `switchboard all` always uses `local`; the `registry` and `proxy` roles always use Redis.' },
+    ),
+    register: Section(
+      {
+        service: Type.Optional(Type.String({ minLength: 1, example: 'users', description: 'Required by the register role.', cli: { flag: 'service', roles: ['register'], arg: 'NAME', help: 'service name to register (required)' } })),
+        id: Type.Optional(Type.String({ minLength: 1, example: 'users-1', defaultText: '<service>-<address>-<port>', cli: { flag: 'id', roles: ['register'], arg: 'ID', help: 'instance id' } })),
+        address: Type.String({ minLength: 1, default: '127.0.0.1', cli: { flag: 'address', roles: ['register'], arg: 'HOST', help: 'address of the instance' } }),
+        port: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535, example: '9001', description: 'Required by the register role.', cli: { flag: 'port', roles: ['register'], help: 'port of the instance (required)' } })),
+        tags: Type.Array(Type.String(), { default: [], cli: { flag: 'tags', roles: ['register'], help: 'tags, comma-separated (e.g. urlprefix-/api)' } }),
+        ttl: Duration('10s', { cli: { flag: 'ttl', roles: ['register'], help: 'TTL of the check; heartbeats every third of it' } }),
+        deregisterAfter: Duration('1m', {
+          allowZero: true,
+          description: "Consul's DeregisterCriticalServiceAfter (0 = never).",
+          cli: { flag: 'deregister-after', roles: ['register'], help: 'the registry removes the instance after this long critical (0 = never)' },
+        }),
+      },
+      {
+        description:
+          '`switchboard register` (a sidecar): the one instance it registers with a TTL check, heartbeats every third of the TTL and deregisters on SIGTERM. It talks to the registries in proxy.registry (flag --registry).',
+      },
+    ),
+  },
+  { additionalProperties: false },
+);
+
+/** The validated file, before `proxy.services` overrides are merged over `proxy.defaults`. */
+export type ConfigFile = Static<typeof ConfigSchema>;
+export type ServicePolicy = Static<typeof ServicePolicySchema>;
+export type ServicePolicyOverrides = Static<typeof ServicePolicyOverridesSchema>;
 
 /** `host:port` or `[ipv6]:port`; undefined when the text is not a listen address. */
 export function parseListen(text: string): { host: string; port: number } | undefined {
@@ -109,120 +459,6 @@ export function parseListen(text: string): { host: string; port: number } | unde
   return { host: m[1] ?? m[2], port };
 }
 
-function duration(defaultValue: string, options: { allowZero?: boolean } = {}): object {
-  const allowZero = options.allowZero ?? false;
-  return {
-    type: ['string', 'integer'],
-    format: allowZero ? 'duration' : 'positive-duration',
-    ...(allowZero ? { minimum: 0 } : { exclusiveMinimum: 0 }),
-    default: defaultValue,
-    errorReason: allowZero
-      ? 'must be a duration like "10s" or "1m30s", or a number of milliseconds'
-      : 'must be a positive duration like "10s" or "1m30s", or a number of milliseconds',
-  };
-}
-
-function listen(defaultValue: string): object {
-  return { type: 'string', format: 'listen', default: defaultValue, errorReason: LISTEN_REASON };
-}
-
-function section(properties: Record<string, object>): object {
-  return { type: 'object', additionalProperties: false, default: {}, properties };
-}
-
-/** Schema builders that attach defaults only for `proxy.defaults`, never for overrides. */
-interface PolicySchemaBuilders {
-  d(value: unknown): object;
-  dur(value: string, allowZero?: boolean): object;
-  int(min: number, value: number, max?: number): object;
-  percent(value: number): object;
-  part(properties: Record<string, object>): object;
-}
-
-function policyBuilders(withDefaults: boolean): PolicySchemaBuilders {
-  const d = (value: unknown): object => (withDefaults ? { default: value } : {});
-  return {
-    d,
-    dur: (value, allowZero = false) => {
-      const { default: _omit, ...rest } = duration(value, { allowZero }) as { default: string };
-      return { ...rest, ...d(value) };
-    },
-    int: (min, value, max) => ({ type: 'integer', minimum: min, ...(max === undefined ? {} : { maximum: max }), ...d(value) }),
-    percent: (value) => ({ type: 'number', minimum: 0, maximum: 100, ...d(value) }),
-    part: (properties) => ({ type: 'object', additionalProperties: false, ...d({}), properties }),
-  };
-}
-
-/**
- * One service policy. `proxy.defaults` gets it with defaults; `proxy.services.<name>` gets it
- * without, so that an override names only what it changes.
- */
-function servicePolicy(withDefaults: boolean): object {
-  const b = policyBuilders(withDefaults);
-  return b.part({
-    balancer: { type: 'string', enum: [...BALANCER_POLICIES], ...b.d('weighted-round-robin') },
-    hashKey: {
-      type: 'string',
-      pattern: "^(ip|header:[!#$%&'*+.^_`|~0-9A-Za-z-]+|cookie:[^\\s=;,]+)$",
-      errorReason: 'must be "ip", "header:<name>" or "cookie:<name>"',
-      ...b.d('ip'),
-    },
-    slowStart: b.part({
-      window: b.dur('0s', true),
-      aggression: { type: 'number', exclusiveMinimum: 0, ...b.d(1) },
-      minWeightPercent: { type: 'number', exclusiveMinimum: 0, maximum: 100, ...b.d(10) },
-    }),
-    healthCheck: healthCheckSchema(b),
-    outlierDetection: b.part({
-      consecutive5xx: b.int(0, 5),
-      consecutiveGatewayFailure: b.int(0, 3),
-      baseEjectionTime: b.dur('30s'),
-      maxEjectionTime: b.dur('300s'),
-      maxEjectionPercent: b.percent(10),
-    }),
-    panicThreshold: b.percent(50),
-    retries: b.part({
-      attempts: b.int(0, 2, 10),
-      perTryTimeout: b.dur('0s', true),
-      retryOn: {
-        type: 'array',
-        uniqueItems: true,
-        items: { type: 'string', enum: [...RETRY_ON] },
-        ...b.d(['connect-failure', 'reset', 'timeout', 'gateway-error', '5xx']),
-      },
-      budgetPercent: b.percent(20),
-      minRetryConcurrency: b.int(0, 10),
-      bufferBodyUpTo: b.int(0, 65536),
-    }),
-    limits: b.part({ maxConcurrent: b.int(1, 1024), maxPending: b.int(0, 0), maxPendingWait: b.dur('1s') }),
-  });
-}
-
-function healthCheckSchema(b: PolicySchemaBuilders): object {
-  return b.part({
-    enabled: { type: 'boolean', ...b.d(false) },
-    path: { type: 'string', pattern: '^/', errorReason: 'must start with "/"', ...b.d('/') },
-    interval: b.dur('5s'),
-    timeout: b.dur('2s'),
-    healthyThreshold: b.int(1, 2),
-    unhealthyThreshold: b.int(1, 3),
-    expectedStatuses: {
-      type: 'array',
-      minItems: 1,
-      items: {
-        type: ['integer', 'string'],
-        format: 'status-range',
-        minimum: 100,
-        maximum: 599,
-        errorReason: 'must be a status code (200) or an inclusive range ("200-399") within 100-599',
-      },
-      ...b.d(['200-399']),
-    },
-    jitter: b.dur('0s', true),
-    jitterPercent: b.percent(10),
-  });
-}
-
 /** `200` or `"200-399"` → [low, high]; undefined when it is neither or out of 100-599. */
 export function parseStatusRange(value: number | string): [number, number] | undefined {
   const m = typeof value === 'number' ? [String(value), String(value), String(value)] : /^(\d{3})(?:-(\d{3}))?$/.exec(value.trim());
@@ -231,198 +467,4 @@ export function parseStatusRange(value: number | string): [number, number] | und
   const high = Number(m[2] ?? m[1]);
   if (!Number.isInteger(low) || !(low >= 100 && high <= 599 && low <= high)) return undefined;
   return [low, high];
-}
-
-const routeRule = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['service'],
-  properties: {
-    host: { type: 'string', minLength: 1 },
-    prefix: { type: 'string', pattern: '^/', errorReason: 'must start with "/"' },
-    service: { type: 'string', minLength: 1 },
-    strip: { type: 'boolean', default: false },
-  },
-  oneOf: [{ required: ['host'] }, { required: ['prefix'] }],
-  errorReason: 'a route needs exactly one of "host" or "prefix"',
-};
-
-export const configSchema = {
-  $id: 'switchboard-config',
-  type: 'object',
-  additionalProperties: false,
-  properties: {
-    logLevel: { type: 'string', enum: [...LOG_LEVELS], default: 'info' },
-    domain: {
-      type: 'string',
-      pattern: '^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$',
-      default: 'svc',
-      errorReason: 'must be a DNS name like "svc" or "internal.example"',
-    },
-    dataDir: { type: 'string', minLength: 1, default: './data' },
-    api: section({
-      listen: listen('127.0.0.1:8500'),
-      maxWait: duration('10m'),
-      // No default: the registry advertises the address it bound.
-      advertise: { type: 'string', format: 'listen', errorReason: LISTEN_REASON },
-    }),
-    registry: section({
-      // etcd leases last whole seconds: how long a dead leader holds on before another leads.
-      electionTtl: {
-        type: ['string', 'integer'],
-        format: 'lease-ttl',
-        minimum: 1000,
-        multipleOf: 1000,
-        default: '3s',
-        errorReason: 'must be a whole number of seconds, at least 1s (like "3s"), or that in milliseconds',
-      },
-    }),
-    proxy: section({
-      listen: listen('127.0.0.1:8080'),
-      registry: { type: 'string', pattern: '^https?://', errorReason: 'must be an http:// or https:// URL' },
-      pathRouting: { type: 'boolean', default: true },
-      stripServicePrefix: { type: 'boolean', default: true },
-      routes: { type: 'array', items: routeRule, default: [] },
-      timeouts: section({
-        connect: duration('5s'),
-        response: duration('60s'),
-        idle: duration('60s'),
-      }),
-      drain: duration('10s', { allowZero: true }),
-      resyncInterval: duration('30s'),
-      // One data-plane process per core by default (the `proxy` role; `all` runs one process).
-      workers: { type: 'integer', minimum: 1, maximum: 1024, default: availableParallelism() },
-      clientTimeouts: section({
-        header: duration('10s'),
-        request: duration('60s', { allowZero: true }),
-      }),
-      // More request header lines than this → 431 (Envoy's max_headers_count default is 100).
-      maxRequestHeaders: { type: 'integer', minimum: 1, maximum: 1000, default: 100 },
-      // Peers whose X-Forwarded-* / Forwarded are believed (Envoy's xff_num_trusted_hops, by address).
-      trustedProxies: {
-        type: 'array',
-        default: [],
-        items: { type: 'string', format: 'cidr', errorReason: 'must be an IP address or CIDR, like "10.0.0.0/8" or "::1/128"' },
-      },
-      defaults: servicePolicy(true),
-      services: {
-        type: 'object',
-        default: {},
-        propertyNames: { minLength: 1 },
-        additionalProperties: servicePolicy(false),
-      },
-    }),
-    admin: section({ listen: listen('127.0.0.1:9901') }),
-    store: section({
-      kind: { type: 'string', enum: ['embedded', 'etcd'], default: 'embedded' },
-      compactEvery: { type: 'integer', minimum: 1, default: 10000 },
-      etcd: section({
-        endpoints: {
-          type: 'array',
-          minItems: 1,
-          items: { type: 'string', minLength: 1 },
-          default: ['127.0.0.1:2379'],
-        },
-        prefix: { type: 'string', default: 'switchboard/' },
-      }),
-    }),
-    bus: section({
-      kind: { type: 'string', enum: ['local', 'redis'], default: 'local' },
-      redis: section({
-        url: {
-          type: 'string',
-          pattern: '^rediss?(\\+(sentinel|cluster))?://',
-          default: 'redis://127.0.0.1:6379',
-          errorReason: 'must be a redis://, rediss://, redis+sentinel:// or redis+cluster:// URL',
-        },
-        channel: { type: 'string', minLength: 1, default: 'switchboard:catalog' },
-      }),
-    }),
-    // `switchboard register`: the one instance a sidecar registers and heartbeats.
-    register: section({
-      service: { type: 'string', minLength: 1 },
-      id: { type: 'string', minLength: 1 },
-      address: { type: 'string', minLength: 1, default: '127.0.0.1' },
-      port: { type: 'integer', minimum: 1, maximum: 65535 },
-      tags: { type: 'array', items: { type: 'string' }, default: [] },
-      ttl: duration('10s'),
-      deregisterAfter: duration('1m', { allowZero: true }),
-    }),
-  },
-} as const;
-
-function createAjv(): Ajv {
-  const ajv = new Ajv({ allErrors: false, useDefaults: true, verbose: true, strict: true, strictRequired: false, allowUnionTypes: true });
-  ajv.addKeyword({ keyword: 'errorReason', schemaType: 'string' });
-  ajv.addFormat('duration', { type: 'string', validate: (s) => parseDuration(s) !== undefined });
-  ajv.addFormat('positive-duration', { type: 'string', validate: (s) => (parseDuration(s) ?? 0) > 0 });
-  ajv.addFormat('lease-ttl', { type: 'string', validate: (s) => isLeaseTtl(parseDuration(s)) });
-  ajv.addFormat('listen', { type: 'string', validate: (s) => parseListen(s) !== undefined });
-  ajv.addFormat('cidr', { type: 'string', validate: isCidr });
-  ajv.addFormat('status-range', { type: 'string', validate: (s) => parseStatusRange(s) !== undefined });
-  return ajv;
-}
-
-function isCidr(value: string): boolean {
-  const [address, bits, ...rest] = value.split('/');
-  const family = isIP(address);
-  if (family === 0 || rest.length > 0) return false;
-  if (bits === undefined) return true;
-  const max = family === 6 ? 128 : 32;
-  return /^\d{1,3}$/.test(bits) && Number(bits) <= max;
-}
-
-function isLeaseTtl(ms: number | undefined): boolean {
-  return ms !== undefined && ms >= 1000 && ms % 1000 === 0;
-}
-
-let compiled: ValidateFunction | undefined;
-
-/** Validates in place: fills defaults into `value`. Returns the first problem, if any. */
-export function validateConfig(value: unknown): ConfigProblem | undefined {
-  compiled ??= createAjv().compile(configSchema);
-  if (compiled(value)) return undefined;
-  return describeError(firstRelevantError(compiled.errors ?? []));
-}
-
-/** Errors from inside a oneOf branch ("host is required") mislead; the oneOf's own error says it. */
-function firstRelevantError(errors: ErrorObject[]): ErrorObject | undefined {
-  return errors.find((e) => !/\/(oneOf|anyOf)\/\d+\//.test(e.schemaPath)) ?? errors[0];
-}
-
-export interface ConfigProblem {
-  /** Dotted field path as the file spells it, e.g. `proxy.timeouts.connect`. */
-  path: string;
-  reason: string;
-}
-
-function describeError(error: ErrorObject | undefined): ConfigProblem {
-  if (!error) return { path: '(root)', reason: 'is invalid' };
-  const segments = error.instancePath.split('/').slice(1).map(unescapePointer);
-  if (error.keyword === 'additionalProperties') {
-    segments.push(String(error.params.additionalProperty));
-    return { path: fieldPath(segments), reason: 'unknown field (check the spelling)' };
-  }
-  if (error.keyword === 'required') {
-    segments.push(String(error.params.missingProperty));
-    return { path: fieldPath(segments), reason: 'is required' };
-  }
-  const parent = error.parentSchema as { errorReason?: string } | undefined;
-  const reason = parent?.errorReason ?? ajvReason(error);
-  return { path: fieldPath(segments), reason: `${reason}, got ${JSON.stringify(error.data)}` };
-}
-
-function ajvReason(error: ErrorObject): string {
-  if (error.keyword === 'enum') return `must be one of ${(error.params.allowedValues as unknown[]).join(', ')}`;
-  return error.message ?? 'is invalid';
-}
-
-function unescapePointer(segment: string): string {
-  return segment.replace(/~1/g, '/').replace(/~0/g, '~');
-}
-
-/** `['proxy', 'routes', '0', 'prefix']` → `proxy.routes[0].prefix`. */
-function fieldPath(segments: string[]): string {
-  if (segments.length === 0) return '(root)';
-  return segments.reduce((path, s) => (/^\d+$/.test(s) ? `${path}[${s}]` : path ? `${path}.${s}` : s), '');
 }

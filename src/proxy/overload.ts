@@ -1,28 +1,16 @@
+import type { ServicePolicy } from '../config/types';
 import type { ServerResponse } from 'node:http';
 import { SwitchboardError } from '../errors';
 import { counter } from '../metrics';
 import { sendError } from './respond';
 import { realScheduler, type Scheduler } from './scheduler';
-import { withDefaults } from './with-defaults';
 
-export interface ConcurrencyLimitConfig {
-  /** Requests of the service forwarded at once (Envoy's circuit breaker default: 1024). */
-  maxConcurrent: number;
-  /** Requests allowed to wait for a slot; 0 rejects as soon as the service is full. */
-  maxPending: number;
-  /** A waiting request is rejected after this long. */
-  maxPendingWaitMs: number;
-}
-
-export const CONCURRENCY_LIMIT_DEFAULTS: Readonly<ConcurrencyLimitConfig> = Object.freeze({
-  maxConcurrent: 1024,
-  maxPending: 0,
-  maxPendingWaitMs: 1_000,
-});
+/** The service's `limits` policy (src/config/schema.ts: Envoy's circuit breaker default of 1024). */
+export type ConcurrencyLimitConfig = ServicePolicy['limits'];
 
 export interface ConcurrencyLimiterOptions {
   service: string;
-  config?: Partial<ConcurrencyLimitConfig>;
+  config: Readonly<ConcurrencyLimitConfig>;
   scheduler?: Scheduler;
 }
 
@@ -61,7 +49,7 @@ export class ConcurrencyLimiter {
 
   constructor(options: ConcurrencyLimiterOptions) {
     this.service = options.service;
-    this.config = validateLimits(withDefaults(CONCURRENCY_LIMIT_DEFAULTS, options.config));
+    this.config = options.config;
     this.scheduler = options.scheduler ?? realScheduler;
   }
 
@@ -113,7 +101,7 @@ export class ConcurrencyLimiter {
   private enqueue(signal: AbortSignal | undefined): Promise<boolean> {
     return new Promise<boolean>((resolve) => {
       const waiter: Waiter = { resolve, signal, cancelTimer: () => undefined };
-      waiter.cancelTimer = this.scheduler.schedule(this.config.maxPendingWaitMs, () => {
+      waiter.cancelTimer = this.scheduler.schedule(this.config.maxPendingWait, () => {
         if (!this.drop(waiter)) return;
         rejectionsTotal.inc({ service: this.service });
         this.settle(waiter, false);
@@ -141,19 +129,6 @@ export class ConcurrencyLimiter {
     if (waiter.onAbort) waiter.signal?.removeEventListener('abort', waiter.onAbort);
     waiter.resolve(granted);
   }
-}
-
-function validateLimits(config: ConcurrencyLimitConfig): Readonly<ConcurrencyLimitConfig> {
-  const check = (field: keyof ConcurrencyLimitConfig, min: number): void => {
-    const value = config[field];
-    if (!(Number.isInteger(value) && value >= min)) {
-      throw new SwitchboardError('config_invalid', `concurrency limit ${field}: must be an integer >= ${min}`, { field });
-    }
-  };
-  check('maxConcurrent', 1);
-  check('maxPending', 0);
-  check('maxPendingWaitMs', 1);
-  return Object.freeze(config);
 }
 
 /** The proxy's 503 for a full service; `Retry-After: 1` invites a well-behaved client back soon. */

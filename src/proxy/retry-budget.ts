@@ -1,25 +1,12 @@
-import { SwitchboardError } from '../errors';
+import type { ServicePolicy } from '../config/types';
 import { counter } from '../metrics';
-import { withDefaults } from './with-defaults';
-
-export interface RetryBudgetConfig {
-  /** Concurrent retries allowed as a share of active requests. */
-  budgetPercent: number;
-  /** Concurrent retries always allowed, however few requests are active. */
-  minRetryConcurrency: number;
-}
 
 /**
- * Envoy's budget_percent (20 %), with Linkerd's floor of 10 retries rather than Envoy's 3:
- * when an instance dies, every request in flight to it wants a retry at the same moment, and
- * with a floor of 3 a kill -9 under a load of 8 concurrent requests still failed up to 4 of
- * them. 10 covers what a small service has in flight to one instance; above 50 active
- * requests the 20 % share takes over.
+ * The share of the service's `retries` policy that sizes the budget (src/config/schema.ts:
+ * Envoy's budget_percent, 20 %, with Linkerd's floor of 10 concurrent retries rather than
+ * Envoy's 3 — when an instance dies, every request in flight to it wants a retry at once).
  */
-export const RETRY_BUDGET_DEFAULTS: Readonly<RetryBudgetConfig> = Object.freeze({
-  budgetPercent: 20,
-  minRetryConcurrency: 10,
-});
+export type RetryBudgetConfig = Pick<ServicePolicy['retries'], 'budgetPercent' | 'minRetryConcurrency'>;
 
 const exhaustedTotal = counter(
   'switchboard_proxy_retry_budget_exhausted_total',
@@ -38,9 +25,9 @@ export class RetryBudget {
   private activeRequests = 0;
   private activeRetries = 0;
 
-  constructor(service: string, config: Partial<RetryBudgetConfig> = {}) {
+  constructor(service: string, config: Readonly<RetryBudgetConfig>) {
     this.service = service;
-    this.config = validateBudget(withDefaults(RETRY_BUDGET_DEFAULTS, config));
+    this.config = config;
   }
 
   /** A client request entered the proxy for this service (call once, not per attempt). */
@@ -75,18 +62,6 @@ export class RetryBudget {
   get active(): { requests: number; retries: number } {
     return { requests: this.activeRequests, retries: this.activeRetries };
   }
-}
-
-function validateBudget(config: RetryBudgetConfig): Readonly<RetryBudgetConfig> {
-  if (!(config.budgetPercent >= 0 && config.budgetPercent <= 100)) {
-    throw new SwitchboardError('config_invalid', 'retry budgetPercent: must be between 0 and 100', { field: 'budgetPercent' });
-  }
-  if (!(Number.isInteger(config.minRetryConcurrency) && config.minRetryConcurrency >= 0)) {
-    throw new SwitchboardError('config_invalid', 'retry minRetryConcurrency: must be an integer >= 0', {
-      field: 'minRetryConcurrency',
-    });
-  }
-  return Object.freeze(config);
 }
 
 /** Methods that RFC 9110 §9.2.2 defines as idempotent: sending them twice is harmless. */

@@ -25,7 +25,7 @@ const retriesTotal = counter('switchboard_proxy_retries_total', 'Requests retrie
 export class RetryPolicy {
   /** Retries after the first try. */
   readonly attempts: number;
-  readonly perTryTimeoutMs: number;
+  readonly perTryTimeout: number;
   readonly bufferBodyUpTo: number;
   private readonly on: ReadonlySet<RetryOn>;
   private readonly statuses: ReadonlySet<number>;
@@ -37,7 +37,7 @@ export class RetryPolicy {
     readonly budget: RetryBudget,
   ) {
     this.attempts = config.attempts;
-    this.perTryTimeoutMs = config.perTryTimeoutMs;
+    this.perTryTimeout = config.perTryTimeout;
     this.bufferBodyUpTo = config.bufferBodyUpTo;
     this.on = new Set(config.retryOn);
     this.statuses = retriedStatuses(this.on);

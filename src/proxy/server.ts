@@ -5,7 +5,7 @@ import type { Duplex } from 'node:stream';
 import type { Bus } from '../bus/bus';
 import type { Instance } from '../catalog/model';
 import type { CatalogSource } from '../catalog/source';
-import { defaultClientTimeouts, defaultMaxRequestHeaders, defaultServicePolicy } from '../config/load';
+
 import { parseListen } from '../config/schema';
 import type { ClientTimeouts, ProxyConfig, ServicePolicy } from '../config/types';
 import { SwitchboardError } from '../errors';
@@ -82,15 +82,15 @@ export class Proxy {
       source: options.source,
       bus: options.bus,
       logger: this.logger.child({ component: 'catalog-cache' }),
-      resyncIntervalMs: options.config.resyncIntervalMs,
+      resyncIntervalMs: options.config.resyncInterval,
     });
     this.catalog.onUpdate((update) => this.applyCatalog(update));
-    const { connectMs, responseMs, idleMs } = options.config.timeouts;
+    const { connect: connectMs, response: responseMs, idle: idleMs } = options.config.timeouts;
     // A response body may pause for as long as a response may take to start.
     this.transport = { connectMs, idleMs, bodyIdleMs: responseMs };
-    const trusted = options.config.trustedProxies ?? [];
+    const trusted = options.config.trustedProxies;
     this.heads = {
-      maxHeaders: options.config.maxRequestHeaders ?? defaultMaxRequestHeaders(),
+      maxHeaders: options.config.maxRequestHeaders,
       trustedProxies: trusted.length > 0 ? new TrustedProxies(trusted) : undefined,
     };
     const isClosing = (): boolean => this.closing;
@@ -105,7 +105,7 @@ export class Proxy {
     };
     const tunnelContext: TunnelContext = { connectMs, responseMs, logger: this.logger, complete: (t) => this.completeTunnel(t) };
     this.tunnels = new TunnelForwarder(tunnelContext);
-    this.server = createServer(options.config.clientTimeouts ?? defaultClientTimeouts(), this.heads.maxHeaders);
+    this.server = createServer(options.config.clientTimeouts, this.heads.maxHeaders);
     this.server.on('request', (req: ProxyRequest, res: ServerResponse) => this.handleRequest(req, res));
     // Expect: 100-continue is answered only once the request is routed and admitted (dispatch.ts).
     this.server.on('checkContinue', (req: ProxyRequest, res: ServerResponse) => this.handleRequest(req, res));
@@ -169,7 +169,7 @@ export class Proxy {
    * Stops accepting, lets in-flight requests finish for up to `drainMs` (responses ask
    * clients to close), then cuts what is left and closes upstream connections.
    */
-  stop(drainMs: number = this.config.drainMs): Promise<void> {
+  stop(drainMs: number = this.config.drain): Promise<void> {
     this.stopping ??= this.shutdown(drainMs);
     return this.stopping;
   }
@@ -396,8 +396,8 @@ export class Proxy {
 
   private policyFor(name: string): Readonly<ServicePolicy> {
     const services = this.config.services;
-    if (services !== undefined && Object.prototype.hasOwnProperty.call(services, name)) return services[name];
-    return this.config.defaults ?? defaultServicePolicy();
+    if (Object.prototype.hasOwnProperty.call(services, name)) return services[name];
+    return this.config.defaults;
   }
 }
 
@@ -408,11 +408,11 @@ export class Proxy {
  * `maxHeadersCount` header lines; one more than ours lets request-head.ts see the excess.
  */
 function createServer(timeouts: ClientTimeouts, maxHeaders: number): http.Server<typeof ProxyRequest> {
-  const shortest = timeouts.requestMs > 0 ? Math.min(timeouts.headerMs, timeouts.requestMs) : timeouts.headerMs;
+  const shortest = timeouts.request > 0 ? Math.min(timeouts.header, timeouts.request) : timeouts.header;
   const server = http.createServer({
     IncomingMessage: ProxyRequest,
-    headersTimeout: timeouts.headerMs,
-    requestTimeout: timeouts.requestMs,
+    headersTimeout: timeouts.header,
+    requestTimeout: timeouts.request,
     connectionsCheckingInterval: Math.max(50, Math.min(1_000, Math.floor(shortest / 4))),
   });
   server.maxHeadersCount = maxHeaders + 1;

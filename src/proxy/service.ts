@@ -55,22 +55,15 @@ export class Service {
     this.name = name;
     this.policy = policy;
     this.logger = options.logger;
-    this.panic = new PanicMode(name, policy.panicThresholdPercent, options.logger);
+    this.panic = new PanicMode(name, policy.panicThreshold, options.logger);
     this.pool = new Pool(
       name,
       { ...options.transport, slowStart: policy.slowStart, panic: this.panic, now: () => scheduler.now() },
       createBalancer(policy.balancer, { hashKey: policy.hashKey }),
     );
-    const outlier = policy.outlierDetection;
     this.detector = new OutlierDetector({
       service: name,
-      config: {
-        consecutive5xx: outlier.consecutive5xx,
-        consecutiveGatewayFailure: outlier.consecutiveGatewayFailure,
-        baseEjectionMs: outlier.baseEjectionTimeMs,
-        maxEjectionMs: outlier.maxEjectionTimeMs,
-        maxEjectionPercent: outlier.maxEjectionPercent,
-      },
+      config: policy.outlierDetection,
       onChange: (id, ejected) => this.pool.setEjected(id, ejected),
       scheduler,
       logger: options.logger,
@@ -78,10 +71,7 @@ export class Service {
     this.passive = new PassiveHealth(this.detector);
     this.prober = policy.healthCheck.enabled ? this.createProber(scheduler) : undefined;
     this.limiter = new ConcurrencyLimiter({ service: name, config: policy.limits, scheduler });
-    const budget = new RetryBudget(name, {
-      budgetPercent: policy.retries.budgetPercent,
-      minRetryConcurrency: policy.retries.minRetryConcurrency,
-    });
+    const budget = new RetryBudget(name, policy.retries);
     this.retry = new RetryPolicy(name, policy.retries, budget);
   }
 
@@ -151,19 +141,9 @@ export class Service {
   }
 
   private createProber(scheduler: Scheduler): ActiveProber {
-    const check = this.policy.healthCheck;
     return new ActiveProber({
       service: this.name,
-      config: {
-        path: check.path,
-        intervalMs: check.intervalMs,
-        timeoutMs: check.timeoutMs,
-        healthyThreshold: check.healthyThreshold,
-        unhealthyThreshold: check.unhealthyThreshold,
-        expectedStatuses: check.expectedStatuses,
-        jitterMs: check.jitterMs,
-        jitterFraction: check.jitterPercent / 100,
-      },
+      config: this.policy.healthCheck,
       onChange: (id, healthy) => this.probeChanged(id, healthy),
       scheduler,
     });

@@ -281,7 +281,7 @@ export class Pool {
 
   /** True when the upstream was not warming before. */
   private startWarming(upstream: Upstream): boolean {
-    if (this.slowStart.windowMs <= 0) return false;
+    if (this.slowStart.window <= 0) return false;
     const wasWarming = upstream.warmingSince > 0;
     upstream.warmingSince = Math.max(1, this.now());
     upstream.weight = upstream.baseWeight * slowStartFactor(this.slowStart, 0);

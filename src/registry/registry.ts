@@ -70,7 +70,7 @@ export class Registry {
         writer: this.writer,
         election: this.election,
         logger: this.options.logger,
-        maxWaitMs: this.options.api.maxWaitMs,
+        maxWaitMs: this.options.api.maxWait,
         storeHealthy: this.options.storeHealthy,
       });
       this.bound = await listen(app, this.options.api.listen);

@@ -42,7 +42,7 @@ export async function startAll(config: Readonly<SwitchboardConfig>, logger: Logg
     const started = new Proxy({ config: config.proxy, domain: config.domain, source, bus, logger });
     await listen('proxy', config.proxy.listen, () => started.start());
     proxy = started;
-    stack.push('proxy', () => started.stop(config.proxy.drainMs));
+    stack.push('proxy', () => started.stop(config.proxy.drain));
     logListening(logger, 'proxy', started.address);
 
     return { api: registry.address, proxy: started.address, admin: admin.address };

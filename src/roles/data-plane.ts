@@ -50,7 +50,7 @@ export async function startDataPlane(config: Readonly<SwitchboardConfig>, logger
     stack.push('catalog source', () => source.close());
 
     const proxy = new Proxy({ config: config.proxy, domain: config.domain, source, bus, logger });
-    stack.push('proxy', () => proxy.stop(config.proxy.drainMs));
+    stack.push('proxy', () => proxy.stop(config.proxy.drain));
     if (options.listenAfterSync) {
       // Proxy.start() below finds the cache already started and leaves it be.
       proxy.cache.start();

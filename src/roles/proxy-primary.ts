@@ -24,8 +24,8 @@ import { WorkerPool, type WorkerInfo } from './worker-pool';
 const STOP_GRACE_MS = 5_000;
 const ASK_TIMEOUT_MS = 2_000;
 
-export async function startProxyPrimary(config: Readonly<SwitchboardConfig>, logger: Logger): Promise<RunningProxy> {
-  const count = config.proxy.workers ?? 1;
+/** `count`: proxy.workers, or one per core when unset (proxy.ts). */
+export async function startProxyPrimary(config: Readonly<SwitchboardConfig>, logger: Logger, count: number): Promise<RunningProxy> {
   const pool = new WorkerPool(config, logger, count);
   const metrics = new ClusterMetrics(pool, metricsRegistry);
   return startRole(logger, async (role) => {
@@ -38,7 +38,7 @@ export async function startProxyPrimary(config: Readonly<SwitchboardConfig>, log
     });
 
     const address = await pool.start();
-    role.stack.push('workers', () => pool.stop(config.proxy.drainMs + STOP_GRACE_MS));
+    role.stack.push('workers', () => pool.stop(config.proxy.drain + STOP_GRACE_MS));
     logListening(logger, 'proxy', address);
     logger.info({ workers: count, scheduling: 'round-robin' }, 'proxy workers started');
 

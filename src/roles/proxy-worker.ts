@@ -57,7 +57,7 @@ class ProxyWorker {
     this.stopping = true;
     this.abort.abort();
     this.logger.info({ reason }, 'proxy worker draining');
-    setTimeout(() => process.exit(1), this.config.proxy.drainMs + EXIT_GRACE_MS).unref();
+    setTimeout(() => process.exit(1), this.config.proxy.drain + EXIT_GRACE_MS).unref();
     if (this.plane) void this.finish();
   }
 

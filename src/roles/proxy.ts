@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import type { SwitchboardConfig } from '../config/types';
 import type { Logger } from '../log';
 import type { DataPlane, ProxyCatalog } from './data-plane';
@@ -20,7 +21,8 @@ const EMPTY_CATALOG: ProxyCatalog = { rev: 0, services: {} };
 export type RunningProxy = RunningRole<{ proxy: string; admin: string }>;
 
 export async function startProxy(config: Readonly<SwitchboardConfig>, logger: Logger): Promise<RunningProxy> {
-  if ((config.proxy.workers ?? 1) > 1) return (await import('./proxy-primary')).startProxyPrimary(config, logger);
+  const workers = config.proxy.workers ?? availableParallelism();
+  if (workers > 1) return (await import('./proxy-primary')).startProxyPrimary(config, logger, workers);
   return startSingleProcess(config, logger);
 }
 

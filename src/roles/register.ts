@@ -41,11 +41,11 @@ function registrationOf(r: Readonly<RegisterConfig>): Registration {
   const checkId = `service:${id}`;
   const check = {
     CheckID: checkId,
-    TTL: `${r.ttlMs}ms`,
-    ...(r.deregisterAfterMs > 0 ? { DeregisterCriticalServiceAfter: `${r.deregisterAfterMs}ms` } : {}),
+    TTL: `${r.ttl}ms`,
+    ...(r.deregisterAfter > 0 ? { DeregisterCriticalServiceAfter: `${r.deregisterAfter}ms` } : {}),
   };
   const body = JSON.stringify({ ID: id, Name: r.service, Address: r.address, Port: r.port, Tags: r.tags, Check: check });
-  return { id, checkId, heartbeatMs: Math.max(100, Math.floor(r.ttlMs / 3)), body };
+  return { id, checkId, heartbeatMs: Math.max(100, Math.floor(r.ttl / 3)), body };
 }
 
 class Sidecar {

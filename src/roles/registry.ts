@@ -84,7 +84,7 @@ function electionFor(config: Readonly<SwitchboardConfig>, advertise: () => strin
     endpoints: [...config.store.etcd.endpoints],
     prefix: config.store.etcd.prefix,
     candidate: advertise,
-    ttlSeconds: config.registry.electionTtlMs / 1000,
+    ttlSeconds: config.registry.electionTtl / 1000,
     logger: logger.child({ component: 'election' }),
   });
 }

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import { makeTempDir } from '../helpers/child';
 import { assertOneLine, runSwitchboard } from '../helpers/switchboard-process';
-import { SETTINGS, envName, settingDefault } from '../../src/config/load';
+import { SETTINGS, defaultText, envName } from '../../src/config/settings';
 
 const dir = makeTempDir('cli');
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -36,9 +36,7 @@ describe('help', () => {
     for (const s of SETTINGS.filter((x) => x.roles.includes('all'))) {
       const line = lines.find((l) => l.trimStart().startsWith(`--${s.flag} `));
       assert.ok(line, `all --help lists --${s.flag}`);
-      const value = settingDefault(s.path);
-      const shown = Array.isArray(value) ? value.join(',') || 'none' : String(value);
-      assert.ok(line.includes(`(default ${shown})`), line);
+      assert.ok(line.includes(`(default ${defaultText(s.node)})`), line);
       assert.ok(line.includes(envName(s)), line);
     }
     assert.match(res.stdout, /--proxy-listen HOST:PORT .*\(default 127\.0\.0\.1:8080\)/);

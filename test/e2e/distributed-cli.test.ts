@@ -5,7 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { SETTINGS, envName, loadConfig, settingDefault } from '../../src/config/load';
+import { loadConfig } from '../../src/config/load';
+import { SETTINGS, defaultText, envName } from '../../src/config/settings';
 import { assertOneLine, runSwitchboard } from '../helpers/switchboard-process';
 
 describe('distributed roles on the command line', () => {
@@ -26,9 +27,7 @@ describe('distributed roles on the command line', () => {
       assert.deepEqual(flagLines.map((l) => l.trim().split(' ')[0]).sort(), expected.map((s) => `--${s.flag}`).sort());
       for (const s of expected) {
         const line = flagLines.find((l) => l.trimStart().startsWith(`--${s.flag} `)) as string;
-        const value = settingDefault(s.path);
-        const shown = Array.isArray(value) ? value.join(',') || 'none' : value === undefined ? 'none' : String(value);
-        assert.ok(line.includes(`(default ${shown})`), line);
+        assert.ok(line.includes(`(default ${defaultText(s.node)})`), line);
         assert.ok(line.includes(envName(s)), line);
       }
     });

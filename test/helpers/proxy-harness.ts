@@ -7,7 +7,7 @@ import type { Bus } from '../../src/bus/bus';
 import { LocalBus } from '../../src/bus/local-bus';
 import { DEFAULT_WEIGHTS, type CatalogDelta, type HealthStatus, type Instance } from '../../src/catalog/model';
 import type { CatalogSource } from '../../src/catalog/source';
-import { defaultServicePolicy } from '../../src/config/load';
+import { resolveConfig } from '../../src/config/load';
 import type { ClientTimeouts, ProxyConfig, ServicePolicy } from '../../src/config/types';
 import { silentLogger, type Logger } from '../../src/log';
 import { registry } from '../../src/metrics';
@@ -53,24 +53,28 @@ export function instance(service: string, id: string, port: number, status: Heal
   };
 }
 
-/** Any subset of a policy; sections merge over the built-in defaults. */
+/** Any subset of a policy, as a config file would write it; sections merge over the defaults. */
 export type PolicyOverrides = {
   [K in keyof ServicePolicy]?: ServicePolicy[K] extends unknown[] ? ServicePolicy[K] : ServicePolicy[K] extends object ? Partial<ServicePolicy[K]> : ServicePolicy[K];
 };
 
+/**
+ * A complete proxy configuration from the settings a test cares about, through the schema
+ * (every default filled in, durations in ms). Anti-entropy is off unless asked for, and the
+ * proxy listens on a free loopback port.
+ */
+export function proxyConfig(settings: Record<string, unknown> = {}): ProxyConfig {
+  return resolveConfig({ proxy: { listen: '127.0.0.1:0', resyncInterval: '24h', ...settings } }).proxy;
+}
+
+/** A complete service policy: the defaults with `overrides` merged in, section by section. */
 export function policy(overrides: PolicyOverrides = {}): ServicePolicy {
-  const base = structuredClone(defaultServicePolicy()) as ServicePolicy;
-  const merged = base as unknown as Record<string, unknown>;
-  for (const [key, value] of Object.entries(overrides)) {
-    const isSection = typeof value === 'object' && value !== null && !Array.isArray(value);
-    merged[key] = isSection ? { ...(merged[key] as object), ...value } : value;
-  }
-  return base;
+  return resolveConfig({ proxy: { services: { s: overrides } } }).proxy.services.s;
 }
 
 export interface HarnessOptions {
   services?: Record<string, PolicyOverrides>;
-  timeouts?: Partial<ProxyConfig['timeouts']>;
+  timeouts?: Partial<Record<keyof ProxyConfig['timeouts'], number | string>>;
   clientTimeouts?: ClientTimeouts;
   logger?: Logger;
   /** Any other proxy settings (trustedProxies, maxRequestHeaders, routes…). */
@@ -83,19 +87,14 @@ export class ProxyHarness {
   readonly proxy: Proxy;
 
   constructor(options: HarnessOptions = {}) {
-    const services = Object.fromEntries(Object.entries(options.services ?? {}).map(([name, o]) => [name, policy(o)]));
-    const config: ProxyConfig = {
-      listen: '127.0.0.1:0',
-      pathRouting: true,
+    const config = proxyConfig({
       stripServicePrefix: false,
-      routes: [],
-      timeouts: { connectMs: 2_000, responseMs: 10_000, idleMs: 30_000, ...options.timeouts },
-      drainMs: 2_000,
-      resyncIntervalMs: 0,
-      services,
+      timeouts: { connect: 2_000, response: 10_000, idle: 30_000, ...options.timeouts },
+      drain: 2_000,
+      services: options.services ?? {},
       ...(options.clientTimeouts ? { clientTimeouts: options.clientTimeouts } : {}),
       ...options.config,
-    };
+    });
     this.proxy = new Proxy({ config, domain: 'svc', source: this.catalog, bus: this.bus, logger: options.logger ?? silentLogger() });
   }
 

@@ -21,7 +21,7 @@ describe('npm consul client against a Registry', () => {
   before(async () => {
     store = new MemoryStore();
     await store.open();
-    registry = new Registry({ store, bus: new LocalBus(), logger: silentLogger(), api: { listen: '127.0.0.1:0', maxWaitMs: 600_000 } });
+    registry = new Registry({ store, bus: new LocalBus(), logger: silentLogger(), api: { listen: '127.0.0.1:0', maxWait: 600_000 } });
     await registry.start();
     const [host, port] = registry.address.split(':');
     consul = new Consul({ host, port: Number(port) });

@@ -12,7 +12,7 @@ import { registry } from '../../src/metrics';
 import { Proxy } from '../../src/proxy/server';
 import { freePort } from '../helpers/child';
 import { closeNow, listenOnLoopback } from '../helpers/http-server';
-import { FakeCatalog, instance, waitFor } from '../helpers/proxy-harness';
+import { FakeCatalog, instance, proxyConfig, waitFor } from '../helpers/proxy-harness';
 
 const MiB = 1024 * 1024;
 
@@ -46,19 +46,16 @@ async function startBackend(name: string): Promise<Backend> {
   return backend;
 }
 
-function proxyConfig(overrides: Partial<ProxyConfig['timeouts']> = {}): ProxyConfig {
-  return {
-    listen: '127.0.0.1:0',
-    pathRouting: true,
+function forwardConfig(overrides: Partial<ProxyConfig['timeouts']> = {}): ProxyConfig {
+  return proxyConfig({
     stripServicePrefix: false,
     routes: [
       { prefix: '/api', service: 'users', strip: true },
       { prefix: '/ghost', service: 'ghost', strip: false },
     ],
-    timeouts: { connectMs: 2000, responseMs: 5000, idleMs: 10_000, ...overrides },
-    drainMs: 5000,
-    resyncIntervalMs: 0,
-  };
+    timeouts: { connect: 2000, response: 5000, idle: 10_000, ...overrides },
+    drain: 5000,
+  });
 }
 
 interface Reply {
@@ -107,7 +104,7 @@ describe('proxy forwarding', () => {
   before(async () => {
     users = await startBackend('users');
     orders = await startBackend('orders');
-    proxy = new Proxy({ config: proxyConfig(), domain: 'svc', source: catalog, bus, logger: silentLogger() });
+    proxy = new Proxy({ config: forwardConfig(), domain: 'svc', source: catalog, bus, logger: silentLogger() });
     await proxy.start();
     await setService('users', [instance('users', 'u1', users.port)]);
     await setService('orders', [instance('orders', 'o1', orders.port, 'passing', ['urlprefix-/shop strip=/shop'])]);
@@ -387,7 +384,7 @@ describe('proxy timeouts, listening and shutdown', () => {
   const proxies: Proxy[] = [];
 
   async function startProxy(timeouts: Partial<ProxyConfig['timeouts']> = {}, listen?: string): Promise<Proxy> {
-    const proxy = new Proxy({ config: { ...proxyConfig(timeouts), ...(listen ? { listen } : {}) }, domain: 'svc', source: catalog, bus, logger: silentLogger() });
+    const proxy = new Proxy({ config: { ...forwardConfig(timeouts), ...(listen ? { listen } : {}) }, domain: 'svc', source: catalog, bus, logger: silentLogger() });
     proxies.push(proxy);
     await proxy.start();
     await waitFor('the first sync', () => proxy.cache.rev === catalog.rev, 5000);
@@ -406,14 +403,14 @@ describe('proxy timeouts, listening and shutdown', () => {
 
   it('answers 504 upstream_timeout when the upstream sends no response headers in time', async () => {
     backend.handle = (req) => req.resume();
-    const proxy = await startProxy({ responseMs: 150 });
+    const proxy = await startProxy({ response: 150 });
     const reply = await send(proxy, '/', { host: 'slow.svc' });
     assert.deepEqual([reply.status, json(reply).error], [504, 'upstream_timeout']);
   });
 
   it('rejects a busy port with address_in_use', async () => {
     const first = await startProxy();
-    const second = new Proxy({ config: { ...proxyConfig(), listen: first.address }, domain: 'svc', source: catalog, bus, logger: silentLogger() });
+    const second = new Proxy({ config: { ...forwardConfig(), listen: first.address }, domain: 'svc', source: catalog, bus, logger: silentLogger() });
     await assert.rejects(second.start(), (err) => isSwitchboardError(err, 'address_in_use') && err.message === `cannot listen on ${first.address}: address already in use`);
     await second.stop(0);
   });

@@ -53,7 +53,7 @@ class CheckTarget {
   }
 }
 
-const API = { listen: '127.0.0.1:0', maxWaitMs: 600_000 };
+const API = { listen: '127.0.0.1:0', maxWait: 600_000 };
 
 describe('registry-side checks', () => {
   const target = new CheckTarget();

@@ -12,7 +12,7 @@ import { Registry } from '../../src/registry/registry';
 import { MemoryStore } from '../../src/registry/store/memory-store';
 import { freePort, waitFor } from '../helpers/child';
 
-const API = { listen: '127.0.0.1:0', maxWaitMs: 600_000 };
+const API = { listen: '127.0.0.1:0', maxWait: 600_000 };
 
 async function putJson(base: string, path: string, body?: unknown): Promise<number> {
   const response = await fetch(`${base}${path}`, { method: 'PUT', body: body === undefined ? undefined : JSON.stringify(body) });

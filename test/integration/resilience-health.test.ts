@@ -45,11 +45,11 @@ const ejected = (service: string, id: string) => () => harness.upstream(service,
 before(async () => {
   harness = await ProxyHarness.start({
     services: {
-      cap: { outlierDetection: { consecutive5xx: 3, maxEjectionPercent: 50 }, panicThresholdPercent: 0, retries: NO_RETRIES },
-      panic: { outlierDetection: { consecutive5xx: 2, maxEjectionPercent: 100 }, panicThresholdPercent: 50, retries: NO_RETRIES },
-      recover: { outlierDetection: { consecutive5xx: 2, baseEjectionTimeMs: 300 }, retries: NO_RETRIES },
+      cap: { outlierDetection: { consecutive5xx: 3, maxEjectionPercent: 50 }, panicThreshold: 0, retries: NO_RETRIES },
+      panic: { outlierDetection: { consecutive5xx: 2, maxEjectionPercent: 100 }, panicThreshold: 50, retries: NO_RETRIES },
+      recover: { outlierDetection: { consecutive5xx: 2, baseEjectionTime: 300 }, retries: NO_RETRIES },
       probed: {
-        healthCheck: { enabled: true, path: '/health', intervalMs: 50, timeoutMs: 1_000, unhealthyThreshold: 2, healthyThreshold: 3, jitterPercent: 0 },
+        healthCheck: { enabled: true, path: '/health', interval: 50, timeout: 1_000, unhealthyThreshold: 2, healthyThreshold: 3, jitterPercent: 0 },
       },
       'drain-eject': { outlierDetection: { consecutive5xx: 2 }, retries: NO_RETRIES },
       ws: { outlierDetection: { consecutive5xx: 2 }, retries: NO_RETRIES },

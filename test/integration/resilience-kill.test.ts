@@ -37,7 +37,7 @@ interface Scenario {
 }
 
 async function scenario(service: string, overrides: PolicyOverrides): Promise<Scenario> {
-  const harness = await ProxyHarness.start({ services: { [service]: overrides }, timeouts: { responseMs: 10_000 } });
+  const harness = await ProxyHarness.start({ services: { [service]: overrides }, timeouts: { response: 10_000 } });
   started.push(harness);
   const backends = await Promise.all(['a', 'b', 'c'].map((id) => BackendProcess.start(`${service}-${id}`)));
   started.push(...backends.map((b) => ({ stop: () => b.kill() })));
@@ -140,7 +140,7 @@ describe('resilience under load: one of three instances fails', () => {
   });
 
   it('an instance that accepts connections but never answers: retried after the per-try timeout, zero errors', async () => {
-    const s = await scenario('hang', { retries: { perTryTimeoutMs: 300 } });
+    const s = await scenario('hang', { retries: { perTryTimeout: 300 } });
     const victim = s.backends[1];
     let ejectedAfterMs = NaN;
     const result = await loadWithFault(s, async () => {

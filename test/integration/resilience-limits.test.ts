@@ -36,15 +36,15 @@ const total = (bs: ScriptedBackend[]): number => bs.reduce((n, b) => n + b.reque
 
 before(async () => {
   harness = await ProxyHarness.start({
-    timeouts: { responseMs: 800 },
+    timeouts: { response: 800 },
     services: {
       limited: { limits: { maxConcurrent: 2, maxPending: 0 } },
-      queued: { limits: { maxConcurrent: 1, maxPending: 1, maxPendingWaitMs: 10_000 } },
+      queued: { limits: { maxConcurrent: 1, maxPending: 1, maxPendingWait: 10_000 } },
       replay: { outlierDetection: NO_EJECTION, retries: { bufferBodyUpTo: 1024 } },
       unavailable: { outlierDetection: NO_EJECTION },
       resets: { outlierDetection: NO_EJECTION },
-      hung: { outlierDetection: NO_EJECTION, retries: { perTryTimeoutMs: 100 } },
-      deadline: { outlierDetection: NO_EJECTION, retries: { perTryTimeoutMs: 500 } },
+      hung: { outlierDetection: NO_EJECTION, retries: { perTryTimeout: 100 } },
+      deadline: { outlierDetection: NO_EJECTION, retries: { perTryTimeout: 500 } },
       'no-budget': { outlierDetection: NO_EJECTION, retries: { budgetPercent: 0, minRetryConcurrency: 0 } },
       flush: { outlierDetection: NO_EJECTION, retries: { attempts: 0 } },
     },
@@ -89,7 +89,7 @@ describe('overload', () => {
 describe('slowloris', () => {
   let slow: ProxyHarness;
   before(async () => {
-    slow = await ProxyHarness.start({ clientTimeouts: { headerMs: 300, requestMs: 800 } });
+    slow = await ProxyHarness.start({ clientTimeouts: { header: 300, request: 800 } });
     const [b] = await Promise.all([ScriptedBackend.start('slowloris')]);
     backends.push(b);
     await slow.setService('app', [instance('app', b.id, b.port)]);

@@ -3,7 +3,6 @@ import http from 'node:http';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { after, describe, test } from 'node:test';
-import { isSwitchboardError } from '../../src/errors';
 import {
   ActiveProber,
   httpProbe,
@@ -14,6 +13,8 @@ import {
 } from '../../src/proxy/health/active-prober';
 import { registry } from '../../src/metrics';
 import { realScheduler } from '../../src/proxy/scheduler';
+import { ConfigError, resolveConfig } from '../../src/config/load';
+import { policySection } from '../helpers/policy';
 import { FakeClock } from '../helpers/fake-clock';
 
 /** Lets settled probe promises deliver their verdicts. */
@@ -80,7 +81,7 @@ function harness(config: Partial<ActiveProbeConfig> = {}, random: () => number =
   const events: string[] = [];
   const prober = new ActiveProber({
     service: 'users',
-    config: { intervalMs: 1_000, timeoutMs: 100, healthyThreshold: 2, unhealthyThreshold: 3, jitterFraction: 0, ...config },
+    config: policySection('healthCheck', { interval: 1_000, timeout: 100, healthyThreshold: 2, unhealthyThreshold: 3, jitterPercent: 0, ...config }),
     onChange: (id, healthy) => events.push(`${id}:${healthy ? 'up' : 'down'}`),
     scheduler: clock,
     random,
@@ -153,8 +154,8 @@ describe('ActiveProber thresholds (fake clock)', () => {
     });
   }
 
-  test('a probe without an answer is aborted at timeoutMs and counts as a failure', async () => {
-    const h = harness({ unhealthyThreshold: 1, timeoutMs: 100 });
+  test('a probe without an answer is aborted at timeout and counts as a failure', async () => {
+    const h = harness({ unhealthyThreshold: 1, timeout: 100 });
     h.probes.behaviour.set('a', 'hang');
     h.prober.setTargets([target('a')]);
     await h.step(0);
@@ -179,8 +180,8 @@ describe('ActiveProber thresholds (fake clock)', () => {
     await h.prober.stop();
   });
 
-  test('jitter lengthens the interval by up to jitterMs plus jitterFraction × interval', async () => {
-    const h = harness({ jitterMs: 50, jitterFraction: 0.2 }, () => 0.5);
+  test('jitter lengthens the interval by up to jitter plus jitterPercent % of the interval', async () => {
+    const h = harness({ jitter: 50, jitterPercent: 20 }, () => 0.5);
     h.prober.setTargets([target('a')]);
     await h.step(500); // first probe at 0.5 × 1000
     await h.step(1_000 + 25 + 100 - 1);
@@ -191,7 +192,7 @@ describe('ActiveProber thresholds (fake clock)', () => {
   });
 
   test('probes in flight never exceed maxConcurrentProbes; the rest wait their turn', async () => {
-    const h = harness({ maxConcurrentProbes: 2, timeoutMs: 100 });
+    const h = harness({ maxConcurrentProbes: 2, timeout: 100 });
     const ids = ['a', 'b', 'c', 'd', 'e'];
     for (const id of ids) h.probes.behaviour.set(id, 'hang');
     h.prober.setTargets(ids.map((id) => target(id)));
@@ -204,7 +205,7 @@ describe('ActiveProber thresholds (fake clock)', () => {
   });
 
   test('a removed target is no longer probed and its in-flight probe is aborted', async () => {
-    const h = harness({ timeoutMs: 500 });
+    const h = harness({ timeout: 500 });
     h.probes.behaviour.set('b', 'hang');
     h.prober.setTargets([target('a'), target('b')]);
     await h.step(0);
@@ -234,7 +235,7 @@ describe('ActiveProber thresholds (fake clock)', () => {
   });
 
   test('stop() clears every timer and aborts in-flight probes', async () => {
-    const h = harness({ timeoutMs: 500 });
+    const h = harness({ timeout: 500 });
     h.probes.behaviour.set('b', 'hang');
     h.prober.setTargets([target('a'), target('b'), target('c')]);
     await h.step(0);
@@ -246,20 +247,21 @@ describe('ActiveProber thresholds (fake clock)', () => {
     assert.equal(h.clock.pending, 0, 'a stopped prober schedules nothing');
   });
 
-  const invalidConfigs: { config: Partial<ActiveProbeConfig>; field: string }[] = [
-    { config: { intervalMs: 0 }, field: 'intervalMs' },
-    { config: { timeoutMs: -1 }, field: 'timeoutMs' },
+  // The schema is where these are checked (the prober trusts its slice of the config).
+  const invalidConfigs: { config: Record<string, unknown>; field: string }[] = [
+    { config: { interval: 0 }, field: 'interval' },
+    { config: { timeout: -1 }, field: 'timeout' },
     { config: { unhealthyThreshold: 0 }, field: 'unhealthyThreshold' },
-    { config: { jitterFraction: 2 }, field: 'jitterFraction' },
+    { config: { jitterPercent: 200 }, field: 'jitterPercent' },
     { config: { path: 'health' }, field: 'path' },
-    { config: { expectedStatuses: [[300, 200]] }, field: 'expectedStatuses' },
+    { config: { expectedStatuses: ['300-200'] }, field: 'expectedStatuses[0]' },
     { config: { expectedStatuses: [] }, field: 'expectedStatuses' },
   ];
   for (const c of invalidConfigs) {
-    test(`an invalid ${c.field} is rejected at construction`, () => {
+    test(`an invalid ${c.field} is a configuration error naming the field`, () => {
       assert.throws(
-        () => new ActiveProber({ service: 's', config: c.config, onChange: () => undefined }),
-        (err: unknown) => isSwitchboardError(err, 'config_invalid') && err.field === c.field,
+        () => resolveConfig({ proxy: { defaults: { healthCheck: c.config } } }),
+        (err: unknown) => err instanceof ConfigError && err.field === `proxy.defaults.healthCheck.${c.field}`,
       );
     });
   }
@@ -321,7 +323,7 @@ describe('ActiveProber over real sockets', () => {
     const verdicts = new Map<string, number>();
     const prober = new ActiveProber({
       service: 'probe-e2e',
-      config: { path: '/health', intervalMs: 20, timeoutMs: 150, unhealthyThreshold: 2, healthyThreshold: 2 },
+      config: policySection('healthCheck', { path: '/health', interval: 20, timeout: 150, unhealthyThreshold: 2, healthyThreshold: 2 }),
       onChange: (id, healthy) => (healthy ? down.delete(id) : down.add(id)),
       scheduler: realScheduler,
       probe: async (t, path, signal) => {

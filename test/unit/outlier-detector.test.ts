@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { isSwitchboardError } from '../../src/errors';
 import { registry } from '../../src/metrics';
 import {
   classifyOutcome,
@@ -9,6 +8,8 @@ import {
   type RequestOutcome,
 } from '../../src/proxy/health/outlier-detector';
 import { FakeClock } from '../helpers/fake-clock';
+import { policySection } from '../helpers/policy';
+import { ConfigError, resolveConfig } from '../../src/config/load';
 
 const SECOND = 1_000;
 
@@ -17,7 +18,7 @@ function detector(hosts: string[], config: Partial<OutlierConfig> = {}, service 
   const events: string[] = [];
   const od = new OutlierDetector({
     service,
-    config,
+    config: policySection('outlierDetection', config),
     scheduler: clock,
     onChange: (id, ejected) => events.push(`${id}:${ejected ? 'out' : 'in'}`),
   });
@@ -68,8 +69,8 @@ describe('OutlierDetector: when a host is ejected', () => {
 });
 
 describe('OutlierDetector: ejection time and return', () => {
-  test('an ejected host returns by itself after baseEjectionMs', () => {
-    const h = detector(['a', 'b'], { baseEjectionMs: 30 * SECOND });
+  test('an ejected host returns by itself after baseEjectionTime', () => {
+    const h = detector(['a', 'b'], { baseEjectionTime: 30 * SECOND });
     h.record('a', ...gateway(3));
     h.clock.advance(30 * SECOND - 1);
     assert.equal(h.od.isEjected('a'), true);
@@ -79,8 +80,8 @@ describe('OutlierDetector: ejection time and return', () => {
     assert.equal(h.clock.pending, 0);
   });
 
-  test('repeat ejections last base × times ejected, capped at maxEjectionMs', () => {
-    const h = detector(['a', 'b'], { baseEjectionMs: 30 * SECOND, maxEjectionMs: 70 * SECOND });
+  test('repeat ejections last base × times ejected, capped at maxEjectionTime', () => {
+    const h = detector(['a', 'b'], { baseEjectionTime: 30 * SECOND, maxEjectionTime: 70 * SECOND });
     const durations: number[] = [];
     for (let i = 0; i < 4; i++) {
       h.record('a', ...gateway(3));
@@ -91,8 +92,8 @@ describe('OutlierDetector: ejection time and return', () => {
     assert.deepEqual(durations, [30, 60, 70, 70]);
   });
 
-  test('the repeat count decays by one per decayIntervalMs spent back in rotation', () => {
-    const h = detector(['a', 'b'], { baseEjectionMs: 10 * SECOND, maxEjectionMs: 300 * SECOND, decayIntervalMs: 5 * SECOND });
+  test('the repeat count decays by one per decayInterval spent back in rotation', () => {
+    const h = detector(['a', 'b'], { baseEjectionTime: 10 * SECOND, maxEjectionTime: 300 * SECOND, decayInterval: 5 * SECOND });
     const ejectAndTime = (): number => {
       h.record('a', ...gateway(3));
       const start = h.clock.now();
@@ -109,7 +110,7 @@ describe('OutlierDetector: ejection time and return', () => {
   });
 
   test('outcomes of requests that finish while the host is ejected are ignored', () => {
-    const h = detector(['a', 'b'], { baseEjectionMs: 10 * SECOND });
+    const h = detector(['a', 'b'], { baseEjectionTime: 10 * SECOND });
     h.record('a', ...gateway(3));
     h.record('a', ...gateway(2));
     h.clock.advance(10 * SECOND);
@@ -143,7 +144,7 @@ describe('OutlierDetector: ejection cap', () => {
 
   test('a host held back by the cap is ejected at its next failure once room frees', () => {
     const ids = Array.from({ length: 10 }, (_, i) => `h${i}`);
-    const h = detector(ids, { baseEjectionMs: 10 * SECOND });
+    const h = detector(ids, { baseEjectionTime: 10 * SECOND });
     h.record('h0', ...gateway(3));
     h.record('h1', ...gateway(3));
     assert.deepEqual(h.events, ['h0:out']);
@@ -183,17 +184,18 @@ describe('OutlierDetector: ejection cap', () => {
 });
 
 describe('OutlierDetector: configuration and classification', () => {
-  const invalid: { config: Partial<OutlierConfig>; field: string }[] = [
+  // The schema is where these are checked (the detector trusts its slice of the config).
+  const invalid: { config: Record<string, unknown>; field: string }[] = [
     { config: { consecutive5xx: -1 }, field: 'consecutive5xx' },
-    { config: { baseEjectionMs: 0 }, field: 'baseEjectionMs' },
+    { config: { baseEjectionTime: 0 }, field: 'baseEjectionTime' },
     { config: { maxEjectionPercent: 101 }, field: 'maxEjectionPercent' },
-    { config: { baseEjectionMs: 10_000, maxEjectionMs: 5_000 }, field: 'maxEjectionMs' },
+    { config: { baseEjectionTime: '10s', maxEjectionTime: '5s' }, field: 'maxEjectionTime' },
   ];
   for (const c of invalid) {
-    test(`an invalid ${c.field} is rejected at construction`, () => {
+    test(`an invalid ${c.field} is a configuration error naming the field`, () => {
       assert.throws(
-        () => new OutlierDetector({ service: 's', config: c.config, onChange: () => undefined }),
-        (err: unknown) => isSwitchboardError(err, 'config_invalid') && err.field === c.field,
+        () => resolveConfig({ proxy: { defaults: { outlierDetection: c.config } } }),
+        (err: unknown) => err instanceof ConfigError && err.field === `proxy.defaults.outlierDetection.${c.field}`,
       );
     });
   }

@@ -13,20 +13,20 @@ function picks(pool: Pool, count: number): string[] {
 }
 
 describe('slow start factor', () => {
-  const cases: Array<{ name: string; config: { windowMs: number; aggression: number; minWeightPercent: number }; elapsed: number; expected: number }> = [
-    { name: 'off (window 0)', config: { windowMs: 0, aggression: 1, minWeightPercent: 10 }, elapsed: 0, expected: 1 },
-    { name: 'linear, halfway', config: { windowMs: 1000, aggression: 1, minWeightPercent: 10 }, elapsed: 500, expected: 0.5 },
-    { name: 'linear, at the start: the minimum', config: { windowMs: 1000, aggression: 1, minWeightPercent: 10 }, elapsed: 0, expected: 0.1 },
-    { name: 'window over', config: { windowMs: 1000, aggression: 1, minWeightPercent: 10 }, elapsed: 1000, expected: 1 },
-    { name: 'aggression 2 ramps faster: sqrt(0.25)', config: { windowMs: 1000, aggression: 2, minWeightPercent: 10 }, elapsed: 250, expected: 0.5 },
-    { name: 'a higher minimum wins early', config: { windowMs: 1000, aggression: 1, minWeightPercent: 40 }, elapsed: 100, expected: 0.4 },
+  const cases: Array<{ name: string; config: { window: number; aggression: number; minWeightPercent: number }; elapsed: number; expected: number }> = [
+    { name: 'off (window 0)', config: { window: 0, aggression: 1, minWeightPercent: 10 }, elapsed: 0, expected: 1 },
+    { name: 'linear, halfway', config: { window: 1000, aggression: 1, minWeightPercent: 10 }, elapsed: 500, expected: 0.5 },
+    { name: 'linear, at the start: the minimum', config: { window: 1000, aggression: 1, minWeightPercent: 10 }, elapsed: 0, expected: 0.1 },
+    { name: 'window over', config: { window: 1000, aggression: 1, minWeightPercent: 10 }, elapsed: 1000, expected: 1 },
+    { name: 'aggression 2 ramps faster: sqrt(0.25)', config: { window: 1000, aggression: 2, minWeightPercent: 10 }, elapsed: 250, expected: 0.5 },
+    { name: 'a higher minimum wins early', config: { window: 1000, aggression: 1, minWeightPercent: 40 }, elapsed: 100, expected: 0.4 },
   ];
   for (const c of cases) it(c.name, () => assert.equal(slowStartFactor(c.config, c.elapsed), c.expected));
 });
 
 describe('Pool: slow start', () => {
   function pool(now: { t: number }): Pool {
-    return new Pool('s', { ...TRANSPORT, slowStart: { windowMs: 1000, aggression: 1, minWeightPercent: 10 }, now: () => now.t });
+    return new Pool('s', { ...TRANSPORT, slowStart: { window: 1000, aggression: 1, minWeightPercent: 10 }, now: () => now.t });
   }
 
   it('instances present at the first update start at full weight', () => {

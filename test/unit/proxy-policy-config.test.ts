@@ -33,46 +33,48 @@ describe('proxy service policies: defaults', () => {
     const config = load('');
     assert.deepEqual(config.proxy.defaults, defaultServicePolicy());
     assert.deepEqual(config.proxy.services, {});
-    assert.deepEqual(config.proxy.clientTimeouts, { headerMs: 10_000, requestMs: 60_000 });
+    assert.deepEqual(config.proxy.clientTimeouts, { header: 10_000, request: 60_000 });
     const policy = defaultServicePolicy();
     assert.equal(policy.balancer, 'weighted-round-robin');
     assert.equal(policy.hashKey, 'ip');
-    assert.deepEqual(policy.slowStart, { windowMs: 0, aggression: 1, minWeightPercent: 10 });
+    assert.deepEqual(policy.slowStart, { window: 0, aggression: 1, minWeightPercent: 10 });
     assert.deepEqual(policy.healthCheck, {
       enabled: false,
       path: '/',
-      intervalMs: 5_000,
-      timeoutMs: 2_000,
+      interval: 5_000,
+      timeout: 2_000,
       healthyThreshold: 2,
       unhealthyThreshold: 3,
       expectedStatuses: [[200, 399]],
-      jitterMs: 0,
+      jitter: 0,
       jitterPercent: 10,
+      maxConcurrentProbes: 16,
     });
     assert.deepEqual(policy.outlierDetection, {
       consecutive5xx: 5,
       consecutiveGatewayFailure: 3,
-      baseEjectionTimeMs: 30_000,
-      maxEjectionTimeMs: 300_000,
+      baseEjectionTime: 30_000,
+      maxEjectionTime: 300_000,
       maxEjectionPercent: 10,
+      decayInterval: 10_000,
     });
-    assert.equal(policy.panicThresholdPercent, 50);
+    assert.equal(policy.panicThreshold, 50);
     assert.deepEqual(policy.retries, {
       attempts: 2,
-      perTryTimeoutMs: 0,
+      perTryTimeout: 0,
       retryOn: ['connect-failure', 'reset', 'timeout', 'gateway-error', '5xx'],
       budgetPercent: 20,
       minRetryConcurrency: 10,
       bufferBodyUpTo: 65_536,
     });
-    assert.deepEqual(policy.limits, { maxConcurrent: 1024, maxPending: 0, maxPendingWaitMs: 1_000 });
+    assert.deepEqual(policy.limits, { maxConcurrent: 1024, maxPending: 0, maxPendingWait: 1_000 });
   });
 
   test('the example config documents exactly the built-in defaults', () => {
     const example = path.resolve(__dirname, '../../../config/switchboard.example.yaml');
     const config = loadConfig({ file: example, env: {}, flags: {} });
     assert.deepEqual(config.proxy.defaults, defaultServicePolicy());
-    assert.deepEqual(config.proxy.clientTimeouts, { headerMs: 10_000, requestMs: 60_000 });
+    assert.deepEqual(config.proxy.clientTimeouts, { header: 10_000, request: 60_000 });
   });
 
   test('the resolved policies are frozen', () => {
@@ -104,26 +106,26 @@ describe('proxy service policies: overrides', () => {
     assert.ok(users);
     assert.equal(users.balancer, 'ring-hash');
     assert.equal(users.hashKey, 'cookie:session');
-    assert.equal(users.panicThresholdPercent, 30, 'inherited from defaults');
+    assert.equal(users.panicThreshold, 30, 'inherited from defaults');
     assert.equal(users.retries.attempts, 1, 'inherited from defaults.retries');
-    assert.equal(users.retries.perTryTimeoutMs, 250);
+    assert.equal(users.retries.perTryTimeout, 250);
     assert.deepEqual(users.retries.retryOn, ['connect-failure', '5xx']);
     assert.equal(users.retries.budgetPercent, 20, 'built-in default');
     assert.deepEqual(users.healthCheck.expectedStatuses, [
       [200, 200],
       [204, 206],
     ]);
-    assert.equal(users.healthCheck.intervalMs, 1_000);
-    assert.equal(users.healthCheck.timeoutMs, 2_000);
-    assert.deepEqual(users.limits, { maxConcurrent: 10, maxPending: 5, maxPendingWaitMs: 500 });
-    assert.deepEqual(users.slowStart, { windowMs: 30_000, aggression: 2, minWeightPercent: 10 });
-    assert.equal(config.proxy.defaults?.retries.perTryTimeoutMs, 2_000);
+    assert.equal(users.healthCheck.interval, 1_000);
+    assert.equal(users.healthCheck.timeout, 2_000);
+    assert.deepEqual(users.limits, { maxConcurrent: 10, maxPending: 5, maxPendingWait: 500 });
+    assert.deepEqual(users.slowStart, { window: 30_000, aggression: 2, minWeightPercent: 10 });
+    assert.equal(config.proxy.defaults?.retries.perTryTimeout, 2_000);
     assert.equal(config.proxy.defaults?.balancer, 'weighted-round-robin');
   });
 
   test('client timeouts come from the file and from flags', () => {
     const config = load('proxy:\n  clientTimeouts: { header: 2s, request: 0 }\n', { 'client-header-timeout': '3s' });
-    assert.deepEqual(config.proxy.clientTimeouts, { headerMs: 3_000, requestMs: 0 });
+    assert.deepEqual(config.proxy.clientTimeouts, { header: 3_000, request: 0 });
   });
 });
 

@@ -1,6 +1,7 @@
+import { ConfigError, resolveConfig } from '../../src/config/load';
+import { policySection } from '../helpers/policy';
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { isSwitchboardError } from '../../src/errors';
 import { registry } from '../../src/metrics';
 import { isRetriable, RetryBudget, type AttemptFailure } from '../../src/proxy/retry-budget';
 
@@ -19,7 +20,7 @@ describe('RetryBudget', () => {
   ];
   for (const c of limits) {
     test(`${c.active} active requests at ${c.percent ?? 20}% (min ${c.min ?? 10}) allow ${c.allowed} concurrent retries`, () => {
-      const budget = new RetryBudget('users', { budgetPercent: c.percent, minRetryConcurrency: c.min });
+      const budget = new RetryBudget('users', policySection('retries', { budgetPercent: c.percent ?? 20, minRetryConcurrency: c.min ?? 10 }));
       for (let i = 0; i < c.active; i++) budget.requestStarted();
       let granted = 0;
       while (granted <= c.allowed && budget.tryAcquireRetry()) granted++;
@@ -46,15 +47,19 @@ describe('RetryBudget', () => {
   });
 
   test('refused retries are counted', async () => {
-    const budget = new RetryBudget('budget-metrics', { minRetryConcurrency: 0 });
+    const budget = new RetryBudget('budget-metrics', policySection('retries', { minRetryConcurrency: 0 }));
     assert.equal(budget.tryAcquireRetry(), false);
     const text = await registry.getSingleMetricAsString('switchboard_proxy_retry_budget_exhausted_total');
     assert.match(text, /service="budget-metrics"} 1/);
   });
 
-  test('invalid settings are rejected at construction', () => {
-    assert.throws(() => new RetryBudget('s', { budgetPercent: 120 }), (err: unknown) => isSwitchboardError(err, 'config_invalid'));
-    assert.throws(() => new RetryBudget('s', { minRetryConcurrency: -1 }), (err: unknown) => isSwitchboardError(err, 'config_invalid'));
+  test('invalid settings are configuration errors naming the field (the schema checks them)', () => {
+    for (const [field, value] of [['budgetPercent', 120], ['minRetryConcurrency', -1]] as const) {
+      assert.throws(
+        () => resolveConfig({ proxy: { defaults: { retries: { [field]: value } } } }),
+        (err: unknown) => err instanceof ConfigError && err.field === `proxy.defaults.retries.${field}`,
+      );
+    }
   });
 });
 

@@ -6,7 +6,7 @@ import { BODY_BUFFERED, BODY_NONE, BODY_STREAMED, bodyMode } from '../../src/pro
 import { RetryBudget } from '../../src/proxy/retry-budget';
 import { RetryPolicy, statusFailureKind, type RetryCandidate } from '../../src/proxy/retry-policy';
 
-function policy(overrides: { retryOn?: RetryOn[]; attempts?: number } = {}, budget = new RetryBudget('retry-unit')): RetryPolicy {
+function policy(overrides: { retryOn?: RetryOn[]; attempts?: number } = {}, budget = new RetryBudget('retry-unit', defaultServicePolicy().retries)): RetryPolicy {
   return new RetryPolicy('retry-unit', { ...defaultServicePolicy().retries, ...overrides }, budget);
 }
 
@@ -32,7 +32,7 @@ describe('RetryPolicy.mayRetry (default retryOn)', () => {
   ];
   for (const c of cases) {
     it(`${c.name}: ${c.retried ? 'retried' : 'not retried'}`, () => {
-      const budget = new RetryBudget('retry-unit');
+      const budget = new RetryBudget('retry-unit', defaultServicePolicy().retries);
       assert.equal(policy({}, budget).mayRetry({ ...base, ...c.failure }), c.retried);
       assert.equal(budget.active.retries, c.retried ? 1 : 0, 'a retry holds one budget slot');
     });

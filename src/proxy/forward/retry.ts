@@ -54,7 +54,7 @@ export class RetryHandler implements AttemptHandler {
       return;
     }
     this.tries++;
-    const perTry = this.service.retry.perTryTimeoutMs;
+    const perTry = this.service.retry.perTryTimeout;
     const left = this.responseMs - (performance.now() - this.startedAt);
     const isDeadline = !(perTry > 0 && perTry < left);
     const attempt = new Attempt(upstream, this.health, this.service.name, Math.max(1, isDeadline ? left : perTry), isDeadline);

@@ -1,8 +1,7 @@
 import http from 'node:http';
-import { SwitchboardError } from '../../errors';
+import type { ServicePolicy } from '../../config/types';
 import { counter } from '../../metrics';
 import { realScheduler, type Scheduler } from '../scheduler';
-import { withDefaults } from '../with-defaults';
 
 /** One endpoint to probe. A changed host or port under the same id is a new target. */
 export interface ProbeTarget {
@@ -11,40 +10,12 @@ export interface ProbeTarget {
   readonly port: number;
 }
 
-export interface ActiveProbeConfig {
-  /** GET this path on every target. */
-  path: string;
-  intervalMs: number;
-  /** A probe without response headers by then fails (and its connection is destroyed). */
-  timeoutMs: number;
-  /** Consecutive successes that bring an unhealthy target back. */
-  healthyThreshold: number;
-  /** Consecutive failures that take a target out. */
-  unhealthyThreshold: number;
-  /** Inclusive status ranges that count as success. */
-  expectedStatuses: readonly (readonly [number, number])[];
-  /** Added to each interval: up to `jitterMs` plus up to `jitterFraction` × interval. */
-  jitterMs: number;
-  jitterFraction: number;
-  /** Probes of one service in flight at once; the rest wait their turn. */
-  maxConcurrentProbes: number;
-}
-
 /**
- * Defaults after HAProxy (`rise 2 fall 3`, 2xx/3xx = up); Envoy has no defaults for these.
- * The 10 % jitter is on by default so that a proxy's probes never line up.
+ * The service's `healthCheck` policy (src/config/schema.ts has the defaults: HAProxy's
+ * `rise 2 fall 3`, 2xx/3xx = up, and 10 % jitter so that a proxy's probes never line up).
+ * Each interval gets up to `jitter` plus up to `jitterPercent` % of the interval added.
  */
-export const ACTIVE_PROBE_DEFAULTS: Readonly<ActiveProbeConfig> = Object.freeze({
-  path: '/',
-  intervalMs: 5_000,
-  timeoutMs: 2_000,
-  healthyThreshold: 2,
-  unhealthyThreshold: 3,
-  expectedStatuses: Object.freeze([Object.freeze([200, 399] as const)]),
-  jitterMs: 0,
-  jitterFraction: 0.1,
-  maxConcurrentProbes: 16,
-});
+export type ActiveProbeConfig = Omit<ServicePolicy['healthCheck'], 'enabled'>;
 
 /** What one probe saw: a status, or the error code of a failure to get one. */
 export interface ProbeOutcome {
@@ -57,7 +28,7 @@ export type ProbeFn = (target: ProbeTarget, path: string, signal: AbortSignal) =
 
 export interface ActiveProberOptions {
   service: string;
-  config?: Partial<ActiveProbeConfig>;
+  config: Readonly<ActiveProbeConfig>;
   /** Called only when a target's state flips (edges), never for additions or removals. */
   onChange: (id: string, healthy: boolean) => void;
   scheduler?: Scheduler;
@@ -103,7 +74,7 @@ export class ActiveProber {
 
   constructor(options: ActiveProberOptions) {
     this.service = options.service;
-    this.config = validateProbeConfig(withDefaults(ACTIVE_PROBE_DEFAULTS, options.config));
+    this.config = options.config;
     this.onChange = options.onChange;
     this.scheduler = options.scheduler ?? realScheduler;
     this.random = options.random ?? Math.random;
@@ -143,7 +114,7 @@ export class ActiveProber {
   private add(target: ProbeTarget): void {
     const state: TargetState = { target, healthy: true, successes: 0, failures: 0, disposed: false };
     this.targets.set(target.id, state);
-    this.schedule(state, this.random() * this.config.intervalMs);
+    this.schedule(state, this.random() * this.config.interval);
   }
 
   private remove(state: TargetState): void {
@@ -163,8 +134,8 @@ export class ActiveProber {
   }
 
   private nextDelay(): number {
-    const { intervalMs, jitterMs, jitterFraction } = this.config;
-    return intervalMs + this.random() * jitterMs + this.random() * jitterFraction * intervalMs;
+    const { interval, jitter, jitterPercent } = this.config;
+    return interval + this.random() * jitter + (this.random() * jitterPercent * interval) / 100;
   }
 
   private pump(): void {
@@ -184,7 +155,7 @@ export class ActiveProber {
   private async run(state: TargetState): Promise<void> {
     const controller = new AbortController();
     state.controller = controller;
-    const cancelTimeout = this.scheduler.schedule(this.config.timeoutMs, () => controller.abort());
+    const cancelTimeout = this.scheduler.schedule(this.config.timeout, () => controller.abort());
     let outcome: ProbeOutcome;
     try {
       outcome = await this.probe(state.target, this.config.path, controller.signal);
@@ -256,22 +227,3 @@ export function httpProbe(target: ProbeTarget, path: string, signal: AbortSignal
   });
 }
 
-function validateProbeConfig(config: ActiveProbeConfig): Readonly<ActiveProbeConfig> {
-  const positive: (keyof ActiveProbeConfig)[] = ['intervalMs', 'timeoutMs', 'healthyThreshold', 'unhealthyThreshold', 'maxConcurrentProbes'];
-  for (const field of positive) {
-    const value = config[field];
-    if (typeof value !== 'number' || !(value > 0)) invalid(field, 'must be a positive number');
-  }
-  if (config.jitterMs < 0) invalid('jitterMs', 'must be >= 0');
-  if (config.jitterFraction < 0 || config.jitterFraction > 1) invalid('jitterFraction', 'must be between 0 and 1');
-  if (!config.path.startsWith('/')) invalid('path', 'must start with /');
-  if (config.expectedStatuses.length === 0) invalid('expectedStatuses', 'must list at least one range');
-  for (const [low, high] of config.expectedStatuses) {
-    if (!(low >= 100 && high <= 599 && low <= high)) invalid('expectedStatuses', `bad range [${low}, ${high}]`);
-  }
-  return Object.freeze(config);
-}
-
-function invalid(field: string, reason: string): never {
-  throw new SwitchboardError('config_invalid', `health probe ${field}: ${reason}`, { field });
-}

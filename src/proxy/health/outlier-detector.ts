@@ -1,8 +1,7 @@
-import { SwitchboardError } from '../../errors';
+import type { ServicePolicy } from '../../config/types';
 import type { Logger } from '../../log';
 import { counter } from '../../metrics';
 import { realScheduler, type Scheduler } from '../scheduler';
-import { withDefaults } from '../with-defaults';
 
 /**
  * How one forwarded request ended, as outlier detection counts it. `gateway_failure` is
@@ -13,38 +12,16 @@ export type RequestOutcome = 'success' | 'http_5xx' | 'gateway_failure';
 
 export type EjectionReason = 'consecutive_5xx' | 'consecutive_gateway_failure';
 
-export interface OutlierConfig {
-  /** Consecutive 5xx (gateway failures included) that eject a host; 0 disables. */
-  consecutive5xx: number;
-  /** Consecutive gateway failures that eject a host; 0 disables. */
-  consecutiveGatewayFailure: number;
-  /** First ejection lasts this long; each repeat adds another base (Envoy). */
-  baseEjectionMs: number;
-  maxEjectionMs: number;
-  /** Share of the service's hosts that may be ejected at once; one host always may. */
-  maxEjectionPercent: number;
-  /** While a host is back in rotation, its repeat count drops by one per this period. */
-  decayIntervalMs: number;
-}
-
 /**
- * Envoy's defaults, except consecutiveGatewayFailure: Envoy counts gateway failures but does
- * not eject on them by default (enforcing_consecutive_gateway_failure 0); we eject after 3,
- * because a dead instance fails fast with connect errors and should leave fast.
- * decayIntervalMs is Envoy's `interval` (10 s), which paces its multiplier decay.
+ * The service's `outlierDetection` policy (src/config/schema.ts has the defaults and why:
+ * Envoy's, except that 3 gateway failures in a row eject, where Envoy only counts them;
+ * `decayInterval` is Envoy's `interval`, which paces its multiplier decay).
  */
-export const OUTLIER_DEFAULTS: Readonly<OutlierConfig> = Object.freeze({
-  consecutive5xx: 5,
-  consecutiveGatewayFailure: 3,
-  baseEjectionMs: 30_000,
-  maxEjectionMs: 300_000,
-  maxEjectionPercent: 10,
-  decayIntervalMs: 10_000,
-});
+export type OutlierConfig = ServicePolicy['outlierDetection'];
 
 export interface OutlierDetectorOptions {
   service: string;
-  config?: Partial<OutlierConfig>;
+  config: Readonly<OutlierConfig>;
   /** Edges only: `true` when a host is ejected, `false` when it returns. */
   onChange: (id: string, ejected: boolean) => void;
   scheduler?: Scheduler;
@@ -85,7 +62,7 @@ export class OutlierDetector {
 
   constructor(options: OutlierDetectorOptions) {
     this.service = options.service;
-    this.config = validateOutlierConfig(withDefaults(OUTLIER_DEFAULTS, options.config));
+    this.config = options.config;
     this.onChange = options.onChange;
     this.scheduler = options.scheduler ?? realScheduler;
     this.log = options.logger?.child({ component: 'outlier-detector', service: options.service });
@@ -145,8 +122,8 @@ export class OutlierDetector {
       return;
     }
     const now = this.scheduler.now();
-    state.timesEjected = decayedTimes(state, now, this.config.decayIntervalMs) + 1;
-    const durationMs = Math.min(this.config.baseEjectionMs * state.timesEjected, this.config.maxEjectionMs);
+    state.timesEjected = decayedTimes(state, now, this.config.decayInterval) + 1;
+    const durationMs = Math.min(this.config.baseEjectionTime * state.timesEjected, this.config.maxEjectionTime);
     state.consecutive5xx = 0;
     state.consecutiveGateway = 0;
     state.cancelReturn = this.scheduler.schedule(durationMs, () => this.bringBack(id, state));
@@ -208,18 +185,4 @@ export function classifyOutcome(result: { status?: number; error?: string }): Re
   if (result.error !== undefined || result.status === undefined) return 'gateway_failure';
   if (GATEWAY_STATUSES.has(result.status)) return 'gateway_failure';
   return result.status >= 500 ? 'http_5xx' : 'success';
-}
-
-function validateOutlierConfig(config: OutlierConfig): Readonly<OutlierConfig> {
-  const nonNegative: (keyof OutlierConfig)[] = ['consecutive5xx', 'consecutiveGatewayFailure', 'maxEjectionPercent'];
-  const positive: (keyof OutlierConfig)[] = ['baseEjectionMs', 'maxEjectionMs', 'decayIntervalMs'];
-  for (const field of nonNegative) if (!(config[field] >= 0)) invalid(field, 'must be >= 0');
-  for (const field of positive) if (!(config[field] > 0)) invalid(field, 'must be > 0');
-  if (config.maxEjectionPercent > 100) invalid('maxEjectionPercent', 'must be <= 100');
-  if (config.maxEjectionMs < config.baseEjectionMs) invalid('maxEjectionMs', 'must be >= baseEjectionMs');
-  return Object.freeze(config);
-}
-
-function invalid(field: string, reason: string): never {
-  throw new SwitchboardError('config_invalid', `outlier detection ${field}: ${reason}`, { field });
 }
