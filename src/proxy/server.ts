@@ -51,7 +51,7 @@ export interface ServiceState {
  * route → limit → pick → forward → account (exchange.ts), and errors the proxy makes itself
  * are JSON with a stable code.
  */
-export class Proxy {
+export class ProxyServer {
   private readonly config: ProxyConfig;
   private readonly logger: Logger;
   private readonly router: Router;

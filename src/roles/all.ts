@@ -2,7 +2,7 @@ import { LocalBus } from '../bus/local-bus';
 import type { SwitchboardConfig } from '../config/types';
 import { SwitchboardError } from '../errors';
 import type { Logger } from '../log';
-import { Proxy } from '../proxy/server';
+import { ProxyServer } from '../proxy/server';
 import { Registry } from '../registry/registry';
 import { EmbeddedStore } from '../registry/store/embedded-store';
 import { listen, logListening, startRole, startRoleAdmin, type RunningRole } from './lifecycle';
@@ -19,7 +19,7 @@ export type RunningAll = RunningRole<{ api: string; proxy: string; admin: string
 /** stop(): stop accepting, drain in-flight requests (bounded by proxy.drain), flush the journal. */
 export async function startAll(config: Readonly<SwitchboardConfig>, logger: Logger): Promise<RunningAll> {
   assertLocalOnly(config);
-  let proxy: Proxy | undefined;
+  let proxy: ProxyServer | undefined;
   return startRole(logger, async (role) => {
     const { stack } = role;
     const store = new EmbeddedStore({ dataDir: config.dataDir, compactEvery: config.store.compactEvery, logger: logger.child({ component: 'store' }) });
@@ -39,7 +39,7 @@ export async function startAll(config: Readonly<SwitchboardConfig>, logger: Logg
 
     const source = registry.source();
     stack.push('catalog source', () => source.close());
-    const started = new Proxy({ config: config.proxy, domain: config.domain, source, bus, logger });
+    const started = new ProxyServer({ config: config.proxy, domain: config.domain, source, bus, logger });
     await listen('proxy', config.proxy.listen, () => started.start());
     proxy = started;
     stack.push('proxy', () => started.stop(config.proxy.drain));

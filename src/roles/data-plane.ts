@@ -3,13 +3,13 @@ import { FailoverSource } from '../catalog/failover-source';
 import type { Instance } from '../catalog/model';
 import type { SwitchboardConfig } from '../config/types';
 import type { Logger } from '../log';
-import { Proxy } from '../proxy/server';
+import { ProxyServer } from '../proxy/server';
 import { StopStack, listen, unwindOnFailure } from './lifecycle';
 import { registryUrls } from './registry-urls';
 
 /**
  * One process's data plane for `switchboard proxy`: the Redis bus, the registry source and
- * the Proxy over them. The single-process proxy (src/roles/proxy.ts) runs one beside its
+ * the ProxyServer over them. The single-process proxy (src/roles/proxy.ts) runs one beside its
  * admin listener; each cluster worker (src/roles/proxy-worker.ts) runs one on the shared port.
  */
 
@@ -20,7 +20,7 @@ export interface ProxyCatalog {
 }
 
 export interface DataPlane {
-  readonly proxy: Proxy;
+  readonly proxy: ProxyServer;
   /** host:port actually bound. */
   readonly address: string;
   /** The catalog it routes on (GET /catalog). */
@@ -49,10 +49,10 @@ export async function startDataPlane(config: Readonly<SwitchboardConfig>, logger
     const source = FailoverSource.overHttp(urls, logger.child({ component: 'catalog-source' }));
     stack.push('catalog source', () => source.close());
 
-    const proxy = new Proxy({ config: config.proxy, domain: config.domain, source, bus, logger });
+    const proxy = new ProxyServer({ config: config.proxy, domain: config.domain, source, bus, logger });
     stack.push('proxy', () => proxy.stop(config.proxy.drain));
     if (options.listenAfterSync) {
-      // Proxy.start() below finds the cache already started and leaves it be.
+      // ProxyServer.start() below finds the cache already started and leaves it be.
       proxy.cache.start();
       await untilReady(proxy, options.signal);
     }
@@ -64,13 +64,13 @@ export async function startDataPlane(config: Readonly<SwitchboardConfig>, logger
 const READY_POLL_MS = 25;
 
 /** Resolves after the first catalog sync. The cache has no event for it (an empty catalog emits no update), so look. */
-export async function untilReady(proxy: Proxy, signal: AbortSignal | undefined): Promise<void> {
+export async function untilReady(proxy: ProxyServer, signal: AbortSignal | undefined): Promise<void> {
   while (!proxy.isReady()) {
     if (signal?.aborted) throw new Error('stopped before the first catalog sync');
     await new Promise((resolve) => setTimeout(resolve, READY_POLL_MS));
   }
 }
 
-function catalogOf(proxy: Proxy): ProxyCatalog {
+function catalogOf(proxy: ProxyServer): ProxyCatalog {
   return { rev: proxy.cache.rev, services: Object.fromEntries(proxy.cache.services()) };
 }

@@ -1,5 +1,5 @@
 /**
- * A Proxy over an in-process fake catalog, for tests of the data plane: set a service's
+ * A ProxyServer over an in-process fake catalog, for tests of the data plane: set a service's
  * instances, wait until the proxy applied them, send requests through it.
  */
 import http, { type IncomingHttpHeaders } from 'node:http';
@@ -11,7 +11,7 @@ import { resolveConfig } from '../../src/config/load';
 import type { ClientTimeouts, ProxyConfig, ServicePolicy } from '../../src/config/types';
 import { silentLogger, type Logger } from '../../src/log';
 import { registry } from '../../src/metrics';
-import { Proxy } from '../../src/proxy/server';
+import { ProxyServer } from '../../src/proxy/server';
 import { waitFor } from './child';
 
 export { waitFor };
@@ -84,7 +84,7 @@ export interface HarnessOptions {
 export class ProxyHarness {
   readonly bus = new LocalBus();
   readonly catalog = new FakeCatalog(this.bus);
-  readonly proxy: Proxy;
+  readonly proxy: ProxyServer;
 
   constructor(options: HarnessOptions = {}) {
     const config = proxyConfig({
@@ -95,7 +95,7 @@ export class ProxyHarness {
       ...(options.clientTimeouts ? { clientTimeouts: options.clientTimeouts } : {}),
       ...options.config,
     });
-    this.proxy = new Proxy({ config, domain: 'svc', source: this.catalog, bus: this.bus, logger: options.logger ?? silentLogger() });
+    this.proxy = new ProxyServer({ config, domain: 'svc', source: this.catalog, bus: this.bus, logger: options.logger ?? silentLogger() });
   }
 
   static async start(options: HarnessOptions = {}): Promise<ProxyHarness> {

@@ -9,7 +9,7 @@ import type { ProxyConfig } from '../../src/config/types';
 import { isSwitchboardError } from '../../src/errors';
 import { silentLogger } from '../../src/log';
 import { registry } from '../../src/metrics';
-import { Proxy } from '../../src/proxy/server';
+import { ProxyServer } from '../../src/proxy/server';
 import { freePort } from '../helpers/child';
 import { closeNow, listenOnLoopback } from '../helpers/http-server';
 import { FakeCatalog, instance, proxyConfig, waitFor } from '../helpers/proxy-harness';
@@ -64,7 +64,7 @@ interface Reply {
   body: Buffer;
 }
 
-function send(proxy: Proxy, path: string, options: { host?: string; method?: string; headers?: Record<string, string>; body?: Buffer } = {}): Promise<Reply> {
+function send(proxy: ProxyServer, path: string, options: { host?: string; method?: string; headers?: Record<string, string>; body?: Buffer } = {}): Promise<Reply> {
   const [host, port] = splitAddress(proxy.address);
   const reply = new Promise<Reply>((resolve, reject) => {
     const req = http.request(
@@ -94,7 +94,7 @@ describe('proxy forwarding', () => {
   const catalog = new FakeCatalog(bus);
   let users: Backend;
   let orders: Backend;
-  let proxy: Proxy;
+  let proxy: ProxyServer;
 
   async function setService(service: string, instances: Instance[]): Promise<void> {
     await catalog.set(service, instances);
@@ -104,7 +104,7 @@ describe('proxy forwarding', () => {
   before(async () => {
     users = await startBackend('users');
     orders = await startBackend('orders');
-    proxy = new Proxy({ config: forwardConfig(), domain: 'svc', source: catalog, bus, logger: silentLogger() });
+    proxy = new ProxyServer({ config: forwardConfig(), domain: 'svc', source: catalog, bus, logger: silentLogger() });
     await proxy.start();
     await setService('users', [instance('users', 'u1', users.port)]);
     await setService('orders', [instance('orders', 'o1', orders.port, 'passing', ['urlprefix-/shop strip=/shop'])]);
@@ -359,7 +359,7 @@ describe('proxy forwarding', () => {
 });
 
 /** An upgrade request that the proxy answers with a plain HTTP response. */
-function upgradeRefused(proxy: Proxy, hostHeader: string): Promise<Reply> {
+function upgradeRefused(proxy: ProxyServer, hostHeader: string): Promise<Reply> {
   const [host, port] = splitAddress(proxy.address);
   return withDeadline(
     new Promise<Reply>((resolve, reject) => {
@@ -381,10 +381,10 @@ describe('proxy timeouts, listening and shutdown', () => {
   const bus = new LocalBus();
   const catalog = new FakeCatalog(bus);
   let backend: Backend;
-  const proxies: Proxy[] = [];
+  const proxies: ProxyServer[] = [];
 
-  async function startProxy(timeouts: Partial<ProxyConfig['timeouts']> = {}, listen?: string): Promise<Proxy> {
-    const proxy = new Proxy({ config: { ...forwardConfig(timeouts), ...(listen ? { listen } : {}) }, domain: 'svc', source: catalog, bus, logger: silentLogger() });
+  async function startProxy(timeouts: Partial<ProxyConfig['timeouts']> = {}, listen?: string): Promise<ProxyServer> {
+    const proxy = new ProxyServer({ config: { ...forwardConfig(timeouts), ...(listen ? { listen } : {}) }, domain: 'svc', source: catalog, bus, logger: silentLogger() });
     proxies.push(proxy);
     await proxy.start();
     await waitFor('the first sync', () => proxy.cache.rev === catalog.rev, 5000);
@@ -410,7 +410,7 @@ describe('proxy timeouts, listening and shutdown', () => {
 
   it('rejects a busy port with address_in_use', async () => {
     const first = await startProxy();
-    const second = new Proxy({ config: { ...forwardConfig(), listen: first.address }, domain: 'svc', source: catalog, bus, logger: silentLogger() });
+    const second = new ProxyServer({ config: { ...forwardConfig(), listen: first.address }, domain: 'svc', source: catalog, bus, logger: silentLogger() });
     await assert.rejects(second.start(), (err) => isSwitchboardError(err, 'address_in_use') && err.message === `cannot listen on ${first.address}: address already in use`);
     await second.stop(0);
   });
