@@ -24,6 +24,7 @@ import { MemoryStore } from '../src/registry/store/memory-store';
 import type { Store } from '../src/registry/store/store';
 import { monotonicMs } from './clock';
 import { httpRequest, keepAliveAgent } from './http';
+import { registrySettings } from '../test/helpers/registry-fixtures';
 
 interface Options {
   store: 'memory' | 'embedded';
@@ -125,7 +126,7 @@ async function registerAll(baseUrl: string, options: Options, progress: (done: n
 async function main(): Promise<void> {
   const options = parseOptions();
   const { store, cleanup } = await openStore(options);
-  const registry = new Registry({ store, bus: new LocalBus(), logger: silentLogger(), api: { listen: '127.0.0.1:0', maxWait: 60_000 } });
+  const registry = new Registry({ store, bus: new LocalBus(), logger: silentLogger(), ...registrySettings({ maxWait: 60_000 }) });
   /** Wall and CPU time (this process: client and registry) when each mark's window began. */
   const windowStarts = new Map<number, { wallMs: number; cpuUs: number }>();
   const cpuUs = () => {

@@ -5,6 +5,8 @@
 export type ErrorCode =
   // registry API
   | 'bad_request'
+  /** Refused by policy: protected mode, a Host the API does not answer to. */
+  | 'forbidden'
   | 'not_found'
   | 'conflict'
   | 'store_unavailable'
@@ -18,6 +20,8 @@ export type ErrorCode =
   /** The upstream's response cannot be relayed faithfully (bad status, reason, framing). */
   | 'upstream_invalid_response'
   | 'overloaded'
+  /** A client holds more connections than it may, or writes faster than it may. */
+  | 'too_many_requests'
   /** More request header lines than `proxy.maxRequestHeaders`. */
   | 'too_many_headers'
   /** A bug of ours surfaced while handling one request: that request fails, nothing else. */
@@ -30,6 +34,7 @@ export type ErrorCode =
 
 const HTTP_STATUS: Record<ErrorCode, number> = {
   bad_request: 400,
+  forbidden: 403,
   not_found: 404,
   conflict: 409,
   store_unavailable: 503,
@@ -40,6 +45,7 @@ const HTTP_STATUS: Record<ErrorCode, number> = {
   upstream_timeout: 504,
   upstream_invalid_response: 502,
   overloaded: 503,
+  too_many_requests: 429,
   too_many_headers: 431,
   internal_error: 500,
   config_invalid: 500,

@@ -261,6 +261,28 @@ export const ConfigSchema = Type.Object(
       {
         listen: Listen('127.0.0.1:8500', { description: "8500 is Consul's port.", cli: { flag: 'api-listen', roles: SERVING_REGISTRY, arg: 'HOST:PORT', help: 'registry API (Consul-compatible) host:port' } }),
         maxWait: Duration('10m', { description: 'Upper bound of `?wait=` on blocking queries (Consul caps at 10m).', cli: { flag: 'api-max-wait', roles: SERVING_REGISTRY, help: 'cap on ?wait= of blocking queries' } }),
+        protectedMode: Type.Boolean({
+          default: true,
+          description:
+            "Protected mode (Redis's idea): writes (registrations, deregistrations, check updates) are accepted only from loopback clients, and any other client gets 403. Turn it off only when something else (a firewall, a private network, and soon ACL tokens) keeps strangers from the API: anyone who can write can take over a service's traffic.",
+          cli: { flag: 'api-protected-mode', roles: SERVING_REGISTRY, help: 'accept writes only from loopback clients' },
+        }),
+        allowedHosts: Type.Array(Type.String({ minLength: 1 }), {
+          default: [],
+          description:
+            'Host names the API answers to besides IP literals and localhost (Consul\'s allowed_hosts): a request whose Host header names anything else gets 403, so a web page cannot reach the API through DNS rebinding. Add the names clients use, like consul.service.internal.',
+          cli: { flag: 'api-allowed-hosts', roles: SERVING_REGISTRY, arg: 'NAME[,NAME...]', help: 'Host names the API answers to besides IP literals and localhost' },
+        }),
+        maxConnsPerClient: Type.Integer({
+          minimum: 1,
+          default: 200,
+          description: "Open connections one client address may hold (Consul's http_max_conns_per_client); more are answered 429 and closed.",
+          cli: { flag: 'api-max-conns-per-client', roles: SERVING_REGISTRY, help: 'open connections per client address (429 beyond)' },
+        }),
+        requestTimeout: Duration('10s', {
+          description: 'A client must send its whole request (headers and body) within this, or it is answered 408 and disconnected: a body dripped a byte a second is cut.',
+          cli: { flag: 'api-request-timeout', roles: SERVING_REGISTRY, help: 'clients must send their whole request within this' },
+        }),
         advertise: Type.Optional(
           Type.String({
             format: 'listen',
@@ -275,6 +297,28 @@ export const ConfigSchema = Type.Object(
       { description: 'Registry API (Consul-compatible: point Consul clients here).' },
     ),
     registry: Section({
+      deniedTargets: Type.Array(Type.String({ format: 'cidr', errorReason: 'must be an IP address or CIDR, like "169.254.0.0/16"' }), {
+        default: ['169.254.0.0/16', 'fe80::/10'],
+        description:
+          "Addresses no registration may point the proxy at and no check may probe (CIDRs). The link-local ranges (cloud metadata services live there) are denied by default, and so are this process's own listeners (the API, proxy and admin ports) whatever form names them. Loopback stays allowed so that the quick start works; in production add 127.0.0.0/8 and ::1/128 here, or list what is allowed in allowedTargets.",
+        cli: { flag: 'denied-targets', roles: SERVING_REGISTRY, arg: 'CIDR[,CIDR...]', help: 'addresses registrations and checks may not target' },
+      }),
+      allowedTargets: Type.Array(Type.String({ format: 'cidr', errorReason: 'must be an IP address or CIDR, like "10.0.0.0/8"' }), {
+        default: [],
+        description:
+          'When not empty, the only addresses registrations and checks may target (CIDRs); deniedTargets still applies inside them. An instance registered by host name then has to be given by IP address.',
+        cli: { flag: 'allowed-targets', roles: SERVING_REGISTRY, arg: 'CIDR[,CIDR...]', help: 'the only addresses registrations and checks may target (empty = any not denied)' },
+      }),
+      checkOutputExcerpt: Type.Integer({
+        minimum: 0,
+        maximum: 512,
+        default: 0,
+        description:
+          "Bytes of an HTTP check's response body shown in its Output (printable ASCII only). 0, the default, shows the status line alone: a check's Output is readable by anyone who can read the catalog, so it must not become a way to read what a check can reach.",
+      }),
+      minCheckInterval: Duration('1s', {
+        description: 'HTTP and TCP checks may not run more often than this (Interval below it is refused with 400); at most once a day is the other bound.',
+      }),
       electionTtl: Type.Unsafe<number>({
         type: ['string', 'integer'],
         duration: 'whole-seconds',

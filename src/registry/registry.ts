@@ -3,10 +3,12 @@ import type { FastifyInstance } from 'fastify';
 import type { Bus } from '../bus/bus';
 import { LocalSource } from '../catalog/local-source';
 import type { CatalogSource } from '../catalog/source';
-import type { ApiConfig } from '../config/types';
+import type { ApiConfig, RegistryConfig } from '../config/types';
 import { SwitchboardError } from '../errors';
 import type { Logger } from '../log';
 import { buildApi } from './api/server';
+import { HttpCheck } from './checks/http-check';
+import { TargetPolicy } from './targets';
 import { CatalogView } from './catalog-view';
 import { CatalogWriter } from './catalog-writer';
 import { CheckRunner } from './checks/check-runner';
@@ -24,6 +26,12 @@ export interface RegistryOptions {
   bus: Bus;
   logger: Logger;
   api: ApiConfig;
+  /** Targets, check limits (registry.deniedTargets, allowedTargets, minCheckInterval, checkOutputExcerpt). */
+  registry: Omit<RegistryConfig, 'electionTtl'>;
+  /** The proxy's Host suffix: `<name>.<domain>` may be claimed only by that service. */
+  domain: string;
+  /** Bound host:port of this process's other listeners (proxy, admin): no one may target them. */
+  otherListeners?: () => readonly string[];
   /** Defaults to LocalElection (this process always leads). The registry starts and stops it. */
   election?: Election;
   /** host:port other processes should use for this API; defaults to the bound address. */
@@ -58,7 +66,13 @@ export class Registry {
     this.writer = new CatalogWriter({ store, view: this.catalogView, now, election: this.election });
     this.publisher = new Publisher({ store, bus, election: this.election, logger });
     this.ttlLoop = new TtlExpiryLoop({ view: this.catalogView, writer: this.writer, election: this.election, logger, now });
-    this.checkRunner = new CheckRunner({ view: this.catalogView, writer: this.writer, election: this.election, logger });
+    this.checkRunner = new CheckRunner({
+      view: this.catalogView,
+      writer: this.writer,
+      election: this.election,
+      logger,
+      checks: { http: new HttpCheck({ outputExcerpt: options.registry.checkOutputExcerpt }) },
+    });
   }
 
   /** Reads the catalog, listens on api.listen, then campaigns and starts the leader loops. */
@@ -72,6 +86,10 @@ export class Registry {
         logger: this.options.logger,
         maxWaitMs: this.options.api.maxWait,
         storeHealthy: this.options.storeHealthy,
+        domain: this.options.domain,
+        minCheckIntervalMs: this.options.registry.minCheckInterval,
+        targets: new TargetPolicy(this.options.registry, () => [this.bound, ...(this.options.otherListeners?.() ?? [])].filter((a) => a !== '')),
+        clients: this.options.api,
       });
       this.bound = await listen(app, this.options.api.listen);
       this.app = app;
@@ -80,6 +98,12 @@ export class Registry {
       this.ttlLoop.start();
       this.checkRunner.start();
       this.log.info({ address: this.bound, store: this.options.store.kind }, 'registry API listening');
+      this.log.info(
+        { protectedMode: this.options.api.protectedMode },
+        this.options.api.protectedMode
+          ? 'protected mode: writes are accepted from loopback clients only (api.protectedMode)'
+          : 'protected mode off: any client that reaches the API may register and deregister; keep the API on a private network',
+      );
     } catch (err) {
       await this.stop();
       throw err;

@@ -32,7 +32,16 @@ export async function startAll(config: Readonly<SwitchboardConfig>, logger: Logg
     const admin = await startRoleAdmin(role, { listen: config.admin.listen, isReady: () => proxy?.isReady() === true, logger });
 
     // Without an election the registry uses LocalElection: this process always leads.
-    const registry = new Registry({ store, bus, logger, api: config.api });
+    const registry = new Registry({
+      store,
+      bus,
+      logger,
+      api: config.api,
+      registry: config.registry,
+      domain: config.domain,
+      // Known once bound (port 0 resolves then): registrations may never point at them.
+      otherListeners: () => [admin.address, proxy?.address ?? config.proxy.listen],
+    });
     await listen('api', config.api.listen, () => registry.start());
     stack.push('registry', () => registry.stop());
     logListening(logger, 'api', registry.address);

@@ -61,12 +61,45 @@ const REGISTER_CASES: [string, unknown, string][] = [
   ['unsupported check type', { Name: 'w', Check: { GRPC: 'x:1', Interval: '1s' } }, 'Check.GRPC'],
   ['duplicate CheckID', { Name: 'w', Checks: [{ TTL: '1s', CheckID: 'a' }, { TTL: '1s', CheckID: 'a' }] }, 'Checks[1].CheckID'],
   ['Checks not a list', { Name: 'w', Checks: { TTL: '1s' } }, 'Checks'],
+  ['Port 0', { Name: 'w', Port: 0 }, 'Port'],
+  ['a Name that is no DNS label', { Name: 'web_api' }, 'Name'],
+  ['a Name starting with "-"', { Name: '-web' }, 'Name'],
+  ['a Name longer than 63', { Name: 'a'.repeat(64) }, 'Name'],
+  ['an ID with "/"', { Name: 'w', ID: 'a/b' }, 'ID'],
+  ['an ID longer than 128', { Name: 'w', ID: 'x'.repeat(129) }, 'ID'],
+  ['an ID with a control character', { Name: 'w', ID: 'a\u0001b' }, 'ID'],
+  ['an Address that is neither IP nor host name', { Name: 'w', Address: 'not an address', Port: 1 }, 'Address'],
+  ['65 tags', { Name: 'w', Tags: Array.from({ length: 65 }, (_, i) => `t${i}`) }, 'Tags'],
+  ['a tag of 256 characters', { Name: 'w', Tags: ['x'.repeat(256)] }, 'Tags[0]'],
+  ['65 Meta keys', { Name: 'w', Meta: Object.fromEntries(Array.from({ length: 65 }, (_, i) => [`k${i}`, 'v'])) }, 'Meta'],
+  ['a Meta value of 513 characters', { Name: 'w', Meta: { k: 'x'.repeat(513) } }, 'Meta.k'],
+  ['a reserved consul- Meta key', { Name: 'w', Meta: { 'consul-network': 'x' } }, 'Meta.consul-network'],
+  ['a __proto__ key', '{"Name":"w","Meta":{"__proto__":{"polluted":"yes"}}}', '__proto__'],
+  ['a constructor key', '{"Name":"w","Meta":{"constructor":"x"}}', 'constructor'],
+  ['a CR LF in a tag', { Name: 'w', Tags: ['a\r\nb'] }, '0'],
+  ['a NUL in the Name', { Name: 'w\u0000' }, 'Name'],
+  ['a urlprefix- tag claiming every path', { Name: 'w', Tags: ['urlprefix-/'] }, 'Tags[0]'],
+  ["a urlprefix- tag claiming another service's Host", { Name: 'w', Tags: ['urlprefix-payments.svc/'] }, 'Tags[0]'],
+  ['nine checks', { Name: 'w', Checks: Array.from({ length: 9 }, () => ({ TTL: '10s' })) }, 'Checks'],
+  ['an Interval under 1s', { Name: 'w', Check: { TCP: 'db:1', Interval: '500ms' } }, 'Check.Interval'],
+  ['an Interval over 24h', { Name: 'w', Check: { TCP: 'db:1', Interval: '25h' } }, 'Check.Interval'],
+  ['a Timeout longer than the Interval', { Name: 'w', Check: { TCP: 'db:1', Interval: '2s', Timeout: '3s' } }, 'Check.Timeout'],
+  ['an HTTP check URL with credentials', { Name: 'w', Check: { HTTP: 'http://u:p@db:80/', Interval: '2s' } }, 'Check.HTTP'],
+  ['an instance at the link-local metadata address', { Name: 'w', Address: '169.254.169.254', Port: 80 }, 'Address'],
+  ['an IPv6 link-local instance', { Name: 'w', Address: 'fe80::1', Port: 80 }, 'Address'],
+  ['an instance at the registry API itself', { Name: 'w', Address: '127.0.0.1', Port: 8500 }, 'Address'],
+  ['an instance at the API by name', { Name: 'w', Address: 'localhost', Port: 8500 }, 'Address'],
+  ['an instance at the API through 0.0.0.0', { Name: 'w', Address: '0.0.0.0', Port: 8500 }, 'Address'],
+  ['an HTTP check of the metadata service', { Name: 'w', Check: { HTTP: 'http://169.254.169.254/latest/meta-data/', Interval: '5s' } }, 'Check.HTTP'],
+  ['a TCP check of the API', { Name: 'w', Check: { TCP: '[::1]:8500', Interval: '5s' } }, 'Check.TCP'],
   ['a JSON array body', [], 'body'],
   ['a JSON null body', 'null', 'body'],
   ['invalid JSON', '{"Name": ', 'body'],
 ];
 
 describe('PUT /v1/agent/service/register rejects', () => {
+  it('invalid UTF-8 (body)', () => expectRejected(() => put(h.app, '/v1/agent/service/register', Buffer.from([0x7b, 0x22, 0x4e, 0x61, 0x6d, 0x65, 0x22, 0x3a, 0x22, 0xff, 0x22, 0x7d])), 'body'));
+
   for (const [what, body, field] of REGISTER_CASES) {
     it(`${what} (${field})`, () => expectRejected(() => register(h.app, body), field));
   }

@@ -86,7 +86,8 @@ describe('HTTP and TCP checks', () => {
         method: 'HEAD',
         header: { 'X-Probe': ['1'] },
         intervalMs: 5000,
-        timeoutMs: 10_000,
+        // Consul's default timeout (10 s) is cut to the interval: a check never outlives it.
+        timeoutMs: 5000,
       },
     );
     assert.equal(tcp.checkId, 'service:web:2');

@@ -5,7 +5,10 @@
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import type { CatalogMessage } from '../../src/bus/bus';
 import { LocalBus } from '../../src/bus/local-bus';
+import { defaultConfig } from '../../src/config/load';
+import type { ApiConfig, RegistryConfig } from '../../src/config/types';
 import { silentLogger } from '../../src/log';
+import { TargetPolicy } from '../../src/registry/targets';
 import { buildApi } from '../../src/registry/api/server';
 import { CatalogView } from '../../src/registry/catalog-view';
 import { CatalogWriter } from '../../src/registry/catalog-writer';
@@ -31,6 +34,12 @@ export interface HarnessOptions {
   ringSize?: number;
   /** How long a write waits for the view to show it before answering 503. */
   revWaitMs?: number;
+  /** API settings over the schema's defaults (protectedMode, allowedHosts, …). */
+  api?: Partial<ApiConfig>;
+  /** registry.deniedTargets / allowedTargets over the defaults. */
+  targets?: Partial<RegistryConfig>;
+  /** This process's listeners as the target policy sees them (default: the API's 127.0.0.1:8500). */
+  listeners?: string[];
 }
 
 export async function startHarness(options: HarnessOptions = {}): Promise<Harness> {
@@ -48,7 +57,18 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   publisher.start();
   const ttl = new TtlExpiryLoop({ view, writer, election, logger });
   ttl.start();
-  const app = buildApi({ view, writer, election, logger, maxWaitMs: options.maxWaitMs ?? 600_000 });
+  const defaults = defaultConfig();
+  const app = buildApi({
+    view,
+    writer,
+    election,
+    logger,
+    maxWaitMs: options.maxWaitMs ?? 600_000,
+    domain: defaults.domain,
+    minCheckIntervalMs: options.targets?.minCheckInterval ?? defaults.registry.minCheckInterval,
+    targets: new TargetPolicy({ ...defaults.registry, ...options.targets }, () => options.listeners ?? ['127.0.0.1:8500']),
+    clients: { ...defaults.api, ...options.api },
+  });
   await app.ready();
   return {
     store,
@@ -91,7 +111,7 @@ export async function get(app: FastifyInstance, url: string): Promise<Reply> {
 
 /** PUT with a JSON body (objects are serialized; strings are sent as they are). */
 export async function put(app: FastifyInstance, url: string, body?: unknown): Promise<Reply> {
-  const payload = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
+  const payload = body === undefined ? undefined : typeof body === 'string' || Buffer.isBuffer(body) ? body : JSON.stringify(body);
   const headers = payload === undefined ? {} : { 'content-type': 'application/json' };
   return toReply(await app.inject({ method: 'PUT', url, payload, headers }));
 }

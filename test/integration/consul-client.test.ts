@@ -10,6 +10,7 @@ import { silentLogger } from '../../src/log';
 import { Registry } from '../../src/registry/registry';
 import { MemoryStore } from '../../src/registry/store/memory-store';
 import { waitFor } from '../helpers/child';
+import { registrySettings } from '../helpers/registry-fixtures';
 
 type HealthEntry = { Service: { ID: string; Port: number }; Checks: { Status: string }[] };
 
@@ -21,7 +22,7 @@ describe('npm consul client against a Registry', () => {
   before(async () => {
     store = new MemoryStore();
     await store.open();
-    registry = new Registry({ store, bus: new LocalBus(), logger: silentLogger(), api: { listen: '127.0.0.1:0', maxWait: 600_000 } });
+    registry = new Registry({ store, bus: new LocalBus(), logger: silentLogger(), ...registrySettings({ maxWait: 600_000 }) });
     await registry.start();
     const [host, port] = registry.address.split(':');
     consul = new Consul({ host, port: Number(port) });

@@ -11,6 +11,7 @@ import { registry as metrics } from '../../src/metrics';
 import { Registry } from '../../src/registry/registry';
 import { MemoryStore } from '../../src/registry/store/memory-store';
 import { freePort, waitFor } from '../helpers/child';
+import { registrySettings } from '../helpers/registry-fixtures';
 
 /**
  * One backend for every test: `/code/<n>` answers n, `/flap` answers `flapCode`, `/hang`
@@ -69,7 +70,7 @@ describe('registry-side checks', () => {
     await store.open();
     const bus = new LocalBus();
     bus.subscribe({ onMessage: (m) => messages.push(m), onConnect: () => undefined });
-    registry = new Registry({ store, bus, logger: silentLogger(), api: API });
+    registry = new Registry({ store, bus, logger: silentLogger(), ...registrySettings(API, { minCheckInterval: 50 }) });
     await registry.start();
     base = `http://${registry.address}`;
   });
@@ -101,7 +102,8 @@ describe('registry-side checks', () => {
   it('HTTP 200 is passing, with Consul-style output', async () => {
     await register('ok', { HTTP: target.url('/code/200') });
     const check = await waitForStatus('ok', 'passing');
-    assert.equal(check.output, `HTTP GET ${target.url('/code/200')}: 200 OK Output: answered 200`);
+    // The status line only: the body is not read unless registry.checkOutputExcerpt asks for it.
+    assert.equal(check.output, `HTTP GET ${target.url('/code/200')}: 200 OK`);
     const health = (await (await fetch(`${base}/v1/health/service/ok?passing`)).json()) as unknown[];
     assert.equal(health.length, 1, 'the Consul health API reports it passing');
   });
@@ -117,7 +119,7 @@ describe('registry-side checks', () => {
   });
 
   it('a backend that never answers is critical after the Timeout', async () => {
-    await register('hung', { HTTP: target.url('/hang'), Timeout: '200ms', Status: 'passing' });
+    await register('hung', { HTTP: target.url('/hang'), Interval: '300ms', Timeout: '200ms', Status: 'passing' });
     await waitForStatus('hung', 'critical', 'timed out after 200 ms');
   });
 

@@ -11,6 +11,7 @@ import { registry as metrics } from '../../src/metrics';
 import { Registry } from '../../src/registry/registry';
 import { MemoryStore } from '../../src/registry/store/memory-store';
 import { freePort, waitFor } from '../helpers/child';
+import { registrySettings } from '../helpers/registry-fixtures';
 
 const API = { listen: '127.0.0.1:0', maxWait: 600_000 };
 
@@ -31,7 +32,7 @@ describe('Registry', () => {
     await store.open();
     bus = new LocalBus();
     bus.subscribe({ onMessage: (m) => messages.push(m), onConnect: () => undefined });
-    registry = new Registry({ store, bus, logger: silentLogger(), api: API });
+    registry = new Registry({ store, bus, logger: silentLogger(), ...registrySettings(API) });
     await registry.start();
   });
 
@@ -86,7 +87,7 @@ describe('Registry', () => {
 
   it('refuses to start on a busy port with address_in_use', async () => {
     const busy = registry?.address ?? '';
-    const second = new Registry({ store, bus, logger: silentLogger(), api: { ...API, listen: busy } });
+    const second = new Registry({ store, bus, logger: silentLogger(), ...registrySettings({ ...API, listen: busy }) });
     await assert.rejects(second.start(), (err: unknown) => {
       assert.ok(isSwitchboardError(err, 'address_in_use'));
       assert.equal((err as SwitchboardError).message, `cannot listen on ${busy}: address already in use`);
@@ -131,7 +132,7 @@ describe('HttpSource failures', () => {
   it('stop() leaves the store open for the next user', async () => {
     const store = new MemoryStore();
     await store.open();
-    const registry = new Registry({ store, bus: new LocalBus(), logger: silentLogger(), api: API });
+    const registry = new Registry({ store, bus: new LocalBus(), logger: silentLogger(), ...registrySettings(API) });
     await registry.start();
     await registry.stop();
     assert.equal((await store.txn([], [{ kind: 'put', key: 'x', value: '1' }])).ok, true);

@@ -1,10 +1,13 @@
 import assert from 'node:assert/strict';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { describe, it } from 'node:test';
 import type { Check as CheckRecord, HealthStatus } from '../../src/catalog/model';
 import { silentLogger } from '../../src/log';
 import type { CheckSpec, RegistrationSpec } from '../../src/registry/catalog-writer';
 import type { Check, CheckResult } from '../../src/registry/checks/check';
 import { CheckRunner } from '../../src/registry/checks/check-runner';
+import { HttpCheck } from '../../src/registry/checks/http-check';
 import { waitFor } from '../helpers/child';
 import { FakeClock } from '../helpers/fake-clock';
 import { cleanupsAfterEach, memoryRegistry, webRegistration } from '../helpers/registry-fixtures';
@@ -357,5 +360,25 @@ describe('CheckRunner', () => {
       check.settleAll('passing');
       await waitFor('the result on the new owner', () => view.instance('web-9')?.checks[0].status === 'passing');
     });
+  });
+});
+
+describe('HttpCheck output', () => {
+  it('is the status line alone by default, and a printable excerpt of the body only when configured', async () => {
+    const server = http.createServer((_req, res) => {
+      res.writeHead(200, 'OK');
+      res.end('secret\u0007-token-and-more');
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+    const record = { checkId: 'c', name: 'c', type: 'http', status: 'critical', output: '', statusSince: 0, http: url, intervalMs: 1000, timeoutMs: 1000 } as const;
+    try {
+      const plain = await new HttpCheck().run(record, new AbortController().signal);
+      assert.equal(plain.output, `HTTP GET ${url}: 200 OK`);
+      const excerpt = await new HttpCheck({ outputExcerpt: 8 }).run(record, new AbortController().signal);
+      assert.equal(excerpt.output, `HTTP GET ${url}: 200 OK Output: secret?-`);
+    } finally {
+      server.close();
+    }
   });
 });

@@ -1,4 +1,6 @@
 import type { Logger } from '../../log';
+import type { TargetPolicy } from '../targets';
+import type { ClientGuardConfig } from './client-guard';
 import type { CatalogView } from '../catalog-view';
 import type { CatalogWriter } from '../catalog-writer';
 import type { Election } from '../election/election';
@@ -11,6 +13,14 @@ export interface ApiContext {
   logger: Logger;
   /** Upper bound for `?wait=` (Consul caps at 10 min). */
   maxWaitMs: number;
+  /** The proxy's Host suffix (`users.<domain>` routes to users): no one may claim another's. */
+  domain: string;
+  /** registry.minCheckInterval: the shortest check Interval accepted. */
+  minCheckIntervalMs: number;
+  /** Where registrations and checks may point. */
+  targets: TargetPolicy;
+  /** What a client must be to be served at all, and how long it has to send its request (client-guard.ts). */
+  clients: ClientGuardConfig;
   /** False while the store is unreachable; undefined = always reachable. */
   storeHealthy?: () => boolean;
   /** Aborted when the server closes, so parked blocking queries answer at once. */

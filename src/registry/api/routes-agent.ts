@@ -23,6 +23,9 @@ export function agentRoutes(app: FastifyInstance, ctx: ApiContext): void {
       const spec = parseRegistration(request.body, {
         remoteAddress: clientAddress(request),
         replaceExistingChecks: parseFlag(query['replace-existing-checks'], 'replace-existing-checks'),
+        targets: ctx.targets,
+        domain: ctx.domain,
+        minCheckIntervalMs: ctx.minCheckIntervalMs,
       });
       await awaitVisible(ctx, await ctx.writer.register(spec));
       return reply.send('');

@@ -16,8 +16,8 @@ export function catalogRoutes(app: FastifyInstance, ctx: ApiContext): void {
 
   app.get<NameParams>('/v1/catalog/service/:name', async (request, reply) => {
     const tags = stringList((request.query as Record<string, unknown>).tag, 'tag');
-    await blockingRead(ctx, request, reply, request.params.name);
-    return ctx.view.serviceInstances(request.params.name).filter((i) => hasTags(i, tags)).map(catalogService);
+    await blockingRead(ctx, request, reply, request.params.name.toLowerCase());
+    return ctx.view.serviceInstances(request.params.name.toLowerCase()).filter((i) => hasTags(i, tags)).map(catalogService);
   });
 
   app.get('/v1/catalog/datacenters', async () => [DATACENTER]);

@@ -13,9 +13,9 @@ export function healthRoutes(app: FastifyInstance, ctx: ApiContext): void {
     const query = request.query as Record<string, unknown>;
     const passingOnly = parseFlag(query.passing, 'passing');
     const tags = stringList(query.tag, 'tag');
-    await blockingRead(ctx, request, reply, request.params.name);
+    await blockingRead(ctx, request, reply, request.params.name.toLowerCase());
     return ctx.view
-      .serviceInstances(request.params.name)
+      .serviceInstances(request.params.name.toLowerCase())
       .filter((i) => hasTags(i, tags))
       // Consul's ?passing: every check of the instance is passing (warning is not).
       .filter((i) => !passingOnly || i.checks.every((c) => c.status === 'passing'))

@@ -1,6 +1,7 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
 import { SwitchboardError, badRequest } from '../../errors';
 import { counter, statusClass } from '../../metrics';
+import { guardClients } from './client-guard';
 import type { ApiContext } from './context';
 import { agentRoutes } from './routes-agent';
 import { catalogRoutes } from './routes-catalog';
@@ -17,8 +18,10 @@ const httpRequests = counter('switchboard_registry_http_requests_total', 'Regist
   'code_class',
 ] as const);
 
-/** Largest body we read (a registration is a few KB). */
-const BODY_LIMIT = 1024 * 1024;
+/** Largest body we read: a registration is a few KB. */
+const BODY_LIMIT = 64 * 1024;
+/** A blocking query's socket is quiet for up to its wait plus jitter: only then is it dead. */
+const IDLE_MARGIN_MS = 30_000;
 
 /**
  * The registry's Consul-compatible HTTP API as a fastify app, not yet listening: tests drive
@@ -32,6 +35,11 @@ export function buildApi(options: ApiOptions): FastifyInstance {
     // Per-request lines would dominate the log under heartbeat traffic.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: BODY_LIMIT,
+    // fastify's defaults are 0 (never): a body dripped a byte a second would hold a socket forever.
+    requestTimeout: options.clients.requestTimeout,
+    connectionTimeout: Math.ceil(options.maxWaitMs + options.maxWaitMs / 16 + IDLE_MARGIN_MS),
+    // node checks request timeouts on a timer (30 s by default): often enough to honour ours.
+    http: { connectionsCheckingInterval: Math.max(50, Math.min(1_000, Math.floor(options.clients.requestTimeout / 4))) },
     // Service and check IDs may be up to 256 characters (fastify's default allows 100).
     routerOptions: { maxParamLength: 1024 },
     // Wrong types are errors, not something to coerce ("80" is not a Port).
@@ -39,6 +47,7 @@ export function buildApi(options: ApiOptions): FastifyInstance {
   });
   const ctx: ApiContext = { ...options, shutdown: shutdown.signal };
 
+  guardClients(app, options.clients);
   acceptJsonBodies(app);
   app.setErrorHandler((err, request, reply) => {
     const { status, body } = errorResponse(err);
@@ -65,19 +74,39 @@ export function buildApi(options: ApiOptions): FastifyInstance {
 /**
  * Consul reads any body as JSON whatever its Content-Type (its own docs use
  * `curl --data @payload.json`, which says form-urlencoded), and an empty body is no body.
+ * Stricter than JSON itself, because these strings become routes, DNS names and log lines:
+ * invalid UTF-8 is refused (not turned into U+FFFD), as are CR, LF and NUL in any string but
+ * free text (check Output and Notes), and `__proto__` / `constructor` keys (refused, not
+ * dropped, so the client learns its object was not what we stored).
  */
 function acceptJsonBodies(app: FastifyInstance): void {
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser('*', { parseAs: 'string' }, (_request, text, done) => {
-    const source = String(text);
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, raw, done) => {
+    let source: string;
+    try {
+      source = UTF8.decode(raw as Buffer);
+    } catch {
+      done(badRequest('body', 'not valid UTF-8'), undefined);
+      return;
+    }
     if (source.trim() === '') return done(null, undefined);
     try {
-      // Dropping __proto__ keys keeps a crafted body from reshaping our objects.
-      done(null, JSON.parse(source, (key, value: unknown) => (key === '__proto__' ? undefined : value)));
+      done(null, JSON.parse(source, strictValue));
     } catch (err) {
-      done(badRequest('body', `invalid JSON: ${(err as Error).message}`), undefined);
+      done(err instanceof SwitchboardError ? err : badRequest('body', `invalid JSON: ${(err as Error).message}`), undefined);
     }
   });
+}
+
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
+const FREE_TEXT = new Set(['Output', 'Notes']);
+
+function strictValue(key: string, value: unknown): unknown {
+  if (key === '__proto__' || key === 'constructor') throw badRequest(key, 'this key is not allowed');
+  if (typeof value === 'string' && !FREE_TEXT.has(key) && /[\r\n\0]/.test(value)) {
+    throw badRequest(key || 'body', 'may not contain CR, LF or NUL');
+  }
+  return value;
 }
 
 function errorResponse(err: unknown): { status: number; body: object } {

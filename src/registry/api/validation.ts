@@ -1,6 +1,9 @@
 import type { HealthStatus } from '../../catalog/model';
 import { parseDuration } from '../../config/duration';
+import { isIP } from 'node:net';
 import { badRequest } from '../../errors';
+import { parsePrefixTag } from '../../proxy/router';
+import type { TargetPolicy } from '../targets';
 import type { CheckSpec, RegistrationSpec } from '../catalog-writer';
 
 /**
@@ -13,11 +16,19 @@ import type { CheckSpec, RegistrationSpec } from '../catalog-writer';
 /** Go duration text ("10s", "1m30s") or, as Consul also accepts, nanoseconds. */
 const DURATION = { type: ['string', 'number'] };
 
+/** Printable ASCII without "/" (it would break the /deregister/:id path), at most 128. */
+const ID_PATTERN = '^[\\x20-\\x2e\\x30-\\x7e]{1,128}$';
+
+/** Checks one instance may have: each runs on the leader, so they are bounded. */
+const MAX_CHECKS = 8;
+/** A probing check runs at least once a day (and at most every registry.minCheckInterval). */
+const MAX_INTERVAL_MS = 24 * 3_600_000;
+
 const CHECK_SCHEMA = {
   type: ['object', 'null'],
   properties: {
-    CheckID: { type: 'string', maxLength: 256 },
-    ID: { type: 'string', maxLength: 256 },
+    CheckID: { type: 'string', pattern: ID_PATTERN },
+    ID: { type: 'string', pattern: ID_PATTERN },
     Name: { type: 'string', maxLength: 256 },
     Notes: { type: 'string', maxLength: 4096 },
     Status: { enum: ['passing', 'warning', 'critical', ''] },
@@ -36,11 +47,11 @@ export const REGISTER_SCHEMA = {
   type: 'object',
   required: ['Name'],
   properties: {
-    ID: { type: 'string', maxLength: 256 },
-    Name: { type: 'string', minLength: 1, maxLength: 256 },
-    Tags: { type: ['array', 'null'], items: { type: 'string', maxLength: 1024 }, maxItems: 256 },
-    Address: { type: 'string', maxLength: 256 },
-    Port: { type: 'integer', minimum: 0, maximum: 65535 },
+    ID: { type: 'string', pattern: ID_PATTERN },
+    Name: { type: 'string', minLength: 1, maxLength: 63 },
+    Tags: { type: ['array', 'null'], items: { type: 'string', maxLength: 255 }, maxItems: 64 },
+    Address: { type: 'string', maxLength: 253 },
+    Port: { type: 'integer', minimum: 1, maximum: 65535 },
     // Consul's limits: 64 pairs, keys [A-Za-z0-9_-]{1,128}, values ≤ 512 characters.
     Meta: {
       type: ['object', 'null'],
@@ -54,7 +65,7 @@ export const REGISTER_SCHEMA = {
       properties: { Passing: { type: 'integer', minimum: 1, maximum: 65535 }, Warning: { type: 'integer', minimum: 0, maximum: 65535 } },
     },
     Check: CHECK_SCHEMA,
-    Checks: { type: ['array', 'null'], items: CHECK_SCHEMA, maxItems: 64 },
+    Checks: { type: ['array', 'null'], items: CHECK_SCHEMA, maxItems: MAX_CHECKS },
     EnableTagOverride: { type: 'boolean' },
   },
 } as const;
@@ -86,33 +97,91 @@ type CheckBody = Record<string, unknown>;
 const UNSUPPORTED_CHECK_KINDS = ['GRPC', 'Args', 'ScriptArgs', 'Script', 'DockerContainerID', 'UDP', 'H2PING', 'AliasNode', 'AliasService', 'OSService'];
 const DEFAULT_CHECK_TIMEOUT_MS = 10_000;
 
-export function parseRegistration(body: unknown, context: { remoteAddress: string; replaceExistingChecks: boolean }): RegistrationSpec {
+export interface RegistrationContext {
+  remoteAddress: string;
+  replaceExistingChecks: boolean;
+  /** Where the instance and its checks may point. */
+  targets: TargetPolicy;
+  /** The proxy's Host suffix: `<service>.<domain>` belongs to that service alone. */
+  domain: string;
+  /** registry.minCheckInterval. */
+  minCheckIntervalMs: number;
+}
+
+export function parseRegistration(body: unknown, context: RegistrationContext): RegistrationSpec {
   const b = body as RegisterBody;
-  const id = b.ID || b.Name;
+  const service = serviceName(b.Name, 'Name');
+  const id = b.ID || service;
+  // No Address means "this service's host" in Consul (the agent's node); for us the host
+  // that registered it, which is what a sidecar or the service itself is.
+  const address = b.Address || context.remoteAddress;
+  if (b.Address && !isAddress(b.Address)) throw badRequest('Address', `must be an IP address or a host name, got ${JSON.stringify(b.Address)}`);
+  const port = b.Port ?? 0;
+  if (port > 0) refuseTarget(context.targets, address, port, b.Address ? 'Address' : 'Port');
+  const tags = b.Tags ?? [];
+  tags.forEach((tag, i) => checkPrefixClaim(tag, service, context.domain, `Tags[${i}]`));
+  const meta = { ...(b.Meta ?? {}) };
+  for (const key of Object.keys(meta)) if (key.startsWith('consul-')) throw badRequest(`Meta.${key}`, 'the consul- prefix is reserved');
   return {
     id,
-    service: b.Name,
-    // No Address means "this service's host" in Consul (the agent's node); for us the host
-    // that registered it, which is what a sidecar or the service itself is.
-    address: b.Address || context.remoteAddress,
-    port: b.Port ?? 0,
-    tags: b.Tags ?? [],
-    meta: { ...(b.Meta ?? {}) },
+    service,
+    address,
+    port,
+    tags,
+    meta,
     weights: b.Weights ? { passing: b.Weights.Passing, warning: b.Weights.Warning ?? 0 } : { passing: 1, warning: 1 },
-    checks: parseChecks(b, id),
+    checks: parseChecks(b, id, context),
     replaceExistingChecks: context.replaceExistingChecks,
   };
 }
 
-function parseChecks(b: RegisterBody, serviceId: string): CheckSpec[] {
+/**
+ * A service name as the router and DNS use it: a DNS label, in lower case. Names that differ
+ * only in case are one service, so `USERS` cannot shadow `users` (the router matches Host
+ * case-insensitively).
+ */
+export function serviceName(name: string, field: string): string {
+  const lower = name.toLowerCase();
+  if (!/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/.test(lower)) {
+    throw badRequest(field, `must be a DNS label: letters, digits and "-", 1 to 63 characters, not starting or ending with "-"; got ${JSON.stringify(name.slice(0, 80))}`);
+  }
+  return lower;
+}
+
+function isAddress(text: string): boolean {
+  if (isIP(text) !== 0) return true;
+  return /^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/.test(text);
+}
+
+function refuseTarget(targets: TargetPolicy, host: string, port: number, field: string): void {
+  const refusal = targets.refusal(host, port);
+  if (refusal !== undefined) throw badRequest(field, `may not point there: ${refusal}`);
+}
+
+/**
+ * A `urlprefix-` tag may not claim every path (`/`), nor another service's own Host
+ * (`<other>.<domain>`): that would take that service's traffic.
+ */
+function checkPrefixClaim(tag: string, service: string, domain: string, field: string): void {
+  const rule = parsePrefixTag(tag);
+  if (rule === undefined) return;
+  if (rule.prefix === '/') throw badRequest(field, `${JSON.stringify(tag)} would claim every path; claim a prefix of your own`);
+  const suffix = `.${domain.toLowerCase()}`;
+  if (rule.host.endsWith(suffix) && rule.host.slice(0, -suffix.length) !== service) {
+    throw badRequest(field, `${JSON.stringify(tag)} claims another service's host ${rule.host}`);
+  }
+}
+
+function parseChecks(b: RegisterBody, serviceId: string, context: RegistrationContext): CheckSpec[] {
   const defs: { def: CheckBody; field: string }[] = [];
   if (b.Check && !isEmpty(b.Check)) defs.push({ def: b.Check, field: 'Check' });
   (b.Checks ?? []).forEach((def, i) => {
     if (def && !isEmpty(def)) defs.push({ def, field: `Checks[${i}]` });
   });
+  if (defs.length > MAX_CHECKS) throw badRequest('Checks', `at most ${MAX_CHECKS} checks per instance`);
   // Consul numbers default IDs only when the service has more than one check.
   const specs = defs.map(({ def, field }, i) =>
-    parseCheck(def, field, defs.length > 1 ? `service:${serviceId}:${i + 1}` : `service:${serviceId}`, `Service '${b.Name}' check`),
+    parseCheck(def, field, defs.length > 1 ? `service:${serviceId}:${i + 1}` : `service:${serviceId}`, `Service '${b.Name}' check`, context),
   );
   const seen = new Set<string>();
   specs.forEach((spec, i) => {
@@ -126,7 +195,8 @@ function isEmpty(def: CheckBody): boolean {
   return Object.values(def).every((v) => v === undefined || v === null || v === '');
 }
 
-function parseCheck(def: CheckBody, field: string, defaultId: string, defaultName: string): CheckSpec {
+function parseCheck(def: CheckBody, field: string, defaultId: string, defaultName: string, context: RegistrationContext): CheckSpec {
+  const { targets } = context;
   const present = (key: string) => def[key] !== undefined && def[key] !== null && def[key] !== '';
   const unsupported = UNSUPPORTED_CHECK_KINDS.find(present);
   if (unsupported) throw badRequest(`${field}.${unsupported}`, 'check type not supported; use TTL, HTTP or TCP');
@@ -141,16 +211,20 @@ function parseCheck(def: CheckBody, field: string, defaultId: string, defaultNam
     deregisterCriticalAfterMs: optionalDuration(def, field, 'DeregisterCriticalServiceAfter'),
   };
   if (kinds[0] === 'TTL') return { ...base, type: 'ttl', ttlMs: requiredDuration(def, field, 'TTL') };
-  const probe = {
-    ...base,
-    intervalMs: requiredDuration(def, field, 'Interval'),
-    timeoutMs: optionalDuration(def, field, 'Timeout') ?? DEFAULT_CHECK_TIMEOUT_MS,
-  };
-  if (kinds[0] === 'TCP') return { ...probe, type: 'tcp', tcp: parseHostPort(def.TCP as string, `${field}.TCP`) };
+  const intervalMs = requiredDuration(def, field, 'Interval');
+  if (intervalMs < context.minCheckIntervalMs || intervalMs > MAX_INTERVAL_MS) {
+    throw badRequest(`${field}.Interval`, `must be from ${context.minCheckIntervalMs} ms (registry.minCheckInterval) to 24h`);
+  }
+  const timeoutMs = Math.min(optionalDuration(def, field, 'Timeout') ?? DEFAULT_CHECK_TIMEOUT_MS, intervalMs);
+  if (def.Timeout !== undefined && def.Timeout !== null && def.Timeout !== '' && (optionalDuration(def, field, 'Timeout') ?? 0) > intervalMs) {
+    throw badRequest(`${field}.Timeout`, 'must not be longer than Interval');
+  }
+  const probe = { ...base, intervalMs, timeoutMs };
+  if (kinds[0] === 'TCP') return { ...probe, type: 'tcp', tcp: parseHostPort(def.TCP as string, `${field}.TCP`, targets) };
   return {
     ...probe,
     type: 'http',
-    http: parseHttpUrl(def.HTTP as string, `${field}.HTTP`),
+    http: parseHttpUrl(def.HTTP as string, `${field}.HTTP`, targets),
     method: ((def.Method as string | undefined) || 'GET').toUpperCase(),
     ...(def.Header ? { header: def.Header as Record<string, string[]> } : {}),
   };
@@ -173,7 +247,7 @@ function optionalDuration(def: CheckBody, field: string, key: string): number | 
   return ms === 0 ? undefined : ms;
 }
 
-function parseHttpUrl(text: string, field: string): string {
+function parseHttpUrl(text: string, field: string, targets: TargetPolicy): string {
   let url: URL;
   try {
     url = new URL(text);
@@ -181,12 +255,16 @@ function parseHttpUrl(text: string, field: string): string {
     throw badRequest(field, `not a URL: ${JSON.stringify(text)}`);
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') throw badRequest(field, 'must be an http:// or https:// URL');
+  if (url.username !== '' || url.password !== '') throw badRequest(field, 'may not carry credentials');
+  const port = url.port === '' ? (url.protocol === 'https:' ? 443 : 80) : Number(url.port);
+  refuseTarget(targets, url.hostname, port, field);
   return text;
 }
 
-function parseHostPort(text: string, field: string): string {
+function parseHostPort(text: string, field: string, targets: TargetPolicy): string {
   const m = /^(\[[^\]]+\]|[^:[\]]+):(\d{1,5})$/.exec(text);
   if (!m || Number(m[2]) < 1 || Number(m[2]) > 65535) throw badRequest(field, `not host:port: ${JSON.stringify(text)}`);
+  refuseTarget(targets, m[1], Number(m[2]), field);
   return text;
 }
 
