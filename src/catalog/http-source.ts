@@ -3,6 +3,8 @@ import type { CatalogDelta } from './model';
 import type { CatalogSource } from './source';
 
 export interface HttpSourceOptions {
+  /** ACL token sent as X-Consul-Token (the `token` setting). */
+  token?: string;
   /**
    * Per request that the registry answers at once (default 2 s). A registry that accepts
    * but never answers costs a proxy this long before it fails over to the next one.
@@ -29,9 +31,11 @@ export class HttpSource implements CatalogSource {
   private readonly timeoutMs: number;
   private readonly minRevWaitMs: number;
   private readonly inFlight = new Set<AbortController>();
+  private readonly headers: Record<string, string>;
 
   constructor(registryUrl: string, options: HttpSourceOptions = {}) {
     this.base = registryUrl.replace(/\/+$/, '');
+    this.headers = options.token === undefined ? { accept: 'application/json' } : { accept: 'application/json', 'x-consul-token': options.token };
     this.timeoutMs = positive(options.timeoutMs ?? DEFAULT_TIMEOUT_MS, 'timeoutMs');
     this.minRevWaitMs = positive(options.minRevWaitMs ?? DEFAULT_MIN_REV_WAIT_MS, 'minRevWaitMs');
   }
@@ -57,7 +61,7 @@ export class HttpSource implements CatalogSource {
     const timer = setTimeout(() => controller.abort(), timeoutMs);
     this.inFlight.add(controller);
     try {
-      const response = await fetch(url, { signal: controller.signal, headers: { accept: 'application/json' } });
+      const response = await fetch(url, { signal: controller.signal, headers: this.headers });
       const body: unknown = await response.json().catch(() => undefined);
       if (!response.ok) throw errorFromResponse(url, response.status, body);
       return body;

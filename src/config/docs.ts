@@ -65,7 +65,8 @@ export function exampleYaml(): string {
       first = false;
       comment(lines, indent, describe(child, settings.get(childPath)));
       if (child.properties !== undefined && child.type === 'object' && !isLeafObject(child)) {
-        lines.push(`${indent}${key}:`);
+        // A section whose fields are all commented out would read as null: say {} instead.
+        lines.push(hasDefault(child) ? `${indent}${key}:` : `${indent}${key}: {}`);
         walk(child, childPath, `${indent}  `);
         continue;
       }
@@ -82,6 +83,10 @@ export function exampleYaml(): string {
   };
   walk(ConfigSchema as unknown as SchemaNode, '', '');
   return `${lines.join('\n').replace(/\n{3,}/g, '\n\n')}\n`;
+}
+
+function hasDefault(node: SchemaNode): boolean {
+  return Object.values(node.properties ?? {}).some((child) => child.default !== undefined || hasDefault(child));
 }
 
 /** An object written out as one value (`{}`) rather than field by field. */

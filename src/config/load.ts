@@ -153,6 +153,12 @@ interface Override {
 function envOverrides(env: Record<string, string | undefined>): Override[] {
   const known = new Map(SETTINGS.map((s) => [envName(s), s]));
   const overrides: Override[] = [];
+  // Consul's tools read CONSUL_HTTP_TOKEN; ours does too, below SWITCHBOARD_TOKEN.
+  const consulToken = env.CONSUL_HTTP_TOKEN;
+  const tokenSetting = known.get('SWITCHBOARD_TOKEN');
+  if (consulToken !== undefined && consulToken !== '' && env.SWITCHBOARD_TOKEN === undefined && tokenSetting !== undefined) {
+    overrides.push({ setting: tokenSetting, source: 'environment CONSUL_HTTP_TOKEN', value: consulToken });
+  }
   for (const [name, raw] of Object.entries(env)) {
     if (!name.startsWith('SWITCHBOARD_') || raw === undefined || name === CONFIG_ENV) continue;
     const setting = known.get(name);

@@ -415,6 +415,43 @@ export const ConfigSchema = Type.Object(
       },
       { description: 'The proxy (data plane): clients call services through it by name.' },
     ),
+    acl: Section(
+      {
+        enabled: Type.Boolean({
+          default: false,
+          description:
+            "ACL tokens (Consul's, a subset): every request is judged by its token (?token=, X-Consul-Token or Authorization: Bearer). Writes need service:write on the service; reads leave out what the token may not read. While off, protected mode guards writes instead.",
+          cli: { flag: 'acl-enabled', roles: SERVING_REGISTRY, help: 'judge every API request by its ACL token' },
+        }),
+        defaultPolicy: Type.Union([Type.Literal('allow'), Type.Literal('deny')], {
+          default: 'deny',
+          errorReason: 'must be allow or deny',
+          description: 'What a token may do where no rule of it says: deny (the safe default) or allow.',
+          cli: { flag: 'acl-default-policy', roles: SERVING_REGISTRY, arg: 'allow|deny', help: 'what a token may do where its rules say nothing' },
+        }),
+        tokens: Section({
+          initialManagement: Type.Optional(
+            Type.String({
+              minLength: 16,
+              example: '"<a long random secret>"',
+              defaultText: 'none',
+              description: "Consul's initial_management: a management token known from the configuration (at least 16 characters). Prefer the environment variable to the file.",
+              cli: { flag: 'acl-initial-management-token', roles: SERVING_REGISTRY, arg: 'SECRET', help: 'a management token known from the configuration' },
+            }),
+          ),
+        }),
+      },
+      { description: 'Access control on the registry API.' },
+    ),
+    token: Type.Optional(
+      Type.String({
+        minLength: 1,
+        example: '"<secret>"',
+        defaultText: 'none (anonymous)',
+        description: "The ACL token `switchboard proxy` and `switchboard register` send to the registry (CONSUL_HTTP_TOKEN is read too, as Consul's tools do).",
+        cli: { flag: 'token', roles: ['proxy', 'register'], arg: 'SECRET', help: 'ACL token sent to the registry' },
+      }),
+    ),
     admin: Section(
       { listen: Listen('127.0.0.1:9901', { cli: { flag: 'admin-listen', roles: LISTENING, arg: 'HOST:PORT', help: 'admin host:port (/metrics, /healthz, /readyz)' } }) },
       { description: 'Admin listener: GET /metrics (Prometheus), /healthz, /readyz.' },

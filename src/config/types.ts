@@ -16,6 +16,7 @@ export type ProxyConfig = Omit<ConfigFile['proxy'], 'services'> & {
 export type SwitchboardConfig = Omit<ConfigFile, 'proxy'> & { proxy: ProxyConfig };
 
 export type ApiConfig = ConfigFile['api'];
+export type AclConfig = ConfigFile['acl'];
 export type RegistryConfig = ConfigFile['registry'];
 export type StoreConfig = ConfigFile['store'];
 export type BusConfig = ConfigFile['bus'];

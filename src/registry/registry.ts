@@ -3,10 +3,11 @@ import type { FastifyInstance } from 'fastify';
 import type { Bus } from '../bus/bus';
 import { LocalSource } from '../catalog/local-source';
 import type { CatalogSource } from '../catalog/source';
-import type { ApiConfig, RegistryConfig } from '../config/types';
+import type { AclConfig, ApiConfig, RegistryConfig } from '../config/types';
 import { SwitchboardError } from '../errors';
 import type { Logger } from '../log';
 import { buildApi } from './api/server';
+import { AclStore } from './acl/acl-store';
 import { HttpCheck } from './checks/http-check';
 import { TargetPolicy } from './targets';
 import { CatalogView } from './catalog-view';
@@ -30,6 +31,8 @@ export interface RegistryOptions {
   registry: Omit<RegistryConfig, 'electionTtl'>;
   /** The proxy's Host suffix: `<name>.<domain>` may be claimed only by that service. */
   domain: string;
+  /** ACL settings (acl.enabled off: no tokens, protected mode instead). */
+  acl: AclConfig;
   /** Bound host:port of this process's other listeners (proxy, admin): no one may target them. */
   otherListeners?: () => readonly string[];
   /** Defaults to LocalElection (this process always leads). The registry starts and stops it. */
@@ -55,6 +58,7 @@ export class Registry {
   private readonly ttlLoop: TtlExpiryLoop;
   private readonly checkRunner: CheckRunner;
   private app?: FastifyInstance;
+  private readonly acl: AclStore | undefined;
   private bound = '';
   private stopping?: Promise<void>;
 
@@ -66,6 +70,10 @@ export class Registry {
     this.writer = new CatalogWriter({ store, view: this.catalogView, now, election: this.election });
     this.publisher = new Publisher({ store, bus, election: this.election, logger });
     this.ttlLoop = new TtlExpiryLoop({ view: this.catalogView, writer: this.writer, election: this.election, logger, now });
+    const aclConfig = options.acl;
+    this.acl = aclConfig.enabled
+      ? new AclStore(store, { defaultPolicy: aclConfig.defaultPolicy, initialManagement: aclConfig.tokens.initialManagement }, logger.child({ component: 'acl' }))
+      : undefined;
     this.checkRunner = new CheckRunner({
       view: this.catalogView,
       writer: this.writer,
@@ -79,6 +87,7 @@ export class Registry {
   async start(): Promise<void> {
     try {
       await this.catalogView.start();
+      await this.acl?.start();
       const app = buildApi({
         view: this.catalogView,
         writer: this.writer,
@@ -90,6 +99,7 @@ export class Registry {
         minCheckIntervalMs: this.options.registry.minCheckInterval,
         targets: new TargetPolicy(this.options.registry, () => [this.bound, ...(this.options.otherListeners?.() ?? [])].filter((a) => a !== '')),
         clients: this.options.api,
+        acl: this.acl,
       });
       this.bound = await listen(app, this.options.api.listen);
       this.app = app;
@@ -99,8 +109,10 @@ export class Registry {
       this.checkRunner.start();
       this.log.info({ address: this.bound, store: this.options.store.kind }, 'registry API listening');
       this.log.info(
-        { protectedMode: this.options.api.protectedMode },
-        this.options.api.protectedMode
+        { protectedMode: this.options.api.protectedMode, acl: this.acl !== undefined },
+        this.acl !== undefined
+          ? `ACLs on (default policy ${this.options.acl.defaultPolicy}): every request is judged by its token`
+          : this.options.api.protectedMode
           ? 'protected mode: writes are accepted from loopback clients only (api.protectedMode)'
           : 'protected mode off: any client that reaches the API may register and deregister; keep the API on a private network',
       );

@@ -38,6 +38,7 @@ export async function startAll(config: Readonly<SwitchboardConfig>, logger: Logg
       logger,
       api: config.api,
       registry: config.registry,
+      acl: config.acl,
       domain: config.domain,
       // Known once bound (port 0 resolves then): registrations may never point at them.
       otherListeners: () => [admin.address, proxy?.address ?? config.proxy.listen],

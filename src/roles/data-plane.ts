@@ -46,7 +46,7 @@ export async function startDataPlane(config: Readonly<SwitchboardConfig>, logger
   return unwindOnFailure(stack, async () => {
     const bus = new RedisBus({ url: config.bus.redis.url, channel: config.bus.redis.channel, logger: logger.child({ component: 'bus' }) });
     stack.push('bus', () => bus.close());
-    const source = FailoverSource.overHttp(urls, logger.child({ component: 'catalog-source' }));
+    const source = FailoverSource.overHttp(urls, logger.child({ component: 'catalog-source' }), config.token === undefined ? {} : { token: config.token });
     stack.push('catalog source', () => source.close());
 
     const proxy = new ProxyServer({ config: config.proxy, domain: config.domain, source, bus, logger });

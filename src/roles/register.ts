@@ -19,7 +19,7 @@ const MAX_RETRY_MS = 1000;
 
 export async function startRegister(config: Readonly<SwitchboardConfig>, logger: Logger): Promise<RunningSidecar> {
   const urls = registryUrls(config.proxy.registry, 'register');
-  const sidecar = new Sidecar(urls, registrationOf(config.register), logger.child({ component: 'sidecar' }));
+  const sidecar = new Sidecar(urls, registrationOf(config.register), logger.child({ component: 'sidecar' }), config.token);
   sidecar.start();
   return { stop: () => sidecar.stop() };
 }
@@ -60,6 +60,8 @@ class Sidecar {
     private readonly urls: string[],
     private readonly registration: Registration,
     private readonly log: Logger,
+    /** ACL token sent as X-Consul-Token. */
+    private readonly token?: string,
   ) {}
 
   start(): void {
@@ -121,7 +123,8 @@ class Sidecar {
     for (let tried = 0; tried < this.urls.length; tried++) {
       const index = (this.current + tried) % this.urls.length;
       try {
-        const response = await fetch(`${this.urls[index]}${path}`, { method: 'PUT', body, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
+        const headers = this.token === undefined ? undefined : { 'x-consul-token': this.token };
+        const response = await fetch(`${this.urls[index]}${path}`, { method: 'PUT', body, headers, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
         await response.arrayBuffer();
         if (response.status >= 500) throw new Error(`${this.urls[index]} answered HTTP ${response.status}`);
         this.current = index;

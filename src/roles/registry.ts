@@ -45,6 +45,7 @@ export async function startRegistry(config: Readonly<SwitchboardConfig>, logger:
       logger,
       api: config.api,
       registry: config.registry,
+      acl: config.acl,
       domain: config.domain,
       otherListeners: () => [admin.address],
       election: electionFor(config, advertise, logger),

@@ -6,7 +6,8 @@ import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import type { CatalogMessage } from '../../src/bus/bus';
 import { LocalBus } from '../../src/bus/local-bus';
 import { defaultConfig } from '../../src/config/load';
-import type { ApiConfig, RegistryConfig } from '../../src/config/types';
+import type { AclConfig, ApiConfig, RegistryConfig } from '../../src/config/types';
+import { AclStore } from '../../src/registry/acl/acl-store';
 import { silentLogger } from '../../src/log';
 import { TargetPolicy } from '../../src/registry/targets';
 import { buildApi } from '../../src/registry/api/server';
@@ -38,6 +39,8 @@ export interface HarnessOptions {
   api?: Partial<ApiConfig>;
   /** registry.deniedTargets / allowedTargets over the defaults. */
   targets?: Partial<RegistryConfig>;
+  /** ACL settings over the defaults; `{ enabled: true }` turns tokens on. */
+  acl?: Partial<AclConfig>;
   /** This process's listeners as the target policy sees them (default: the API's 127.0.0.1:8500). */
   listeners?: string[];
 }
@@ -58,7 +61,11 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   const ttl = new TtlExpiryLoop({ view, writer, election, logger });
   ttl.start();
   const defaults = defaultConfig();
+  const aclConfig = { ...defaults.acl, ...options.acl };
+  const acl = aclConfig.enabled ? new AclStore(store, { defaultPolicy: aclConfig.defaultPolicy, initialManagement: aclConfig.tokens.initialManagement }, logger) : undefined;
+  await acl?.start();
   const app = buildApi({
+    acl,
     view,
     writer,
     election,
@@ -77,6 +84,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     app,
     messages,
     close: async () => {
+      acl?.stop();
       await ttl.stop();
       await publisher.stop();
       await app.close();

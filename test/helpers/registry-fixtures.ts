@@ -74,7 +74,7 @@ export async function startedView(cleanups: Cleanups, store: Store): Promise<Cat
  * What a Registry takes besides its store and bus, from the schema's defaults: the API on a
  * free loopback port unless `api` says otherwise.
  */
-export function registrySettings(api: Partial<ApiConfig> = {}, registry: Partial<RegistryConfig> = {}): Pick<RegistryOptions, 'api' | 'registry' | 'domain'> {
+export function registrySettings(api: Partial<ApiConfig> = {}, registry: Partial<RegistryConfig> = {}): Pick<RegistryOptions, 'api' | 'registry' | 'domain' | 'acl'> {
   const defaults = defaultConfig();
-  return { api: { ...defaults.api, listen: '127.0.0.1:0', ...api }, registry: { ...defaults.registry, ...registry }, domain: defaults.domain };
+  return { api: { ...defaults.api, listen: '127.0.0.1:0', ...api }, registry: { ...defaults.registry, ...registry }, domain: defaults.domain, acl: defaults.acl };
 }

@@ -1,4 +1,5 @@
 import type { Logger } from '../../log';
+import type { AclStore } from '../acl/acl-store';
 import type { TargetPolicy } from '../targets';
 import type { ClientGuardConfig } from './client-guard';
 import type { CatalogView } from '../catalog-view';
@@ -23,6 +24,8 @@ export interface ApiContext {
   clients: ClientGuardConfig;
   /** False while the store is unreachable; undefined = always reachable. */
   storeHealthy?: () => boolean;
+  /** ACL tokens and policies; undefined while acl.enabled is false. */
+  acl?: AclStore;
   /** Aborted when the server closes, so parked blocking queries answer at once. */
   shutdown: AbortSignal;
 }

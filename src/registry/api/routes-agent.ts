@@ -3,7 +3,9 @@ import type { HealthStatus } from '../../catalog/model';
 import { SwitchboardError } from '../../errors';
 import { awaitVisible, blockingRead } from './blocking';
 import { DATACENTER, NODE_NAME, agentService, canonicalCheckUpdate, canonicalRegistration } from './consul-json';
+import { permissionDenied, readable, requireServiceWrite } from './acl';
 import type { ApiContext } from './context';
+import { parsePrefixTag } from '../../proxy/router';
 import { CHECK_UPDATE_SCHEMA, MAX_OUTPUT, REGISTER_SCHEMA, optionalString, parseFlag, parseRegistration } from './validation';
 
 type IdParams = { Params: { id: string } };
@@ -27,18 +29,23 @@ export function agentRoutes(app: FastifyInstance, ctx: ApiContext): void {
         domain: ctx.domain,
         minCheckIntervalMs: ctx.minCheckIntervalMs,
       });
+      requireServiceWrite(request, spec.service);
+      refuseTakenClaims(request, ctx, spec.service, spec.tags);
       await awaitVisible(ctx, await ctx.writer.register(spec));
       return reply.send('');
     },
   });
 
   app.put<IdParams>('/v1/agent/service/deregister/:id', async (request, reply) => {
+    const known = ctx.view.instance(request.params.id);
+    if (known !== undefined) requireServiceWrite(request, known.service);
     await awaitVisible(ctx, await ctx.writer.deregister(request.params.id));
     return reply.send('');
   });
 
   for (const [action, status] of Object.entries(CHECK_ACTIONS)) {
     app.put<CheckParams>(`/v1/agent/check/${action}/:checkId`, async (request, reply) => {
+      requireCheckWrite(request, ctx, request.params.checkId);
       const note = optionalString((request.query as Record<string, unknown>).note, 'note') ?? '';
       await awaitVisible(ctx, await ctx.writer.updateCheck(request.params.checkId, status, note.slice(0, MAX_OUTPUT)));
       return reply.send('');
@@ -51,6 +58,7 @@ export function agentRoutes(app: FastifyInstance, ctx: ApiContext): void {
       request.body = canonicalCheckUpdate(request.body);
     },
     handler: async (request, reply) => {
+      requireCheckWrite(request, ctx, request.params.checkId);
       const body = request.body as { Status: HealthStatus; Output?: string };
       const output = (body.Output ?? '').slice(0, MAX_OUTPUT);
       await awaitVisible(ctx, await ctx.writer.updateCheck(request.params.checkId, body.Status, output));
@@ -61,13 +69,13 @@ export function agentRoutes(app: FastifyInstance, ctx: ApiContext): void {
   app.get('/v1/agent/services', async (request, reply) => {
     await blockingRead(ctx, request, reply, undefined);
     const out: Record<string, unknown> = {};
-    for (const instance of ctx.view.instances()) out[instance.id] = agentService(instance);
+    for (const instance of readable(request, reply, [...ctx.view.instances()], (i) => i.service)) out[instance.id] = agentService(instance);
     return out;
   });
 
   app.get<IdParams>('/v1/agent/service/:id', async (request, reply) => {
     const known = ctx.view.instance(request.params.id);
-    if (!known) throw new SwitchboardError('not_found', `unknown service ID "${request.params.id}"`);
+    if (!known || !request.authorizer.serviceRead(known.service)) throw new SwitchboardError('not_found', `unknown service ID "${request.params.id}"`);
     await blockingRead(ctx, request, reply, known.service);
     const instance = ctx.view.instance(request.params.id);
     if (!instance) throw new SwitchboardError('not_found', `service ID "${request.params.id}" was deregistered`);
@@ -79,6 +87,36 @@ export function agentRoutes(app: FastifyInstance, ctx: ApiContext): void {
     Config: { Datacenter: DATACENTER, NodeName: NODE_NAME, NodeID: '', Server: true, Version: '1.15.0' },
     Member: { Name: NODE_NAME, Addr: '', Port: 0, Status: 1, Tags: { dc: DATACENTER } },
   }));
+}
+
+/** Updating a check is writing to the service that owns it. */
+function requireCheckWrite(request: FastifyRequest, ctx: ApiContext, checkId: string): void {
+  const owner = ctx.view.checkOwner(checkId);
+  const service = owner === undefined ? undefined : ctx.view.instance(owner)?.service;
+  if (service !== undefined) requireServiceWrite(request, service);
+}
+
+/**
+ * A `urlprefix-` route another service already claims is not for the taking: only a
+ * management token may move it.
+ */
+function refuseTakenClaims(request: FastifyRequest, ctx: ApiContext, service: string, tags: readonly string[]): void {
+  if (request.authorizer.isManagement || ctx.acl === undefined) return;
+  const claims = new Set(tags.flatMap((tag) => prefixClaim(tag)));
+  if (claims.size === 0) return;
+  for (const other of ctx.view.serviceNames()) {
+    if (other === service) continue;
+    for (const instance of ctx.view.serviceInstances(other)) {
+      for (const tag of instance.tags) {
+        for (const claim of prefixClaim(tag)) if (claims.has(claim)) throw permissionDenied(`a route ${claim} already claimed by service "${other}"`);
+      }
+    }
+  }
+}
+
+function prefixClaim(tag: string): string[] {
+  const rule = parsePrefixTag(tag);
+  return rule === undefined ? [] : [`${rule.host}${rule.prefix}`];
 }
 
 /** The registering peer's IP, without the IPv4-mapped IPv6 prefix. */

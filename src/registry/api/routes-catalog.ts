@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Instance } from '../../catalog/model';
 import { blockingRead } from './blocking';
 import { DATACENTER, catalogService, serviceTags } from './consul-json';
+import { readable } from './acl';
 import type { ApiContext } from './context';
 import { stringList } from './validation';
 
@@ -11,13 +12,15 @@ type NameParams = { Params: { name: string } };
 export function catalogRoutes(app: FastifyInstance, ctx: ApiContext): void {
   app.get('/v1/catalog/services', async (request, reply) => {
     await blockingRead(ctx, request, reply, undefined);
-    return serviceTags(ctx.view.serviceNames().map((name): [string, Instance[]] => [name, ctx.view.serviceInstances(name)]));
+    const names = readable(request, reply, ctx.view.serviceNames(), (name) => name);
+    return serviceTags(names.map((name): [string, Instance[]] => [name, ctx.view.serviceInstances(name)]));
   });
 
   app.get<NameParams>('/v1/catalog/service/:name', async (request, reply) => {
     const tags = stringList((request.query as Record<string, unknown>).tag, 'tag');
-    await blockingRead(ctx, request, reply, request.params.name.toLowerCase());
-    return ctx.view.serviceInstances(request.params.name.toLowerCase()).filter((i) => hasTags(i, tags)).map(catalogService);
+    const name = request.params.name.toLowerCase();
+    await blockingRead(ctx, request, reply, name);
+    return readable(request, reply, ctx.view.serviceInstances(name), (i) => i.service).filter((i) => hasTags(i, tags)).map(catalogService);
   });
 
   app.get('/v1/catalog/datacenters', async () => [DATACENTER]);

@@ -1,10 +1,12 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
 import { SwitchboardError, badRequest } from '../../errors';
 import { counter, statusClass } from '../../metrics';
+import { resolveTokens } from './acl';
 import { guardClients } from './client-guard';
 import type { ApiContext } from './context';
 import { agentRoutes } from './routes-agent';
 import { catalogRoutes } from './routes-catalog';
+import { aclRoutes } from './routes-acl';
 import { healthRoutes } from './routes-health';
 import { statusRoutes } from './routes-status';
 import { switchboardRoutes } from './routes-switchboard';
@@ -47,7 +49,9 @@ export function buildApi(options: ApiOptions): FastifyInstance {
   });
   const ctx: ApiContext = { ...options, shutdown: shutdown.signal };
 
-  guardClients(app, options.clients);
+  // Protected mode is what guards writes while there are no tokens to tell writers apart.
+  guardClients(app, { ...options.clients, protectedMode: options.clients.protectedMode && options.acl === undefined });
+  resolveTokens(app, options.acl);
   acceptJsonBodies(app);
   app.setErrorHandler((err, request, reply) => {
     const { status, body } = errorResponse(err);
@@ -68,6 +72,7 @@ export function buildApi(options: ApiOptions): FastifyInstance {
   healthRoutes(app, ctx);
   statusRoutes(app, ctx);
   switchboardRoutes(app, ctx);
+  aclRoutes(app, options.acl);
   return app;
 }
 
@@ -76,8 +81,8 @@ export function buildApi(options: ApiOptions): FastifyInstance {
  * `curl --data @payload.json`, which says form-urlencoded), and an empty body is no body.
  * Stricter than JSON itself, because these strings become routes, DNS names and log lines:
  * invalid UTF-8 is refused (not turned into U+FFFD), as are CR, LF and NUL in any string but
- * free text (check Output and Notes), and `__proto__` / `constructor` keys (refused, not
- * dropped, so the client learns its object was not what we stored).
+ * free text (check Output and Notes, ACL Rules and Description), and `__proto__` / `constructor`
+ * keys (refused, not dropped, so the client learns its object was not what we stored).
  */
 function acceptJsonBodies(app: FastifyInstance): void {
   app.removeAllContentTypeParsers();
@@ -99,7 +104,7 @@ function acceptJsonBodies(app: FastifyInstance): void {
 }
 
 const UTF8 = new TextDecoder('utf-8', { fatal: true });
-const FREE_TEXT = new Set(['Output', 'Notes']);
+const FREE_TEXT = new Set(['Output', 'Notes', 'Rules', 'Description']);
 
 function strictValue(key: string, value: unknown): unknown {
   if (key === '__proto__' || key === 'constructor') throw badRequest(key, 'this key is not allowed');
