@@ -1,5 +1,6 @@
 import type { RedisOptions } from 'ioredis';
 import type { Logger } from '../log';
+import { counter } from '../metrics';
 import type { Bus, BusSubscriber, CatalogMessage } from './bus';
 import { createRedisConnection, redactRedisUrl, type RedisConnection } from './redis-url';
 
@@ -22,6 +23,12 @@ export class BusUnavailableError extends Error {
 }
 
 const DEFAULT_PUBLISH_TIMEOUT_MS = 2000;
+/**
+ * A message names a revision and the services it touched: even 10,000 service names fit in
+ * well under this. Anything longer is not ours and is not parsed.
+ */
+const MAX_MESSAGE_CHARS = 1024 * 1024;
+const droppedTotal = counter('switchboard_bus_messages_dropped_total', 'Bus messages dropped unread, by reason', ['reason']);
 /** Reconnect forever, backing off to 1 s: a proxy must catch up on its own after an outage. */
 const retryStrategy = (times: number): number => Math.min(50 * 2 ** Math.min(times, 5), 1000);
 
@@ -104,9 +111,11 @@ export class RedisBus implements Bus {
   }
 
   private deliver(raw: string): void {
-    const message = parseCatalogMessage(raw);
+    const message = raw.length > MAX_MESSAGE_CHARS ? undefined : parseCatalogMessage(raw);
     if (!message) {
-      this.options.logger?.warn({ raw: raw.slice(0, 200) }, 'redis bus: dropped a malformed message');
+      const reason = raw.length > MAX_MESSAGE_CHARS ? 'too_large' : 'malformed';
+      droppedTotal.inc({ reason });
+      this.options.logger?.warn({ reason, length: raw.length, raw: raw.slice(0, 200) }, 'redis bus: dropped a message');
       return;
     }
     for (const s of this.subscribers) guard(this.options.logger, () => s.onMessage(message));

@@ -36,6 +36,7 @@ export interface CatalogCacheOptions {
 }
 
 const resyncs = counter('switchboard_proxy_catalog_resyncs_total', 'Catalog resyncs by reason', ['reason']);
+const ignoredTotal = counter('switchboard_proxy_catalog_announcements_ignored_total', 'Bus announcements not acted on, by reason', ['reason']);
 // min across workers: with --workers N, /metrics shows the revision of the worker furthest behind.
 const revision = gauge('switchboard_proxy_catalog_revision', 'Catalog revision the proxy serves from', [], 'min');
 
@@ -178,8 +179,15 @@ export class CatalogCache implements BusSubscriber {
    */
   private settleWanted(minRev: number | undefined): void {
     if (minRev === undefined || this.currentRev >= minRev || this.wantRev !== minRev) return;
-    this.logger.debug({ rev: this.currentRev, minRev }, 'source is behind the announced revision');
+    // The registry never reached the announced revision: a lagging registry, or a message
+    // a forger put on the bus. Either way it is not trusted further: its revision no longer
+    // counts as seen (or every later message would look old), and one more fetch without
+    // waiting picks up what real messages announced while this one was waited for.
+    ignoredTotal.inc({ reason: 'ahead_of_registry' });
+    this.logger.info({ rev: this.currentRev, minRev }, 'the registry is behind the announced revision: the announcement is ignored');
     this.wantRev = this.currentRev;
+    this.seenRev = Math.min(this.seenRev, this.currentRev);
+    this.wantFresh = true;
   }
 
   private scheduleRetry(err: unknown): void {

@@ -76,6 +76,8 @@ describe('redis bus against a real redis-server', () => {
         JSON.stringify({ rev: 7, prevRev: 8, services: [] }),
         JSON.stringify({ rev: -1, prevRev: 0, services: [] }),
         JSON.stringify({ rev: 1.5, prevRev: 0, services: [] }),
+        // Well-formed but huge: not even parsed.
+        JSON.stringify({ rev: 8, prevRev: 7, services: Array.from({ length: 120_000 }, (_, i) => `service-${i}`) }),
       ];
       for (const m of malformed) await raw.publish(channel, m);
       const valid = { rev: 9, prevRev: 8, services: ['users'] };

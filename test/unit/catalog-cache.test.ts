@@ -123,6 +123,28 @@ describe('CatalogCache', () => {
     assert.deepEqual([...updates[1].services.keys()], ['a']);
   });
 
+  it('a forged announcement far ahead of the registry is ignored after one wait, and does not hide the next real one', async () => {
+    const { source, bus, cache } = await syncedCache({ a: [instance('a', 'a1')] });
+    await bus.publish({ rev: 1_000_000_000, prevRev: 1, services: ['a'] });
+    const forged = await source.next();
+    assert.equal(forged.minRev, 1_000_000_000);
+    // A real change is announced while the registry waits for a revision it will never reach.
+    await bus.publish({ rev: 2, prevRev: 1, services: ['b'] });
+    forged.respond(delta(1, {}));
+    // One more fetch at once, without waiting on any revision: it brings the real change.
+    const fresh = await source.next();
+    assert.deepEqual([fresh.since, fresh.minRev], [1, undefined]);
+    fresh.respond(delta(2, { b: [instance('b', 'b1')] }));
+    await cache.idle();
+    assert.equal(cache.rev, 2);
+    // Later real messages are not taken for old news.
+    await bus.publish({ rev: 3, prevRev: 2, services: ['a'] });
+    const next = await source.next();
+    assert.deepEqual([next.since, next.minRev], [2, 3]);
+    next.respond(delta(3, {}));
+    await cache.idle();
+  });
+
   it('ignores messages at or below its revision', async () => {
     const { source, bus } = await syncedCache({ a: [instance('a', 'a1')] });
     const before = source.calls.length;
