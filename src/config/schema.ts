@@ -279,6 +279,25 @@ export const ConfigSchema = Type.Object(
           description: "Open connections one client address may hold (Consul's http_max_conns_per_client); more are answered 429 and closed.",
           cli: { flag: 'api-max-conns-per-client', roles: SERVING_REGISTRY, help: 'open connections per client address (429 beyond)' },
         }),
+        writeRateLimit: Type.Number({
+          minimum: 0,
+          default: 0,
+          description:
+            'Writes per second one client may make (a token bucket per token, or per address without one); beyond it 429 with Retry-After. 0, the default, is no limit: set it where many clients share the API, e.g. 50.',
+          cli: { flag: 'api-write-rate-limit', roles: SERVING_REGISTRY, help: 'writes per second per client (0 = no limit)' },
+        }),
+        writeBurst: Type.Integer({
+          minimum: 1,
+          default: 100,
+          description: 'Writes a client may make at once before writeRateLimit paces it.',
+          cli: { flag: 'api-write-burst', roles: SERVING_REGISTRY, help: 'writes a client may make at once before the rate limit applies' },
+        }),
+        maxBlockingQueriesPerClient: Type.Integer({
+          minimum: 1,
+          default: 256,
+          description: 'Blocking queries (?index=) one client address may have waiting at once; more are answered 429.',
+          cli: { flag: 'api-max-blocking-queries-per-client', roles: SERVING_REGISTRY, help: 'blocking queries waiting at once per client address' },
+        }),
         requestTimeout: Duration('10s', {
           description: 'A client must send its whole request (headers and body) within this, or it is answered 408 and disconnected: a body dripped a byte a second is cut.',
           cli: { flag: 'api-request-timeout', roles: SERVING_REGISTRY, help: 'clients must send their whole request within this' },

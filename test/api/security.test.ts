@@ -96,3 +96,38 @@ describe('one service per name, whatever its case', () => {
     assert.deepEqual(await ids('Users'), ['impostor', 'real-1']);
   });
 });
+
+describe('write rate limit (api.writeRateLimit)', () => {
+  it('lets a burst through, then answers 429 with Retry-After; another client has its own bucket', async () => {
+    const h = await startHarness({ api: { writeRateLimit: 1, writeBurst: 2 } });
+    try {
+      const write = (remoteAddress = '127.0.0.1') =>
+        h.app.inject({ method: 'PUT', url: '/v1/agent/service/register', payload: { Name: 'web', Port: 80 }, remoteAddress });
+      assert.equal((await write()).statusCode, 200);
+      assert.equal((await write()).statusCode, 200);
+      const limited = await write();
+      assert.equal(limited.statusCode, 429);
+      assert.equal(limited.json().error, 'too_many_requests');
+      assert.equal(limited.headers['retry-after'], '1');
+      assert.equal((await write('127.0.0.2')).statusCode, 200);
+      assert.equal((await h.app.inject({ method: 'GET', url: '/v1/catalog/services' })).statusCode, 200, 'reads are not limited');
+    } finally {
+      await h.close();
+    }
+  });
+});
+
+describe('blocking queries per client (api.maxBlockingQueriesPerClient)', () => {
+  it('parks up to the cap; the next is 429 until one returns', async () => {
+    const h = await startHarness({ api: { maxBlockingQueriesPerClient: 1 } });
+    try {
+      const index = Number((await h.app.inject({ method: 'GET', url: '/v1/catalog/services' })).headers['x-consul-index']);
+      // Two at once: whichever comes second finds the one slot taken.
+      const both = await Promise.all([1, 2].map(() => h.app.inject({ method: 'GET', url: `/v1/catalog/services?index=${index}&wait=300ms` })));
+      assert.deepEqual(both.map((r) => r.statusCode).sort(), [200, 429]);
+      assert.equal((await h.app.inject({ method: 'GET', url: `/v1/catalog/services?index=${index}&wait=10ms` })).statusCode, 200, 'the slot was given back');
+    } finally {
+      await h.close();
+    }
+  });
+});

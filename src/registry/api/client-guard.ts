@@ -1,4 +1,6 @@
+import { createHash } from 'node:crypto';
 import { STATUS_CODES } from 'node:http';
+import { performance } from 'node:perf_hooks';
 import { isIP, type Socket } from 'node:net';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ApiConfig } from '../../config/types';
@@ -20,10 +22,15 @@ const WRITE_METHODS = new Set(['PUT', 'POST', 'DELETE', 'PATCH']);
 
 const refusedTotal = counter('switchboard_registry_refused_requests_total', 'API requests refused before any route ran, by reason', ['reason']);
 
-export type ClientGuardConfig = Pick<ApiConfig, 'protectedMode' | 'allowedHosts' | 'maxConnsPerClient' | 'requestTimeout'>;
+export type ClientGuardConfig = Pick<
+  ApiConfig,
+  'protectedMode' | 'allowedHosts' | 'maxConnsPerClient' | 'requestTimeout' | 'writeRateLimit' | 'writeBurst' | 'maxBlockingQueriesPerClient'
+>;
 
 export function guardClients(app: FastifyInstance, config: ClientGuardConfig): void {
   limitConnections(app, config.maxConnsPerClient);
+  limitBlockingQueries(app, config.maxBlockingQueriesPerClient);
+  if (config.writeRateLimit > 0) limitWriteRate(app, config.writeRateLimit, config.writeBurst);
   app.addHook('onRequest', async (request, reply) => bodyDeadline(request, reply, config.requestTimeout));
   // node keeps at most maxHeadersCount lines; one more than ours lets the hook see the excess.
   app.server.maxHeadersCount = MAX_HEADERS + 1;
@@ -106,6 +113,58 @@ function bodyDeadline(request: FastifyRequest, reply: FastifyReply, timeoutMs: n
   raw.once('end', clear);
   raw.once('close', clear);
   reply.raw.once('finish', clear);
+}
+
+/** Long polls hold a socket and a timer each: one address may park only so many. */
+function limitBlockingQueries(app: FastifyInstance, max: number): void {
+  const parked = new Map<string, number>();
+  app.addHook('onRequest', async (request, reply) => {
+    if (request.method !== 'GET' || (request.query as Record<string, unknown> | undefined)?.index === undefined) return;
+    const address = request.socket.remoteAddress ?? '';
+    const count = (parked.get(address) ?? 0) + 1;
+    if (count > max) {
+      refusedTotal.inc({ reason: 'blocking_queries' });
+      return sendRefusal(reply, new SwitchboardError('too_many_requests', `more than ${max} blocking queries waiting from this address`));
+    }
+    parked.set(address, count);
+    reply.raw.once('close', () => {
+      const left = (parked.get(address) ?? 1) - 1;
+      if (left <= 0) parked.delete(address);
+      else parked.set(address, left);
+    });
+  });
+}
+
+/**
+ * A token bucket per writer (its token, or its address without one): `perSecond` writes a
+ * second, `burst` at once. The buckets are forgotten once full again, so idle writers cost
+ * nothing.
+ */
+function limitWriteRate(app: FastifyInstance, perSecond: number, burst: number): void {
+  const buckets = new Map<string, { tokens: number; at: number }>();
+  app.addHook('onRequest', async (request, reply) => {
+    if (!WRITE_METHODS.has(request.method)) return;
+    const key = writerKey(request);
+    const now = performance.now();
+    const bucket = buckets.get(key) ?? { tokens: burst, at: now };
+    bucket.tokens = Math.min(burst, bucket.tokens + ((now - bucket.at) / 1000) * perSecond);
+    bucket.at = now;
+    if (bucket.tokens < 1) {
+      buckets.set(key, bucket);
+      refusedTotal.inc({ reason: 'write_rate' });
+      reply.header('retry-after', String(Math.max(1, Math.ceil((1 - bucket.tokens) / perSecond))));
+      return sendRefusal(reply, new SwitchboardError('too_many_requests', `more than ${perSecond} writes a second from this client (api.writeRateLimit)`));
+    }
+    bucket.tokens -= 1;
+    if (bucket.tokens >= burst - 1 && buckets.size > 10_000) buckets.delete(key);
+    else buckets.set(key, bucket);
+  });
+}
+
+function writerKey(request: FastifyRequest): string {
+  const token = request.headers['x-consul-token'] ?? (request.query as Record<string, unknown> | undefined)?.token ?? request.headers.authorization;
+  // Hashed: a token must not sit in memory as a map key in clear longer than the request.
+  return typeof token === 'string' && token !== '' ? `t:${createHash('sha256').update(token).digest('base64')}` : `a:${request.socket.remoteAddress ?? ''}`;
 }
 
 function limitConnections(app: FastifyInstance, max: number): void {
