@@ -10,6 +10,8 @@ export type ErrorCode =
   | 'not_found'
   | 'conflict'
   | 'store_unavailable'
+  /** The embedded store's disk is full: writes wait for space, reads go on. */
+  | 'insufficient_storage'
   /** A leader-only write was refused by the election's fence: another process leads now. */
   | 'not_leader'
   // proxy data plane
@@ -38,6 +40,7 @@ const HTTP_STATUS: Record<ErrorCode, number> = {
   not_found: 404,
   conflict: 409,
   store_unavailable: 503,
+  insufficient_storage: 507,
   not_leader: 503,
   unknown_service: 404,
   no_healthy_upstream: 503,

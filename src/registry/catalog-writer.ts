@@ -209,12 +209,12 @@ export class CatalogWriter {
     return this.guard(() => this.store.get(key));
   }
 
-  /** Any store failure is `store_unavailable` to our callers (HTTP 503). */
+  /** Any store failure is `store_unavailable` to our callers (HTTP 503), but a full disk (507). */
   private async guard<T>(call: () => Promise<T>): Promise<T> {
     try {
       return await call();
     } catch (err) {
-      if (isSwitchboardError(err, 'store_unavailable')) throw err;
+      if (isSwitchboardError(err, 'store_unavailable') || isSwitchboardError(err, 'insufficient_storage')) throw err;
       const reason = err instanceof Error ? err.message : String(err);
       throw new SwitchboardError('store_unavailable', `store unavailable: ${reason}`, { cause: err });
     }

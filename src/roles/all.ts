@@ -22,14 +22,24 @@ export async function startAll(config: Readonly<SwitchboardConfig>, logger: Logg
   let proxy: ProxyServer | undefined;
   return startRole(logger, async (role) => {
     const { stack } = role;
-    const store = new EmbeddedStore({ dataDir: config.dataDir, compactEvery: config.store.compactEvery, logger: logger.child({ component: 'store' }) });
+    const store = new EmbeddedStore({
+      dataDir: config.dataDir,
+      compactEvery: config.store.compactEvery,
+      logger: logger.child({ component: 'store' }),
+      // Writes acknowledged after a failed fdatasync could be lost: end now, replay at the next start.
+      onFatal: (err) => {
+        logger.fatal({ err }, 'the journal can no longer be trusted: exiting so that the next start replays it');
+        process.exit(1);
+      },
+    });
     await store.open();
     stack.push('store', () => store.close());
 
     const bus = new LocalBus();
     stack.push('bus', () => bus.close());
 
-    const admin = await startRoleAdmin(role, { listen: config.admin.listen, isReady: () => proxy?.isReady() === true, logger });
+    // Not ready while the disk is full: a load balancer should send registrations elsewhere.
+    const admin = await startRoleAdmin(role, { listen: config.admin.listen, isReady: () => proxy?.isReady() === true && store.writable, logger });
 
     // Without an election the registry uses LocalElection: this process always leads.
     const registry = new Registry({

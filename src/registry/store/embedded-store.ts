@@ -2,7 +2,7 @@ import { promises as fs } from 'node:fs';
 import { SwitchboardError } from '../../errors';
 import { type Logger, silentLogger } from '../../log';
 import { acquireDataDirLock, type DataDirLock } from './data-dir-lock';
-import { encodeFrame, Journal, type JournalRecord, readSnapshot, writeSnapshot } from './journal';
+import { encodeFrame, Journal, JournalSyncError, type JournalRecord, readSnapshot, writeSnapshot } from './journal';
 import { KvState } from './kv-state';
 import type { KeyValue, Store, TxnCompare, TxnOp, TxnResult, WatchListener, Watcher } from './store';
 
@@ -13,6 +13,11 @@ export interface EmbeddedStoreOptions {
   logger?: Logger;
   /** Past revisions kept in memory for watchers that start behind. */
   historyLimit?: number;
+  /**
+   * The journal can no longer be trusted (a failed fdatasync): the store refuses writes from
+   * then on; the role ends the process so the next start replays the journal.
+   */
+  onFatal?: (err: SwitchboardError) => void;
 }
 
 export const DEFAULT_COMPACT_EVERY = 10_000;
@@ -58,6 +63,9 @@ export class EmbeddedStore implements Store {
   private draining = false;
   private drained: Promise<void> = Promise.resolve();
   private failure?: SwitchboardError;
+  /** When a write last found the disk full; undefined while writes go through. */
+  private noSpaceSince?: number;
+  private readonly onFatal: (err: SwitchboardError) => void;
   private closed?: Promise<void>;
 
   constructor(options: EmbeddedStoreOptions) {
@@ -72,6 +80,7 @@ export class EmbeddedStore implements Store {
     this.compactEvery = compactEvery;
     this.logger = options.logger ?? silentLogger();
     this.state = new KvState(options.historyLimit);
+    this.onFatal = options.onFatal ?? (() => undefined);
   }
 
   async open(): Promise<void> {
@@ -217,9 +226,11 @@ export class EmbeddedStore implements Store {
     if (frames.length > 0) {
       try {
         await this.journal!.append(frames);
+        this.spaceRecovered();
       } catch (err) {
-        this.failWith(err);
-        for (const p of batch) p.reject(this.failure!);
+        const refusal = this.writeFailed(err);
+        for (const p of batch) p.reject(refusal);
+        this.abandonQueued(refusal);
         return;
       }
     }
@@ -242,6 +253,47 @@ export class EmbeddedStore implements Store {
       // A watcher's onBatch threw while KvState delivered; the write itself is applied.
       this.logger.error({ err, rev }, 'watch listener failed');
     }
+  }
+
+  /**
+   * A full disk (ENOSPC, EDQUOT) refuses this batch with 507 and leaves the store open: reads
+   * go on, readiness says not ready, and the next write tries again, so the store recovers by
+   * itself once space is freed. Any other failure — above all a failed fdatasync — is fatal:
+   * acknowledging later writes on top of pages the kernel may have dropped would lose data,
+   * so the process ends and the journal is replayed on the next start.
+   */
+  private writeFailed(err: unknown): SwitchboardError {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (!(err instanceof JournalSyncError) && (code === 'ENOSPC' || code === 'EDQUOT')) {
+      if (this.noSpaceSince === undefined) this.logger.error({ err, file: this.journal?.path }, 'disk full: writes are refused (507) until space is freed; reads go on');
+      this.noSpaceSince ??= Date.now();
+      return new SwitchboardError('insufficient_storage', `the store's disk is full (${code}); writes resume once space is freed`, { cause: err });
+    }
+    this.failWith(err);
+    this.onFatal(this.failure as SwitchboardError);
+    return this.failure as SwitchboardError;
+  }
+
+  private spaceRecovered(): void {
+    if (this.noSpaceSince === undefined) return;
+    this.logger.info({ fullForMs: Date.now() - this.noSpaceSince }, 'disk space is back: writes are accepted again');
+    this.noSpaceSince = undefined;
+  }
+
+  /**
+   * Nothing of a failed batch is in the journal, so its revisions are free again — and the
+   * txns queued behind it were numbered and compared against it: they fail with it. The
+   * journal stays contiguous, as replay requires.
+   */
+  private abandonQueued(refusal: SwitchboardError): void {
+    for (const p of this.queue.splice(0)) p.reject(refusal);
+    this.staged.clear();
+    this.lastRev = this.state.rev;
+  }
+
+  /** False while the disk is full (readiness): writes would be refused. */
+  get writable(): boolean {
+    return this.noSpaceSince === undefined && this.failure === undefined;
   }
 
   private failWith(err: unknown): void {

@@ -135,6 +135,14 @@ export function scanJournal(buf: Buffer, file: string): JournalScan {
 }
 
 /** The append side of the journal. Not concurrency-safe: the store calls it one batch at a time. */
+/** fdatasync failed: what the journal holds since the last sync is not known to be on disk. */
+export class JournalSyncError extends Error {
+  constructor(cause: unknown) {
+    super(`journal fdatasync failed: ${(cause as Error)?.message ?? String(cause)}`, { cause });
+    this.name = 'JournalSyncError';
+  }
+}
+
 export class Journal {
   private constructor(
     readonly path: string,
@@ -160,15 +168,30 @@ export class Journal {
     return this.bytes;
   }
 
-  /** Write the frames as one write and fdatasync: the group commit of one batch. */
+  /**
+   * Write the frames as one write and fdatasync: the group commit of one batch. A write that
+   * fails (a full disk) leaves the journal as it was: what part of the batch did reach the
+   * file is cut off again, so the next batch appends after the last good record. A failed
+   * fdatasync is another matter: the kernel may have dropped the pages, so nothing written
+   * since the last sync can be trusted — JournalSyncError, which the store treats as fatal.
+   */
   async append(frames: Buffer[]): Promise<void> {
     const data = frames.length === 1 ? frames[0] : Buffer.concat(frames);
     let written = 0;
-    while (written < data.length) {
-      const { bytesWritten } = await this.handle.write(data, written, data.length - written);
-      written += bytesWritten;
+    try {
+      while (written < data.length) {
+        const { bytesWritten } = await this.handle.write(data, written, data.length - written);
+        written += bytesWritten;
+      }
+    } catch (err) {
+      if (written > 0) await this.handle.truncate(this.bytes);
+      throw err;
     }
-    await this.handle.datasync();
+    try {
+      await this.handle.datasync();
+    } catch (err) {
+      throw new JournalSyncError(err);
+    }
     this.bytes += data.length;
   }
 
