@@ -33,6 +33,9 @@ export class RegistryClient {
 
   private async put(path: string, body?: string): Promise<void> {
     const headers: Record<string, string> = body === undefined ? {} : { 'content-type': 'application/json' };
+    // Against a registry with ACLs on: the token the roles read too.
+    const token = process.env.SWITCHBOARD_TOKEN ?? process.env.CONSUL_HTTP_TOKEN;
+    if (token) headers['x-consul-token'] = token;
     const res = await httpRequest(this.baseUrl + path, { method: 'PUT', headers, body, agent: this.agent, timeoutMs: 30_000 });
     if (res.status !== 200) throw new Error(`PUT ${path} answered ${res.status}: ${res.body.slice(0, 200)}`);
   }

@@ -7,6 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import Consul from 'consul';
 import { Backend, type BackendReply } from '../helpers/backend';
 import { jsonOf, request, SwitchboardProcess, waitFor } from '../helpers/switchboard-process';
 
@@ -59,6 +60,22 @@ describe('switchboard all with ACLs: hijack attempts', () => {
       ['deregistering the real instance', '/v1/agent/service/deregister/payments-1', undefined, 403],
     ];
     for (const [what, path, body, status] of attempts) assert.equal(await put(path, impostorToken, body), status, what);
+  });
+
+  test('the npm consul client works with a token and is refused without one', async () => {
+    const [host, port] = sb.address('api').split(':');
+    const withToken = new Consul({ host, port: Number(port), defaults: { token: impostorToken } });
+    const anonymous = new Consul({ host, port: Number(port) });
+    try {
+      await withToken.agent.service.register({ name: 'evil', id: 'evil-5', address: '127.0.0.1', port: backends[1].port });
+      await assert.rejects(withToken.agent.service.register({ name: 'payments', id: 'evil-6', address: '127.0.0.1', port: backends[1].port }), (err: { statusCode?: number }) => err.statusCode === 403);
+      await assert.rejects(anonymous.agent.service.register({ name: 'evil', id: 'evil-7', address: '127.0.0.1', port: backends[1].port }), (err: { statusCode?: number }) => err.statusCode === 403);
+      assert.deepEqual(await anonymous.catalog.service.list(), {}, 'default deny: an anonymous reader sees nothing');
+      assert.deepEqual(Object.keys(await withToken.catalog.service.list()).sort(), ['evil', 'payments']);
+    } finally {
+      withToken.destroy();
+      anonymous.destroy();
+    }
   });
 
   test('the proxy still routes payments to the real instance only', async () => {

@@ -41,7 +41,11 @@ export function buildApi(options: ApiOptions): FastifyInstance {
     requestTimeout: options.clients.requestTimeout,
     connectionTimeout: Math.ceil(options.maxWaitMs + options.maxWaitMs / 16 + IDLE_MARGIN_MS),
     // node checks request timeouts on a timer (30 s by default): often enough to honour ours.
-    http: { connectionsCheckingInterval: Math.max(50, Math.min(1_000, Math.floor(options.clients.requestTimeout / 4))) },
+    http: {
+      connectionsCheckingInterval: Math.max(50, Math.min(1_000, Math.floor(options.clients.requestTimeout / 4))),
+      // Headers dripped a byte at a time are cut by node itself (the body by client-guard.ts).
+      headersTimeout: options.clients.requestTimeout,
+    },
     // Service and check IDs may be up to 256 characters (fastify's default allows 100).
     routerOptions: { maxParamLength: 1024 },
     // Wrong types are errors, not something to coerce ("80" is not a Port).
