@@ -1,4 +1,5 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import { SwitchboardError } from '../errors';
 import { LOG_LEVELS, type LogLevel } from '../log';
 
 /**
@@ -557,6 +558,16 @@ export function parseListen(text: string): { host: string; port: number } | unde
   const port = Number(m[3]);
   if (port > 65535) return undefined;
   return { host: m[1] ?? m[2], port };
+}
+
+/**
+ * The one listen-address parser's strict form, for code about to bind: config validation has
+ * checked the format already, so this guards direct construction (tests, embedding).
+ */
+export function listenTarget(listen: string, field: string): { host: string; port: number } {
+  const parsed = parseListen(listen);
+  if (parsed === undefined) throw new SwitchboardError('config_invalid', `${field}: ${LISTEN_REASON}, got ${JSON.stringify(listen)}`, { field });
+  return parsed;
 }
 
 /** `200` or `"200-399"` → [low, high]; undefined when it is neither or out of 100-599. */

@@ -1,6 +1,7 @@
 import type { RetryOn, ServicePolicy } from '../config/types';
 import { counter } from '../metrics';
-import { GATEWAY_STATUSES, isRetriable, type RetryBudget } from './retry-budget';
+import { isGatewayStatus } from './gateway-status';
+import type { RetryBudget } from './retry-budget';
 
 /**
  * The retry wrapper around "forward this request": after a failed attempt, may the exchange
@@ -96,12 +97,59 @@ export interface RetryCandidate {
 /** 502/503/504 for `gateway-error`, every 5xx for `5xx`. */
 function retriedStatuses(on: ReadonlySet<RetryOn>): ReadonlySet<number> {
   const statuses = new Set<number>();
-  if (on.has('gateway-error')) for (const s of GATEWAY_STATUSES) statuses.add(s);
-  if (on.has('5xx')) for (let s = 500; s <= 599; s++) statuses.add(s);
+  for (let s = 500; s <= 599; s++) if (on.has('5xx') || (on.has('gateway-error') && isGatewayStatus(s))) statuses.add(s);
   return statuses;
 }
 
 /** The kind of failure a response status is (only 5xx are failures). */
 export function statusFailureKind(status: number): FailureKind {
-  return GATEWAY_STATUSES.has(status) ? 'gateway-error' : '5xx';
+  return isGatewayStatus(status) ? 'gateway-error' : '5xx';
+}
+
+// ---- the rules, apart from any policy -------------------------------------------------
+
+/** Methods that RFC 9110 §9.2.2 defines as idempotent: sending them twice is harmless. */
+const IDEMPOTENT_METHODS = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
+
+export function isIdempotent(method: string): boolean {
+  return IDEMPOTENT_METHODS.has(method) || IDEMPOTENT_METHODS.has(method.toUpperCase());
+}
+
+export interface AttemptFailure {
+  method: string;
+  /** Node error code (ECONNREFUSED, ECONNRESET, a timeout code…) when no response arrived. */
+  errorCode?: string;
+  /** Upstream response status, when one arrived. */
+  status?: number;
+  /** Bytes of the request written to the upstream connection before the failure. */
+  bytesSentToUpstream: number;
+  /**
+   * The request can be sent again in full: it has no body, its body is buffered within the
+   * replay limit, or none of it has been read from the client yet. A body streamed through
+   * is gone and can never be replayed.
+   */
+  bodyReplayable: boolean;
+}
+
+/**
+ * Whether a failed attempt may be retried on another instance:
+ * - nothing reached the upstream (connect refused, connect timeout…): it cannot have acted on
+ *   the request, so every method may be retried;
+ * - 502/503/504, resets and other failures after bytes were sent: the upstream may have acted,
+ *   so only idempotent methods are retried.
+ * Either way the body must be replayable. Only ask before any byte of the response reached
+ * the client: after that, no retry can be invisible to it. A policy may widen the statuses
+ * (retryOn `5xx`); they are still retried for idempotent methods only.
+ */
+/** What is retried when no policy widens it: the gateway errors. */
+const GATEWAY_ERRORS: ReadonlySet<number> = retriedStatuses(new Set<RetryOn>(['gateway-error']));
+
+export function isRetriable(failure: AttemptFailure, retriableStatuses: ReadonlySet<number> = GATEWAY_ERRORS): boolean {
+  if (!failure.bodyReplayable) return false;
+  const idempotent = isIdempotent(failure.method);
+  if (failure.status !== undefined && failure.errorCode === undefined) {
+    return idempotent && retriableStatuses.has(failure.status);
+  }
+  if (failure.errorCode === undefined) return false;
+  return failure.bytesSentToUpstream === 0 || idempotent;
 }

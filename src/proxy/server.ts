@@ -6,7 +6,7 @@ import type { Bus } from '../bus/bus';
 import type { Instance } from '../catalog/model';
 import type { CatalogSource } from '../catalog/source';
 
-import { parseListen } from '../config/schema';
+import { listenTarget } from '../config/schema';
 import type { ClientTimeouts, ProxyConfig, ServicePolicy } from '../config/types';
 import { SwitchboardError } from '../errors';
 import type { Logger } from '../log';
@@ -139,7 +139,7 @@ export class ProxyServer {
   }
 
   async start(): Promise<void> {
-    const { host, port } = listenAddress(this.config.listen);
+    const { host, port } = listenTarget(this.config.listen, 'proxy.listen');
     await new Promise<void>((resolve, reject) => {
       const onError = (err: NodeJS.ErrnoException): void => {
         this.server.off('listening', onListening);
@@ -443,13 +443,4 @@ function tagsOf(instances: readonly Instance[]): string[] {
   const tags = new Set<string>();
   for (const instance of instances) for (const tag of instance.tags) tags.add(tag);
   return [...tags];
-}
-
-/** Config validation checked the format already; this guards direct construction. */
-function listenAddress(listen: string): { host: string; port: number } {
-  const parsed = parseListen(listen);
-  if (!parsed) {
-    throw new SwitchboardError('config_invalid', `listen address "${listen}" must be host:port`, { field: 'proxy.listen' });
-  }
-  return parsed;
 }

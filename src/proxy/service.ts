@@ -11,7 +11,8 @@ import type { TransportOptions } from './forward/transport';
 import { RetryBudget } from './retry-budget';
 import { RetryPolicy } from './retry-policy';
 import { realScheduler, type Scheduler } from './scheduler';
-import { Pool, type Upstream } from './upstream';
+import { Pool } from './pool';
+import type { Upstream } from './upstream';
 
 export interface ServiceOptions {
   /** How connections to its upstreams behave. */

@@ -6,6 +6,7 @@ import type { CatalogSource } from '../catalog/source';
 import type { AclConfig, ApiConfig, RegistryConfig } from '../config/types';
 import { SwitchboardError } from '../errors';
 import type { Logger } from '../log';
+import { listenTarget } from '../config/schema';
 import { buildApi } from './api/server';
 import { AclStore } from './acl/acl-store';
 import { HttpCheck } from './checks/http-check';
@@ -154,7 +155,7 @@ export class Registry {
 
 /** Binds `app` to "host:port" (port 0 = any free port) and returns the bound host:port. */
 async function listen(app: FastifyInstance, hostPort: string): Promise<string> {
-  const { host, port } = parseListen(hostPort);
+  const { host, port } = listenTarget(hostPort, 'api.listen');
   try {
     await app.listen({ host, port });
   } catch (err) {
@@ -166,14 +167,4 @@ async function listen(app: FastifyInstance, hostPort: string): Promise<string> {
   }
   const address = app.server.address() as AddressInfo;
   return address.family === 'IPv6' ? `[${address.address}]:${address.port}` : `${address.address}:${address.port}`;
-}
-
-function parseListen(hostPort: string): { host: string; port: number } {
-  const at = hostPort.lastIndexOf(':');
-  const host = hostPort.slice(0, at).replace(/^\[(.*)\]$/, '$1');
-  const port = Number(hostPort.slice(at + 1));
-  if (at < 0 || host === '' || !Number.isInteger(port) || port < 0 || port > 65535) {
-    throw new SwitchboardError('config_invalid', `api.listen must be host:port, got ${JSON.stringify(hostPort)}`, { field: 'api.listen' });
-  }
-  return { host, port };
 }

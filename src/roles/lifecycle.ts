@@ -1,6 +1,6 @@
 import { SwitchboardError, isSwitchboardError } from '../errors';
 import type { Logger } from '../log';
-import { startAdmin, type AdminOptions, type AdminServer } from '../proxy/admin';
+import { startAdmin, type AdminOptions, type AdminServer } from './admin';
 
 /**
  * What every role does around its components: start listeners with a one-line error that

@@ -8,7 +8,7 @@ import http, { type IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { silentLogger } from '../../src/log';
-import { startAdmin, type AdminServer } from '../../src/proxy/admin';
+import { startAdmin, type AdminServer } from '../../src/roles/admin';
 import { freePort } from '../helpers/child';
 import { ProxyHarness, instance, metricValue, send, waitFor, type Reply } from '../helpers/proxy-harness';
 import { ScriptedBackend } from '../helpers/scripted-backend';

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { silentLogger } from '../../src/log';
-import { type AdminServer, startAdmin } from '../../src/proxy/admin';
+import { type AdminServer, startAdmin } from '../../src/roles/admin';
 import { request } from '../helpers/switchboard-process';
 
 describe('admin listener', () => {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { PanicMode } from '../../src/proxy/health/panic';
 import { slowStartFactor } from '../../src/proxy/slow-start';
-import { Pool } from '../../src/proxy/upstream';
+import { Pool } from '../../src/proxy/pool';
 import { TRANSPORT, instance, onConnectionsClosed } from '../helpers/upstream-fixtures';
 
 const request = { headers: {} };

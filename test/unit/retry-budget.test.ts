@@ -3,7 +3,8 @@ import { policySection } from '../helpers/policy';
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { registry } from '../../src/metrics';
-import { isRetriable, RetryBudget, type AttemptFailure } from '../../src/proxy/retry-budget';
+import { RetryBudget } from '../../src/proxy/retry-budget';
+import { isRetriable, type AttemptFailure } from '../../src/proxy/retry-policy';
 
 describe('RetryBudget', () => {
   const limits: { active: number; percent?: number; min?: number; allowed: number }[] = [

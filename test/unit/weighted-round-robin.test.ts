@@ -4,7 +4,8 @@ import { DEFAULT_WEIGHTS, type HealthStatus, type Instance, type Weights } from 
 import { isSwitchboardError } from '../../src/errors';
 import { createBalancer } from '../../src/proxy/balancers/balancer';
 import { WeightedRoundRobin } from '../../src/proxy/balancers/weighted-round-robin';
-import { Pool, Upstream } from '../../src/proxy/upstream';
+import { Pool } from '../../src/proxy/pool';
+import { Upstream } from '../../src/proxy/upstream';
 import { TRANSPORT, instance as fixtureInstance, onConnectionsClosed } from '../helpers/upstream-fixtures';
 
 const request = { headers: {} };

@@ -1,6 +1,7 @@
 import type { ServicePolicy } from '../../config/types';
 import type { Logger } from '../../log';
 import { counter } from '../../metrics';
+import { isGatewayStatus } from '../gateway-status';
 import { realScheduler, type Scheduler } from '../scheduler';
 
 /**
@@ -178,11 +179,10 @@ function decayedTimes(state: HostState, now: number, decayIntervalMs: number): n
   return Math.max(0, state.timesEjected - periods);
 }
 
-const GATEWAY_STATUSES = new Set([502, 503, 504]);
 
 /** Maps what the forwarder saw to an outcome: a status, or an error (no response at all). */
 export function classifyOutcome(result: { status?: number; error?: string }): RequestOutcome {
   if (result.error !== undefined || result.status === undefined) return 'gateway_failure';
-  if (GATEWAY_STATUSES.has(result.status)) return 'gateway_failure';
+  if (isGatewayStatus(result.status)) return 'gateway_failure';
   return result.status >= 500 ? 'http_5xx' : 'success';
 }

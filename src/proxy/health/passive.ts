@@ -1,3 +1,4 @@
+import { isGatewayStatus } from '../gateway-status';
 import type { OutlierDetector, RequestOutcome } from './outlier-detector';
 
 /**
@@ -26,5 +27,5 @@ export class PassiveHealth {
 /** classifyOutcome for a status, without building an object per request. */
 export function outcomeOfStatus(status: number): RequestOutcome {
   if (status < 500) return 'success';
-  return status >= 502 && status <= 504 ? 'gateway_failure' : 'http_5xx';
+  return isGatewayStatus(status) ? 'gateway_failure' : 'http_5xx';
 }

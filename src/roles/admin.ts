@@ -2,7 +2,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from '../log';
 import { collectProcessMetrics, registry as metricsRegistry } from '../metrics';
-import { parseListen } from '../config/schema';
+import { listenTarget } from '../config/schema';
 
 /**
  * The admin listener every role runs beside its main one: Prometheus metrics and the two
@@ -84,9 +84,8 @@ function sendJson(res: http.ServerResponse, status: number, body: object): void 
 
 /** Rejects with Node's own error (code EADDRINUSE, EACCES…) so the caller can name the flag. */
 function listenOn(server: http.Server, listen: string): Promise<void> {
-  const target = parseListen(listen);
-  if (!target) return Promise.reject(new Error(`not a host:port address: ${listen}`));
   return new Promise((resolve, reject) => {
+    const target = listenTarget(listen, 'admin.listen');
     server.once('error', reject);
     server.listen(target.port, target.host, () => {
       server.off('error', reject);
