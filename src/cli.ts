@@ -18,7 +18,8 @@ interface RoleSpec {
   start(config: Readonly<SwitchboardConfig>, logger: Logger): Promise<Stoppable>;
 }
 
-// Roles appear here (and in --help) once they exist.
+// Each role: its one-line summary for --help, and how it starts.
+// The roles themselves live in src/roles/, one file each.
 const ROLES: Partial<Record<Role, RoleSpec>> = {
   all: {
     summary: 'registry API + proxy + admin in one process; embedded store in --data-dir, in-process bus',

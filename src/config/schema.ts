@@ -449,6 +449,37 @@ export const ConfigSchema = Type.Object(
           description: 'What a token may do where no rule of it says: deny (the safe default) or allow.',
           cli: { flag: 'acl-default-policy', roles: SERVING_REGISTRY, arg: 'allow|deny', help: 'what a token may do where its rules say nothing' },
         }),
+        policies: Type.Array(
+          Type.Object(
+            {
+              name: Type.String({ minLength: 1, maxLength: 128 }),
+              rules: Type.String(),
+              description: Type.String({ default: '' }),
+            },
+            { additionalProperties: false },
+          ),
+          {
+            default: [],
+            description: 'Policies known from the configuration (read-only: not stored, not deletable through the API). Rules are Consul\'s, in HCL or JSON. File only.',
+            example: '- { name: proxies, rules: \'service_prefix "" { policy = "read" }\' }',
+          },
+        ),
+        staticTokens: Type.Array(
+          Type.Object(
+            {
+              secret: Type.String({ minLength: 16 }),
+              description: Type.String({ default: '' }),
+              policies: Type.Array(Type.String({ minLength: 1 }), { default: [] }),
+              serviceIdentities: Type.Array(Type.String({ minLength: 1 }), { default: [] }),
+            },
+            { additionalProperties: false },
+          ),
+          {
+            default: [],
+            description: 'Tokens known from the configuration, naming policies (from the file or the API) or service identities. Their secrets should come from a file only root can read. File only.',
+            example: '- { secret: "<a long random secret>", description: proxies, policies: [proxies] }',
+          },
+        ),
         tokens: Section({
           initialManagement: Type.Optional(
             Type.String({

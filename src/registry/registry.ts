@@ -73,7 +73,11 @@ export class Registry {
     this.ttlLoop = new TtlExpiryLoop({ view: this.catalogView, writer: this.writer, election: this.election, logger, now });
     const aclConfig = options.acl;
     this.acl = aclConfig.enabled
-      ? new AclStore(store, { defaultPolicy: aclConfig.defaultPolicy, initialManagement: aclConfig.tokens.initialManagement }, logger.child({ component: 'acl' }))
+      ? new AclStore(
+          store,
+          { defaultPolicy: aclConfig.defaultPolicy, initialManagement: aclConfig.tokens.initialManagement, policies: aclConfig.policies, staticTokens: aclConfig.staticTokens },
+          logger.child({ component: 'acl' }),
+        )
       : undefined;
     this.checkRunner = new CheckRunner({
       view: this.catalogView,

@@ -113,3 +113,29 @@ describe('ACL tokens', () => {
     assert.equal(reply.statusCode, 200);
   });
 });
+
+describe('ACL policies and tokens from the configuration', () => {
+  let h: Harness;
+  const PROXY_SECRET = 'proxy-secret-from-the-config';
+  before(async () => {
+    h = await startHarness({
+      acl: {
+        enabled: true,
+        policies: [{ name: 'readers', rules: 'service_prefix "" { policy = "read" }', description: '' }],
+        staticTokens: [{ secret: PROXY_SECRET, description: 'proxies', policies: ['readers'], serviceIdentities: [] }],
+      },
+    });
+  });
+  after(() => h.close());
+
+  it('a configured token reads through its configured policy, may not write, and cannot be deleted', async () => {
+    assert.equal((await call(h.app, 'GET', '/v1/catalog/services', PROXY_SECRET)).status, 200);
+    assert.equal((await call(h.app, 'PUT', '/v1/agent/service/register', PROXY_SECRET, { Name: 'web', Port: 80 })).status, 403);
+    const self = await call(h.app, 'GET', '/v1/acl/token/self', PROXY_SECRET);
+    assert.deepEqual((self.json as { Policies: Array<{ Name: string }> }).Policies.map((p) => p.Name), ['readers']);
+    const bootstrap = await call(h.app, 'PUT', '/v1/acl/bootstrap');
+    const root = (bootstrap.json as { SecretID: string }).SecretID;
+    assert.equal((await call(h.app, 'DELETE', '/v1/acl/token/static:0', root)).status, 404);
+    assert.equal((await call(h.app, 'GET', '/v1/catalog/services', PROXY_SECRET)).status, 200);
+  });
+});

@@ -62,7 +62,9 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   ttl.start();
   const defaults = defaultConfig();
   const aclConfig = { ...defaults.acl, ...options.acl };
-  const acl = aclConfig.enabled ? new AclStore(store, { defaultPolicy: aclConfig.defaultPolicy, initialManagement: aclConfig.tokens.initialManagement }, logger) : undefined;
+  const acl = aclConfig.enabled
+    ? new AclStore(store, { defaultPolicy: aclConfig.defaultPolicy, initialManagement: aclConfig.tokens.initialManagement, policies: aclConfig.policies, staticTokens: aclConfig.staticTokens }, logger)
+    : undefined;
   await acl?.start();
   const app = buildApi({
     acl,

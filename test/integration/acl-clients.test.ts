@@ -24,7 +24,7 @@ describe('ACLs with real clients', () => {
     store = new MemoryStore();
     await store.open();
     const settings = registrySettings({ maxWait: 600_000 });
-    registry = new Registry({ store, bus: new LocalBus(), logger: silentLogger(), ...settings, acl: { enabled: true, defaultPolicy: 'deny', tokens: { initialManagement: ROOT } } });
+    registry = new Registry({ store, bus: new LocalBus(), logger: silentLogger(), ...settings, acl: { ...settings.acl, enabled: true, defaultPolicy: 'deny', tokens: { initialManagement: ROOT } } });
     await registry.start();
     base = `http://${registry.address}`;
   });

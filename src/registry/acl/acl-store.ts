@@ -36,6 +36,9 @@ export interface AclSettings {
   defaultPolicy: 'allow' | 'deny';
   /** Consul's initial_management: a management token known from the configuration. */
   initialManagement?: string;
+  /** Policies and tokens from the configuration: in memory only, never stored. */
+  policies?: ReadonlyArray<{ name: string; rules: string; description: string }>;
+  staticTokens?: ReadonlyArray<{ secret: string; description: string; policies: readonly string[]; serviceIdentities: readonly string[] }>;
 }
 
 export class AclStore {
@@ -49,17 +52,28 @@ export class AclStore {
 
   constructor(
     private readonly store: Store,
-    settings: AclSettings,
+    private readonly settings: AclSettings,
     private readonly logger: Logger,
   ) {
     this.fallback = settings.defaultPolicy === 'allow' ? 'write' : 'deny';
     this.initialHash = settings.initialManagement ? hashBuffer(settings.initialManagement) : undefined;
+    // Checked now: a configured policy with rules we cannot read is a configuration error.
+    for (const policy of settings.policies ?? []) parseRules(policy.rules, `acl.policies.${policy.name}.rules`);
   }
 
   async start(): Promise<void> {
     const { rev, kvs } = await this.store.range('acl/');
     this.reload(kvs);
     this.follow(rev);
+  }
+
+  /** The configuration's policies and tokens, indexed like stored ones (after every reload). */
+  private addStatic(): void {
+    for (const policy of this.settings.policies ?? []) this.indexPolicy({ id: `static:${policy.name}`, name: policy.name, description: policy.description, rules: policy.rules });
+    for (const [i, token] of (this.settings.staticTokens ?? []).entries()) {
+      const policies = token.policies.map((name) => [...this.policies.values()].find((p) => p.name === name)?.id ?? `missing:${name}`);
+      this.index({ accessorId: `static:${i}`, secretHash: hashHex(token.secret), description: token.description, policies, serviceIdentities: [...token.serviceIdentities], management: false });
+    }
   }
 
   stop(): void {
@@ -119,7 +133,7 @@ export class AclStore {
   }
 
   async deleteToken(accessorId: string): Promise<boolean> {
-    if (!this.tokensByAccessor.has(accessorId)) return false;
+    if (!this.tokensByAccessor.has(accessorId) || accessorId.startsWith('static:')) return false;
     await this.store.txn([], [{ kind: 'delete', key: TOKEN_PREFIX + accessorId }]);
     this.unindex(accessorId);
     return true;
@@ -157,6 +171,7 @@ export class AclStore {
     this.policies.clear();
     this.parsed.clear();
     for (const kv of kvs) this.apply(kv);
+    this.addStatic();
   }
 
   private apply(kv: KeyValue): void {
