@@ -183,10 +183,14 @@ function startClusterNode(): Promise<RedisServer> {
   );
 }
 
+const CLUSTER_CREATE_TIMEOUT_MS = 40_000;
+
 async function createCluster(ports: number[]): Promise<void> {
   const nodes = ports.map((p) => `127.0.0.1:${p}`);
   const args = ['--cluster', 'create', ...nodes, '--cluster-replicas', '0', '--cluster-yes'];
-  await promisify(execFile)(REDIS_CLI_BIN, args, { timeout: READY_TIMEOUT_MS }).catch((err: Error & { stdout?: string; stderr?: string }) => {
+  // redis-cli waits for every node to have met the others by gossip: seconds when the machine
+  // is busy (seen: over 10 s under the full suite), so it gets a bound of its own.
+  await promisify(execFile)(REDIS_CLI_BIN, args, { timeout: CLUSTER_CREATE_TIMEOUT_MS }).catch((err: Error & { stdout?: string; stderr?: string }) => {
     throw new Error(`redis-cli --cluster create failed: ${err.message}\n${err.stdout ?? ''}${err.stderr ?? ''}`);
   });
   // Nodes learn the final slot map by gossip; a client seeded too early may be sent around.
