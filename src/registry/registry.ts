@@ -3,7 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Bus } from '../bus/bus';
 import { LocalSource } from '../catalog/local-source';
 import type { CatalogSource } from '../catalog/source';
-import type { AclConfig, ApiConfig, RegistryConfig } from '../config/types';
+import type { SwitchboardConfig } from '../config/types';
 import { SwitchboardError } from '../errors';
 import type { Logger } from '../log';
 import { listenTarget } from '../config/schema';
@@ -22,18 +22,20 @@ import type { Store } from './store/store';
 
 export { buildApi } from './api/server';
 
+/** What a Registry reads of the configuration. */
+export type RegistrySettings = Pick<SwitchboardConfig, 'api' | 'registry' | 'acl' | 'domain'>;
+
 export interface RegistryOptions {
   /** Already open; the registry never closes it. */
   store: Store;
   bus: Bus;
   logger: Logger;
-  api: ApiConfig;
-  /** Targets, check limits (registry.deniedTargets, allowedTargets, minCheckInterval, checkOutputExcerpt). */
-  registry: Omit<RegistryConfig, 'electionTtl'>;
-  /** The proxy's Host suffix: `<name>.<domain>` may be claimed only by that service. */
-  domain: string;
-  /** ACL settings (acl.enabled off: no tokens, protected mode instead). */
-  acl: AclConfig;
+  /**
+   * Its slice of the configuration: the API (listen, limits, protected mode), targets and
+   * check limits (registry.*), ACLs, and the proxy's Host suffix (`<name>.<domain>` may be
+   * claimed by that service only).
+   */
+  config: RegistrySettings;
   /** Bound host:port of this process's other listeners (proxy, admin): no one may target them. */
   otherListeners?: () => readonly string[];
   /** Defaults to LocalElection (this process always leads). The registry starts and stops it. */
@@ -71,7 +73,7 @@ export class Registry {
     this.writer = new CatalogWriter({ store, view: this.catalogView, now, election: this.election });
     this.publisher = new Publisher({ store, bus, election: this.election, logger });
     this.ttlLoop = new TtlExpiryLoop({ view: this.catalogView, writer: this.writer, election: this.election, logger, now });
-    const aclConfig = options.acl;
+    const aclConfig = options.config.acl;
     this.acl = aclConfig.enabled
       ? new AclStore(
           store,
@@ -84,7 +86,7 @@ export class Registry {
       writer: this.writer,
       election: this.election,
       logger,
-      checks: { http: new HttpCheck({ outputExcerpt: options.registry.checkOutputExcerpt }) },
+      checks: { http: new HttpCheck({ outputExcerpt: options.config.registry.checkOutputExcerpt }) },
     });
   }
 
@@ -98,15 +100,15 @@ export class Registry {
         writer: this.writer,
         election: this.election,
         logger: this.options.logger,
-        maxWaitMs: this.options.api.maxWait,
+        maxWaitMs: this.options.config.api.maxWait,
         storeHealthy: this.options.storeHealthy,
-        domain: this.options.domain,
-        minCheckIntervalMs: this.options.registry.minCheckInterval,
-        targets: new TargetPolicy(this.options.registry, () => [this.bound, ...(this.options.otherListeners?.() ?? [])].filter((a) => a !== '')),
-        clients: this.options.api,
+        domain: this.options.config.domain,
+        minCheckIntervalMs: this.options.config.registry.minCheckInterval,
+        targets: new TargetPolicy(this.options.config.registry, () => [this.bound, ...(this.options.otherListeners?.() ?? [])].filter((a) => a !== '')),
+        clients: this.options.config.api,
         acl: this.acl,
       });
-      this.bound = await listen(app, this.options.api.listen);
+      this.bound = await listen(app, this.options.config.api.listen);
       this.app = app;
       await this.election.start();
       this.publisher.start();
@@ -114,10 +116,10 @@ export class Registry {
       this.checkRunner.start();
       this.log.info({ address: this.bound, store: this.options.store.kind }, 'registry API listening');
       this.log.info(
-        { protectedMode: this.options.api.protectedMode, acl: this.acl !== undefined },
+        { protectedMode: this.options.config.api.protectedMode, acl: this.acl !== undefined },
         this.acl !== undefined
-          ? `ACLs on (default policy ${this.options.acl.defaultPolicy}): every request is judged by its token`
-          : this.options.api.protectedMode
+          ? `ACLs on (default policy ${this.options.config.acl.defaultPolicy}): every request is judged by its token`
+          : this.options.config.api.protectedMode
           ? 'protected mode: writes are accepted from loopback clients only (api.protectedMode)'
           : 'protected mode off: any client that reaches the API may register and deregister; keep the API on a private network',
       );

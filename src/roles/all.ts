@@ -46,10 +46,7 @@ export async function startAll(config: Readonly<SwitchboardConfig>, logger: Logg
       store,
       bus,
       logger,
-      api: config.api,
-      registry: config.registry,
-      acl: config.acl,
-      domain: config.domain,
+      config,
       // Known once bound (port 0 resolves then): registrations may never point at them.
       otherListeners: () => [admin.address, proxy?.address ?? config.proxy.listen],
     });

@@ -1,5 +1,5 @@
 import { defaultConfig } from '../../src/config/load';
-import type { ApiConfig, RegistryConfig } from '../../src/config/types';
+import type { AclConfig, ApiConfig, RegistryConfig } from '../../src/config/types';
 import type { RegistryOptions } from '../../src/registry/registry';
 /**
  * Small fixtures for the registry's unit tests: a registration spec, the registry's state over
@@ -74,7 +74,9 @@ export async function startedView(cleanups: Cleanups, store: Store): Promise<Cat
  * What a Registry takes besides its store and bus, from the schema's defaults: the API on a
  * free loopback port unless `api` says otherwise.
  */
-export function registrySettings(api: Partial<ApiConfig> = {}, registry: Partial<RegistryConfig> = {}): Pick<RegistryOptions, 'api' | 'registry' | 'domain' | 'acl'> {
+export function registrySettings(api: Partial<ApiConfig> = {}, registry: Partial<RegistryConfig> = {}, acl: Partial<AclConfig> = {}): Pick<RegistryOptions, 'config'> {
   const defaults = defaultConfig();
-  return { api: { ...defaults.api, listen: '127.0.0.1:0', ...api }, registry: { ...defaults.registry, ...registry }, domain: defaults.domain, acl: defaults.acl };
+  return {
+    config: { api: { ...defaults.api, listen: '127.0.0.1:0', ...api }, registry: { ...defaults.registry, ...registry }, domain: defaults.domain, acl: { ...defaults.acl, ...acl } },
+  };
 }

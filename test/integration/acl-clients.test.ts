@@ -23,8 +23,8 @@ describe('ACLs with real clients', () => {
   before(async () => {
     store = new MemoryStore();
     await store.open();
-    const settings = registrySettings({ maxWait: 600_000 });
-    registry = new Registry({ store, bus: new LocalBus(), logger: silentLogger(), ...settings, acl: { ...settings.acl, enabled: true, defaultPolicy: 'deny', tokens: { initialManagement: ROOT } } });
+    const settings = registrySettings({ maxWait: 600_000 }, {}, { enabled: true, defaultPolicy: 'deny', tokens: { initialManagement: ROOT } });
+    registry = new Registry({ store, bus: new LocalBus(), logger: silentLogger(), ...settings });
     await registry.start();
     base = `http://${registry.address}`;
   });
