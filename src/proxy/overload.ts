@@ -3,7 +3,7 @@ import type { ServerResponse } from 'node:http';
 import { SwitchboardError } from '../errors';
 import { counter } from '../metrics';
 import { sendError } from './respond';
-import { realScheduler, type Scheduler } from './scheduler';
+import { realScheduler, type Scheduler } from '../clock';
 
 /** The service's `limits` policy (src/config/schema.ts: Envoy's circuit breaker default of 1024). */
 export type ConcurrencyLimitConfig = ServicePolicy['limits'];

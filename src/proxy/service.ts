@@ -10,7 +10,7 @@ import { ConcurrencyLimiter } from './overload';
 import type { TransportOptions } from './forward/transport';
 import { RetryBudget } from './retry-budget';
 import { RetryPolicy } from './retry-policy';
-import { realScheduler, type Scheduler } from './scheduler';
+import { realScheduler, type Scheduler } from '../clock';
 import { Pool } from './pool';
 import type { Upstream } from './upstream';
 

@@ -1,4 +1,4 @@
-import type { Scheduler } from '../../src/proxy/scheduler';
+import type { Scheduler } from '../../src/clock';
 
 interface FakeTimer {
   at: number;

@@ -12,7 +12,7 @@ import {
   type ProbeTarget,
 } from '../../src/proxy/health/active-prober';
 import { registry } from '../../src/metrics';
-import { realScheduler } from '../../src/proxy/scheduler';
+import { realScheduler } from '../../src/clock';
 import { ConfigError, resolveConfig } from '../../src/config/load';
 import { policySection } from '../helpers/policy';
 import { FakeClock } from '../helpers/fake-clock';

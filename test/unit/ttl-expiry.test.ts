@@ -70,11 +70,17 @@ describe('TtlExpiryLoop', () => {
     assert.equal(status(view, 'web-1'), 'passing');
   });
 
-  it('stops cleanly with a timer armed', async () => {
-    const { writer, loop } = await setup(true);
+  it('stops cleanly with a timer armed: the wake-up is cleared, nothing runs after stop', async () => {
+    const { writer, loop, expired } = await setup(true);
     loop.start();
     await writer.register(spec('web-1', 3_600_000));
+    await waitFor('the wake-up for web-1 to be armed', () => loop.earliest !== undefined && !loop.idle);
     await loop.stop();
+    assert.equal(loop.idle, true, 'no timer left armed, no pass running');
+    // A stopped loop arms nothing for later writes either.
+    await writer.register(spec('web-2', 1));
+    assert.equal(loop.idle, true);
+    assert.deepEqual(expired, []);
   });
 
   describe('incremental deadlines', () => {

@@ -1,7 +1,7 @@
 import http from 'node:http';
 import type { ServicePolicy } from '../../config/types';
 import { counter } from '../../metrics';
-import { realScheduler, type Scheduler } from '../scheduler';
+import { realScheduler, type Scheduler } from '../../clock';
 
 /** One endpoint to probe. A changed host or port under the same id is a new target. */
 export interface ProbeTarget {

@@ -2,7 +2,7 @@ import type { ServicePolicy } from '../../config/types';
 import type { Logger } from '../../log';
 import { counter } from '../../metrics';
 import { isGatewayStatus } from '../gateway-status';
-import { realScheduler, type Scheduler } from '../scheduler';
+import { realScheduler, type Scheduler } from '../../clock';
 
 /**
  * How one forwarded request ended, as outlier detection counts it. `gateway_failure` is

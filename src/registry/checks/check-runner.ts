@@ -1,4 +1,5 @@
 import type { Check as CheckRecord, Instance } from '../../catalog/model';
+import { realScheduler, type Scheduler } from '../../clock';
 import { isSwitchboardError } from '../../errors';
 import type { Logger } from '../../log';
 import { counter, histogram } from '../../metrics';
@@ -11,19 +12,13 @@ import { TcpCheck } from './tcp-check';
 
 export type RunnableCheckType = 'http' | 'tcp';
 
-/** Time as the runner sees it; injected so unit tests drive a fake clock. */
-export interface CheckClock {
-  now(): number;
-  /** Runs `fn` once after `ms`; the returned function cancels it. */
-  schedule(ms: number, fn: () => void): () => void;
-}
-
 export interface CheckRunnerOptions {
   view: Pick<CatalogView, 'instances' | 'instance' | 'onChange'>;
   writer: Pick<CatalogWriter, 'recordCheckResult'>;
   election: Election;
   logger: Logger;
-  clock?: CheckClock;
+  /** Injected so unit tests drive a fake clock. */
+  clock?: Scheduler;
   /** Uniform in [0, 1); drives the start offsets and the per-run jitter. */
   random?: () => number;
   /** Checks in flight at once; the rest wait in a FIFO queue. */
@@ -52,13 +47,6 @@ const JITTER = 0.1;
 /** A floor so a tiny Interval can't turn into a busy loop. */
 const MIN_INTERVAL_MS = 10;
 
-const realClock: CheckClock = {
-  now: () => Date.now(),
-  schedule(ms, fn) {
-    const timer = setTimeout(fn, ms);
-    return () => clearTimeout(timer);
-  },
-};
 
 const checksTotal = counter('switchboard_registry_checks_total', 'Registry-side check runs by type and result', ['type', 'status']);
 const checkDuration = histogram('switchboard_registry_check_duration_seconds', 'Time one registry-side check run took', ['type']);
@@ -76,7 +64,7 @@ const checkDuration = histogram('switchboard_registry_check_duration_seconds', '
  */
 export class CheckRunner {
   private readonly log: Logger;
-  private readonly clock: CheckClock;
+  private readonly clock: Scheduler;
   private readonly random: () => number;
   private readonly maxConcurrent: number;
   private readonly checks: Record<RunnableCheckType, Check>;
@@ -94,7 +82,7 @@ export class CheckRunner {
 
   constructor(private readonly options: CheckRunnerOptions) {
     this.log = options.logger.child({ component: 'check-runner' });
-    this.clock = options.clock ?? realClock;
+    this.clock = options.clock ?? realScheduler;
     this.random = options.random ?? Math.random;
     this.maxConcurrent = Math.max(1, options.maxConcurrent ?? DEFAULT_MAX_CONCURRENT);
     this.checks = { http: new HttpCheck(), tcp: new TcpCheck(), ...options.checks };
