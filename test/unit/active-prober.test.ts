@@ -15,18 +15,14 @@ import { registry } from '../../src/metrics';
 import { realScheduler } from '../../src/clock';
 import { ConfigError, resolveConfig } from '../../src/config/load';
 import { policySection } from '../helpers/policy';
+import { waitFor as waitUntil } from '../helpers/child';
 import { FakeClock } from '../helpers/fake-clock';
 
 /** Lets settled probe promises deliver their verdicts. */
 const flush = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
-async function waitFor(what: string, condition: () => boolean, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
+/** The suite's one waitFor, polling often: these conditions flip within milliseconds. */
+const waitFor = (what: string, condition: () => boolean, timeoutMs = 5_000): Promise<void> => waitUntil(what, condition, timeoutMs, 5);
 
 type Behaviour = number | 'hang' | 'refused';
 

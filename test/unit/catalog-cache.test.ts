@@ -6,14 +6,10 @@ import type { CatalogSource } from '../../src/catalog/source';
 import { silentLogger } from '../../src/log';
 import { registry } from '../../src/metrics';
 import { CatalogCache, type CatalogUpdate } from '../../src/proxy/cache';
+import { waitFor as waitUntil } from '../helpers/child';
 
-async function waitFor(condition: () => boolean, what: string, timeoutMs = 3000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 2));
-  }
-}
+/** The suite's one waitFor, polling often: a fetch is answered within milliseconds here. */
+const waitFor = (condition: () => boolean, what: string, timeoutMs = 3000): Promise<void> => waitUntil(what, condition, timeoutMs, 2);
 
 interface Call {
   since: number;
