@@ -89,14 +89,18 @@ function finish(file: ConfigFile): SwitchboardConfig {
   return { ...file, domain: file.domain.toLowerCase(), proxy: { ...proxy, services } };
 }
 
-/** Section by section: `retries: { perTryTimeout: 1s }` keeps the default's other retry fields. */
+/** Section by section, nested ones too: `retries: { perTryTimeout: 1s }` keeps the default's other retry fields. */
 function mergePolicy(defaults: ServicePolicy, overrides: ServicePolicyOverrides): ServicePolicy {
-  const merged: Record<string, unknown> = structuredClone(defaults);
-  for (const [key, value] of Object.entries(overrides)) {
-    const isSection = typeof value === 'object' && value !== null && !Array.isArray(value);
-    merged[key] = isSection ? { ...(merged[key] as object), ...value } : value;
+  return mergeDeep(structuredClone(defaults) as unknown as Record<string, unknown>, overrides as Record<string, unknown>) as unknown as ServicePolicy;
+}
+
+function mergeDeep(base: Record<string, unknown>, over: Record<string, unknown>): Record<string, unknown> {
+  for (const [key, value] of Object.entries(over)) {
+    const section = typeof value === 'object' && value !== null && !Array.isArray(value);
+    const into = base[key];
+    base[key] = section && typeof into === 'object' && into !== null && !Array.isArray(into) ? mergeDeep(into as Record<string, unknown>, value as Record<string, unknown>) : value;
   }
-  return merged as unknown as ServicePolicy;
+  return base;
 }
 
 function checkPolicy(policy: ServicePolicy, field: string): void {

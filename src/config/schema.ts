@@ -1,4 +1,4 @@
-import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import { Type, type Static, type TObject, type TSchema } from '@sinclair/typebox';
 import { SwitchboardError } from '../errors';
 import { LOG_LEVELS, type LogLevel } from '../log';
 
@@ -91,8 +91,11 @@ function policyNodes(withDefaults: boolean) {
   const dur = (value: string, annotations: Annotations & { allowZero?: boolean } = {}) => Duration(withDefaults ? value : undefined, annotations);
   const int = (minimum: number, value: number, annotations: Annotations & { maximum?: number } = {}) => Type.Integer({ minimum, ...d(value), ...annotations });
   const percent = (value: number, annotations: Annotations = {}) => Type.Number({ minimum: 0, maximum: 100, ...d(value), ...annotations });
+  // In an override every field of a section is optional, nested sections too.
   const part = <T extends Record<string, TSchema>>(properties: T, annotations: Annotations = {}) =>
-    Type.Object(properties, { additionalProperties: false, ...d({}), ...annotations });
+    withDefaults
+      ? Type.Object(properties, { additionalProperties: false, ...d({}), ...annotations })
+      : (Type.Partial(Type.Object(properties), { additionalProperties: false, ...annotations }) as unknown as TObject<T>);
   return {
     balancer: Type.Union(
       [Type.Literal('weighted-round-robin'), Type.Literal('least-request'), Type.Literal('ring-hash'), Type.Literal('random')],
@@ -185,6 +188,20 @@ function policyNodes(withDefaults: boolean) {
           "Retry budget: retries in flight stay below max(minRetryConcurrency, budgetPercent % of the service's active requests), so retries cannot multiply an outage's load. The floor of 10 (Linkerd's; Envoy's is 3) covers the burst when an instance dies and every request in flight to it wants a retry at once.",
       }),
       minRetryConcurrency: int(0, 10),
+      adaptiveTimeout: part(
+        {
+          enabled: Type.Boolean(d(true)),
+          floor: dur('250ms'),
+          multiplier: Type.Number({ minimum: 1, maximum: 100, ...d(3) }),
+          minSamples: int(1, 20),
+          fallback: dur('5s'),
+          decay: dur('10s'),
+        },
+        {
+          description:
+            "The adaptive per-try timeout, used when perTryTimeout is 0: each service learns what its successful attempts take (a histogram whose counts halve every `decay`), and an idempotent attempt slower than max(`floor`, `multiplier` × p99) is treated as a hang — cancelled, retried on another instance under the budget, counted as a gateway failure. Until `minSamples` responses were seen the timeout is `fallback`. 250 ms × 3 × p99: a healthy request's tail (GC pauses, a cold cache) stays well under it; a hung instance costs a client about three of its normal worst cases instead of timeouts.response.",
+        },
+      ),
       bufferBodyUpTo: int(0, 65536, {
         description:
           'Request bodies with a Content-Length up to this many bytes are buffered so a retry can send them again. Bigger or chunked bodies are streamed and never replayed, except when the connection failed before any of the body was read.',

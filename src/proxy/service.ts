@@ -5,6 +5,7 @@ import { createBalancer, type PickRequest } from './balancers/balancer';
 import { ActiveProber } from './health/active-prober';
 import { OutlierDetector } from './health/outlier-detector';
 import { PanicMode } from './health/panic';
+import { LatencyTracker } from './health/latency';
 import { PassiveHealth } from './health/passive';
 import { ConcurrencyLimiter } from './overload';
 import type { TransportOptions } from './forward/transport';
@@ -45,6 +46,8 @@ export class Service {
   readonly limiter: ConcurrencyLimiter;
   readonly retry: RetryPolicy;
   readonly passive: PassiveHealth;
+  /** What its successful attempts take: the adaptive per-try timeout. */
+  readonly latency: LatencyTracker;
   private readonly pool: Pool;
   private readonly detector: OutlierDetector;
   private readonly prober: ActiveProber | undefined;
@@ -70,6 +73,7 @@ export class Service {
       logger: options.logger,
     });
     this.passive = new PassiveHealth(this.detector);
+    this.latency = new LatencyTracker(name, policy.retries.adaptiveTimeout, () => scheduler.now());
     this.prober = policy.healthCheck.enabled ? this.createProber(scheduler) : undefined;
     this.limiter = new ConcurrencyLimiter({ service: name, config: policy.limits, scheduler });
     const budget = new RetryBudget(name, policy.retries);
@@ -136,6 +140,7 @@ export class Service {
 
   private async stopHealth(): Promise<void> {
     this.detector.stop();
+    this.latency.dispose();
     this.limiter.close();
     this.panic.dispose();
     await this.prober?.stop();

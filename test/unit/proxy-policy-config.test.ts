@@ -65,6 +65,7 @@ describe('proxy service policies: defaults', () => {
       retryOn: ['connect-failure', 'reset', 'timeout', 'gateway-error', '5xx'],
       budgetPercent: 20,
       minRetryConcurrency: 10,
+      adaptiveTimeout: { enabled: true, floor: 250, multiplier: 3, minSamples: 20, fallback: 5_000, decay: 10_000 },
       bufferBodyUpTo: 65_536,
     });
     assert.deepEqual(policy.limits, { maxConcurrent: 1024, maxPending: 0, maxPendingWait: 1_000 });

@@ -1,5 +1,7 @@
 import type { RetryOn } from '../../config/types';
+import { performance } from 'node:perf_hooks';
 import { SwitchboardError } from '../../errors';
+import { counter } from '../../metrics';
 import type { Upstream } from '../upstream';
 import { invalidStatusLine, isInformational } from './response-head';
 import { classifyTransportError, type OutgoingRequest, type TransportHandler } from './transport';
@@ -37,6 +39,8 @@ export interface AttemptHandler {
   onAttemptError(attempt: Attempt, failure: AttemptFailure): void;
 }
 
+const hungTotal = counter('switchboard_proxy_hung_attempts_total', 'Tries cancelled at their per-try (or adaptive) timeout after the request was sent', ['service']);
+
 /** Passed to the transport's abort when we give a try up: recognised, never reported. */
 const CANCELLED = new SwitchboardError('upstream_unreachable', 'attempt cancelled by the proxy');
 
@@ -49,6 +53,8 @@ export class Attempt implements TransportHandler {
   private discarding = false;
   private settled = false;
   private timer: NodeJS.Timeout | undefined = undefined;
+  /** performance.now() when the try was sent. */
+  startedAt = 0;
 
   constructor(
     readonly upstream: Upstream,
@@ -61,6 +67,7 @@ export class Attempt implements TransportHandler {
   ) {}
 
   send(request: OutgoingRequest): void {
+    this.startedAt = performance.now();
     this.upstream.acquire();
     this.timer = setTimeout(onAttemptTimeout, this.timeoutMs, this);
     this.upstream.connections.send(request, this);
@@ -144,6 +151,7 @@ export class Attempt implements TransportHandler {
   timedOut(): void {
     this.timer = undefined;
     if (this.settled) return;
+    if (!this.isDeadline && this.written) hungTotal.inc({ service: this.service });
     const what = this.written ? 'respond' : 'accept the request';
     const error = new SwitchboardError('upstream_timeout', `service "${this.service}": upstream did not ${what} within ${this.timeoutMs} ms`);
     this.fail(this.written ? 'timeout' : 'connect-failure', error, this.isDeadline);

@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import { SwitchboardError } from '../../errors';
 import type { PickRequest } from '../balancers/balancer';
-import { statusFailureKind } from '../retry-policy';
+import { isIdempotent, statusFailureKind } from '../retry-policy';
 import type { Service } from '../service';
 import type { Upstream } from '../upstream';
 import { Attempt, type AttemptFailure, type AttemptHandler, type FailureKind } from './attempt';
@@ -42,7 +42,7 @@ export class RetryHandler implements AttemptHandler {
     /** Overall time to the response head, retries included. */
     private readonly responseMs: number,
   ) {
-    this.health = new PassiveHealthHandler(service.passive, this);
+    this.health = new PassiveHealthHandler(service.passive, service.latency, this);
   }
 
   /** Picks an upstream (not one tried before, while there are others) and sends a try to it. */
@@ -54,12 +54,24 @@ export class RetryHandler implements AttemptHandler {
       return;
     }
     this.tries++;
-    const perTry = this.service.retry.perTryTimeout;
+    const perTry = this.perTryTimeout();
     const left = this.responseMs - (performance.now() - this.startedAt);
     const isDeadline = !(perTry > 0 && perTry < left);
     const attempt = new Attempt(upstream, this.health, this.service.name, Math.max(1, isDeadline ? left : perTry), isDeadline);
     this.current = attempt;
     attempt.send(this.request);
+  }
+
+  /**
+   * The configured perTryTimeout; without one, the adaptive timeout the service learned — but
+   * only where a hang can be retried: an idempotent request whose body can be sent again.
+   * Anything else waits for the overall deadline rather than fail early.
+   */
+  private perTryTimeout(): number {
+    const configured = this.service.retry.perTryTimeout;
+    if (configured > 0) return configured;
+    if (!this.service.policy.retries.adaptiveTimeout.enabled || !isIdempotent(this.request.method) || this.request.body instanceof StreamedBody) return 0;
+    return this.service.latency.timeoutMs();
   }
 
   /** The exchange is over: the try in flight is abandoned, the budget slot returned. */
