@@ -64,13 +64,16 @@ export class RetryHandler implements AttemptHandler {
 
   /**
    * The configured perTryTimeout; without one, the adaptive timeout the service learned — but
-   * only where a hang can be retried: an idempotent request whose body can be sent again.
-   * Anything else waits for the overall deadline rather than fail early.
+   * only where a hang can be retried: an idempotent request whose body can be sent again, and
+   * not on its last allowed try. Anything else waits for the overall deadline rather than fail
+   * early: a request that is slow for its own reasons (a rare heavy endpoint) is then slower,
+   * not lost.
    */
   private perTryTimeout(): number {
     const configured = this.service.retry.perTryTimeout;
     if (configured > 0) return configured;
-    if (!this.service.policy.retries.adaptiveTimeout.enabled || !isIdempotent(this.request.method) || this.request.body instanceof StreamedBody) return 0;
+    const lastTry = this.tries > this.service.retry.attempts;
+    if (lastTry || !this.service.policy.retries.adaptiveTimeout.enabled || !isIdempotent(this.request.method) || this.request.body instanceof StreamedBody) return 0;
     return this.service.latency.timeoutMs();
   }
 
