@@ -139,36 +139,29 @@ describe('resilience under load: one of three instances fails', () => {
     assert.ok(result.failures.every((f) => f.status === 500), describeFailures(result));
   });
 
-  it('an instance that accepts connections but never answers: retried after the per-try timeout, zero errors', async () => {
-    const s = await scenario('hang', { retries: { perTryTimeout: 300 } });
-    const victim = s.backends[1];
-    let ejectedAfterMs = NaN;
-    const result = await loadWithFault(s, async () => {
-      const hungAt = performance.now();
-      await victim.setMode('hang');
-      ejectedAfterMs = await timeToEjection(s, victim.id, hungAt);
+  // A fixed per-try timeout, and none at all: the adaptive one the service learns.
+  const hangs: Array<[string, string, PolicyOverrides]> = [
+    ['hang', 'per-try timeout 300 ms', { retries: { perTryTimeout: 300 } }],
+    ['hang-default', 'default policy: the learned per-try timeout', {}],
+  ];
+  for (const [service, what, overrides] of hangs) {
+    it(`an instance that accepts connections but never answers (${what}): retried, zero errors`, async () => {
+      const s = await scenario(service, overrides);
+      const victim = s.backends[1];
+      let ejectedAfterMs = NaN;
+      const result = await loadWithFault(s, async () => {
+        const hungAt = performance.now();
+        await victim.setMode('hang');
+        ejectedAfterMs = await timeToEjection(s, victim.id, hungAt);
+      });
+      const learned = await metricValue('switchboard_proxy_adaptive_timeout_seconds', { service });
+      console.log(`# hang, ${what}: ${result.failures.length} failed of ${TOTAL}; ejected ${ejectedAfterMs.toFixed(1)} ms after it stopped answering; learned per-try timeout ${(learned * 1000).toFixed(0)} ms`);
+      assert.equal(result.failures.length, 0, describeFailures(result));
+      assert.equal(s.harness.upstream(service, victim.id).ejected, true);
+      assert.ok((await metricValue('switchboard_proxy_retries_total', { service, reason: 'timeout' })) > 0);
+      assert.ok((await metricValue('switchboard_proxy_hung_attempts_total', { service })) > 0, 'hung tries were cancelled');
     });
-    console.log(`# hang: ${result.failures.length} failed of ${TOTAL}; ejected ${ejectedAfterMs.toFixed(1)} ms after it stopped answering (per-try timeout 300 ms)`);
-    assert.equal(result.failures.length, 0, describeFailures(result));
-    assert.equal(s.harness.upstream('hang', victim.id).ejected, true);
-    assert.ok((await metricValue('switchboard_proxy_retries_total', { service: 'hang', reason: 'timeout' })) > 0);
-  });
-
-  it('an instance that hangs, with nothing configured: the adaptive per-try timeout retries it, zero errors', async () => {
-    const s = await scenario('hang-default', {});
-    const victim = s.backends[1];
-    let ejectedAfterMs = NaN;
-    const result = await loadWithFault(s, async () => {
-      const hungAt = performance.now();
-      await victim.setMode('hang');
-      ejectedAfterMs = await timeToEjection(s, victim.id, hungAt);
-    });
-    const learned = await metricValue('switchboard_proxy_adaptive_timeout_seconds', { service: 'hang-default' });
-    console.log(`# hang, default policy: ${result.failures.length} failed of ${TOTAL}; ejected ${ejectedAfterMs.toFixed(1)} ms after it stopped answering; learned per-try timeout ${(learned * 1000).toFixed(0)} ms`);
-    assert.equal(result.failures.length, 0, describeFailures(result));
-    assert.equal(s.harness.upstream('hang-default', victim.id).ejected, true);
-    assert.ok((await metricValue('switchboard_proxy_hung_attempts_total', { service: 'hang-default' })) > 0, 'hung tries were cancelled');
-  });
+  }
 
   it('POSTs during a kill -9 are never delivered twice', async () => {
     const s = await scenario('posts', {});
