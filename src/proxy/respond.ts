@@ -10,6 +10,9 @@ import type { Tunnel } from './websocket';
  * makes is `{"error": code, "message": …}` with the code's status and the request id.
  */
 
+/** The status recorded for a request whose client left before a response started (nginx's 499). */
+export const CLIENT_CLOSED = 499;
+
 /** The proxy server's request class (pass it to http.createServer). */
 export class ProxyRequest extends http.IncomingMessage {
   /** Set once the head was read (request-head.ts); '' before. */

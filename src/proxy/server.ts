@@ -18,7 +18,7 @@ import { TrustedProxies, readRequestHead, type RequestHead, type RequestHeadOpti
 import type { TransportOptions } from './forward/transport';
 import { writeOverloaded } from './overload';
 import { ProxyMetrics } from './proxy-metrics';
-import { ProxyRequest, sendError, writeRawError } from './respond';
+import { CLIENT_CLOSED, ProxyRequest, sendError, writeRawError } from './respond';
 import { Router, type Route } from './router';
 import { Service, type UpstreamState } from './service';
 import { TunnelForwarder, isWebSocketUpgrade, type Tunnel, type TunnelContext } from './websocket';
@@ -259,7 +259,7 @@ export class ProxyServer {
         const clientGone = res.destroyed || req.socket.destroyed;
         if (granted && !clientGone) return this.forward(req, res, service, head, path, startedAt);
         if (granted) service.limiter.release();
-        if (clientGone) this.metrics.record(service.name, 499, startedAt);
+        if (clientGone) this.metrics.record(service.name, CLIENT_CLOSED, startedAt);
         else this.overloaded(res, head, service, startedAt);
       } catch (err) {
         this.handleRequestFailure(req, res, err);

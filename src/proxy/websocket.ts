@@ -4,7 +4,7 @@ import httpProxy from 'http-proxy';
 import { SwitchboardError, isSwitchboardError, type ErrorCode } from '../errors';
 import type { Logger } from '../log';
 import type { RequestHead } from './forward/request-head';
-import { ignoreError, writeRawError, type ProxyRequest } from './respond';
+import { CLIENT_CLOSED, ignoreError, writeRawError, type ProxyRequest } from './respond';
 import type { Service } from './service';
 import type { Upstream } from './upstream';
 
@@ -52,8 +52,6 @@ export class Tunnel {
     readonly client: Duplex,
   ) {}
 }
-
-export const CLIENT_CLOSED = 499;
 
 export class TunnelForwarder implements UpgradeOwner {
   private readonly tunnels = new Set<Duplex>();

@@ -1,7 +1,7 @@
 import type { ServerResponse } from 'node:http';
 import { SwitchboardError, type ErrorCode } from '../../errors';
 import type { Logger } from '../../log';
-import { sendError, type ProxyRequest } from '../respond';
+import { CLIENT_CLOSED, sendError, type ProxyRequest } from '../respond';
 import type { Service } from '../service';
 import { internalError, invalidResponse, type Attempt, type AttemptFailure } from './attempt';
 import { BODY_BUFFERED, BODY_STREAMED, BodyBuffer, StreamedBody, bodyMode } from './body';
@@ -35,9 +35,6 @@ export interface DispatchContext {
   /** An exception in one request's handling (logged and counted by the proxy). */
   internalError(err: unknown, requestId: string, service: string): void;
 }
-
-/** `status` of an exchange whose client left before a response started. */
-export const CLIENT_CLOSED = 499;
 
 export class Exchange implements ForwardHandler {
   /** Status the client got; CLIENT_CLOSED if it left first. */
