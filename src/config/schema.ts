@@ -123,6 +123,18 @@ function policyNodes(withDefaults: boolean) {
           'New instances, and instances returning from ejection or failed probes, get a share of their weight that grows over `window` (0 = off): max(minWeightPercent, (elapsed / window) ^ (1 / aggression)). aggression 1 is linear; higher ramps faster at first. Instances present when the proxy starts are not slowed. ring-hash ignores it.',
       },
     ),
+    latencyAware: part(
+      {
+        enabled: Type.Boolean(d(true)),
+        decay: dur('1s', { description: 'Time constant of the per-instance latency average: what an instance took more than a few `decay`s ago no longer counts.' }),
+        tolerance: Type.Number({ minimum: 1, maximum: 100, ...d(1.5) }),
+        minWeightPercent: Type.Number({ exclusiveMinimum: 0, maximum: 100, ...d(0.5) }),
+      },
+      {
+        description:
+          "Latency-aware weights, whatever the balancer (ring-hash excepted: a key keeps its instance): each instance's recent latency is tracked (a time-weighted moving average of its answers, timed-out tries included), and an instance slower than `tolerance` × the service's median instance (+ 1 ms, below which loopback timings are noise) has its weight scaled by (allowed ÷ its latency)³, to no less than `minWeightPercent` % (so it is still sampled, and regains its share within about one `decay` once it is fast again). Consul Weights stay the upper bound. With the defaults an instance 20× slower than its peers gets about 0.25 % of a 3-instance service's requests within a couple of seconds, so the service's p99 stays near the healthy one; when every instance slows down together nothing changes.",
+      },
+    ),
     healthCheck: part(
       {
         enabled: Type.Boolean(d(false)),
@@ -156,6 +168,12 @@ function policyNodes(withDefaults: boolean) {
         maxEjectionTime: dur('300s'),
         maxEjectionPercent: percent(10),
         decayInterval: dur('10s', { description: "Envoy's `interval`: each one an instance behaves takes one off its count of ejections." }),
+        slowFactor: Type.Number({
+          minimum: 0,
+          ...d(0),
+          description:
+            "Latency outlier rule (0 = off): an instance whose recent latency (see latencyAware) is at least `slowFactor` × the service's median instance's, over at least 20 answers, is ejected like a failing one (reason `latency`), within the same maxEjectionPercent cap and panic threshold. Off by default: latencyAware already starves a slow instance without taking it out; 10 is a reasonable value where a slow instance must get no traffic at all.",
+        }),
       },
       {
         description:
@@ -188,6 +206,11 @@ function policyNodes(withDefaults: boolean) {
           "Retry budget: retries in flight stay below max(minRetryConcurrency, budgetPercent % of the service's active requests), so retries cannot multiply an outage's load. The floor of 10 (Linkerd's; Envoy's is 3) covers the burst when an instance dies and every request in flight to it wants a retry at once.",
       }),
       minRetryConcurrency: int(0, 10),
+      hedge: Type.Boolean({
+        ...d(false),
+        description:
+          "Hedging (Envoy's hedge_on_per_try_timeout, Finagle's backup requests): when a try of an idempotent, replayable request passes its per-try (or adaptive) timeout, a second try goes to another instance while the first keeps going; the first response wins and the other try is cancelled (and counted as hung). Costs extra upstream load on slow requests (within the retry budget); cuts tail latency. Off by default.",
+      }),
       adaptiveTimeout: part(
         {
           enabled: Type.Boolean(d(true)),
@@ -231,6 +254,7 @@ export const ServicePolicyOverridesSchema = Type.Object(
     balancer: Type.Optional(overrideNodes.balancer),
     hashKey: Type.Optional(overrideNodes.hashKey),
     slowStart: Type.Optional(Type.Partial(overrideNodes.slowStart, { additionalProperties: false })),
+    latencyAware: Type.Optional(Type.Partial(overrideNodes.latencyAware, { additionalProperties: false })),
     healthCheck: Type.Optional(Type.Partial(overrideNodes.healthCheck, { additionalProperties: false })),
     outlierDetection: Type.Optional(Type.Partial(overrideNodes.outlierDetection, { additionalProperties: false })),
     panicThreshold: Type.Optional(overrideNodes.panicThreshold),

@@ -1,6 +1,7 @@
 import { effectiveWeight, type Instance } from '../catalog/model';
 import { createBalancer, type Balancer, type PickRequest } from './balancers/balancer';
 import type { PanicMode } from './health/panic';
+import { applyLatencyWeights, type LatencyAwareConfig } from './latency-weights';
 import { NO_SLOW_START, slowStartFactor, type SlowStartConfig } from './slow-start';
 import { Upstream, type PoolState, type UpstreamOptions } from './upstream';
 
@@ -8,9 +9,19 @@ export interface PoolOptions extends UpstreamOptions {
   slowStart?: Readonly<SlowStartConfig>;
   /** Re-evaluated whenever the share of locally healthy upstreams may have changed. */
   panic?: PanicMode;
-  /** Clock for slow start (ms). */
+  /** Latency-aware weights; off when absent. */
+  latencyAware?: Readonly<LatencyAwareConfig>;
+  /** The latency outlier rule: called for an instance `slowFactor` × slower than the median. */
+  slowFactor?: number;
+  onSlow?: (id: string) => void;
+  /** Clock for slow start and latency averages (ms). */
   now?: () => number;
 }
+
+/** How often latency-aware weights are recomputed, at most (on a pick, never on a timer). */
+const LATENCY_REFRESH_MS = 100;
+
+const LATENCY_OFF: Readonly<LatencyAwareConfig> = Object.freeze({ enabled: false, decay: 1000, tolerance: 1, minWeightPercent: 100 });
 
 /**
  * The upstreams of one service that the registry puts in rotation: instances whose effective
@@ -31,6 +42,9 @@ export class Pool {
   /** Set after the first non-empty update: instances already there at start do not warm up. */
   private populated = false;
   private warming = 0;
+  private readonly latencyAware: Readonly<LatencyAwareConfig>;
+  private readonly slowFactor: number;
+  private latencyRefreshedAt = 0;
 
   constructor(
     service: string,
@@ -42,6 +56,8 @@ export class Pool {
     this.slowStart = options.slowStart ?? NO_SLOW_START;
     this.panic = options.panic;
     this.now = options.now ?? Date.now;
+    this.latencyAware = options.latencyAware ?? LATENCY_OFF;
+    this.slowFactor = options.slowFactor ?? 0;
   }
 
   /** The catalog lists at least one instance, whatever its health. */
@@ -71,7 +87,7 @@ export class Pool {
         current.delete(instance.id);
         upstream.instance = instance;
         upstream.baseWeight = weight;
-        upstream.weight = weight;
+        upstream.refreshWeight();
       } else {
         if (upstream) replaced.push(instance.id);
         upstream = new Upstream(instance, this.options, this.state);
@@ -105,8 +121,18 @@ export class Pool {
   pick(request: PickRequest, exclude?: readonly Upstream[]): Upstream | undefined {
     if (this.rotation.length === 0) return undefined;
     if (this.warming > 0) this.refreshWarmWeights();
+    if (this.tracksLatency) this.refreshLatencyWeights();
     if (exclude === undefined) return this.balancer.pick(this.rotation, request);
     return this.balancer.pick(this.rotation, request, exclude) ?? this.balancer.pick(this.rotation, request);
+  }
+
+  /** A try on `upstream` got an answer (or timed out) after `ms`. */
+  observeLatency(upstream: Upstream, ms: number): void {
+    if (this.tracksLatency) upstream.latency.observe(ms, this.now(), this.latencyAware.decay);
+  }
+
+  private get tracksLatency(): boolean {
+    return this.latencyAware.enabled || this.slowFactor > 0;
   }
 
   /** Outlier detection ejected (true) or returned (false) an instance. */
@@ -139,8 +165,13 @@ export class Pool {
   }
 
   private healthChanged(upstream: Upstream): void {
-    // A returning instance warms up again, like a new one.
-    if (upstream.locallyHealthy && this.startWarming(upstream)) this.warming++;
+    if (upstream.locallyHealthy) {
+      // A returning instance warms up again, like a new one, and is judged on fresh answers.
+      if (this.startWarming(upstream)) this.warming++;
+      upstream.latency.reset();
+      upstream.latencyFactor = 1;
+      upstream.refreshWeight();
+    }
     this.refreshPanic();
   }
 
@@ -149,7 +180,8 @@ export class Pool {
     if (this.slowStart.window <= 0) return false;
     const wasWarming = upstream.warmingSince > 0;
     upstream.warmingSince = Math.max(1, this.now());
-    upstream.weight = upstream.baseWeight * slowStartFactor(this.slowStart, 0);
+    upstream.warmFactor = slowStartFactor(this.slowStart, 0);
+    upstream.refreshWeight();
     return !wasWarming;
   }
 
@@ -158,12 +190,21 @@ export class Pool {
     for (const u of this.rotation) {
       if (u.warmingSince === 0) continue;
       const factor = slowStartFactor(this.slowStart, now - u.warmingSince);
-      u.weight = u.baseWeight * factor;
+      u.warmFactor = factor;
+      u.refreshWeight();
       if (factor >= 1) {
         u.warmingSince = 0;
         this.warming--;
       }
     }
+  }
+
+  private refreshLatencyWeights(): void {
+    const now = this.now();
+    if (now - this.latencyRefreshedAt < LATENCY_REFRESH_MS) return;
+    this.latencyRefreshedAt = now;
+    const { slow } = applyLatencyWeights(this.rotation, this.latencyAware, this.slowFactor);
+    for (const u of slow) this.options.onSlow?.(u.id);
   }
 
   private refreshPanic(): void {

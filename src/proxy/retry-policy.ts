@@ -23,11 +23,15 @@ const retriesTotal = counter('switchboard_proxy_retries_total', 'Requests retrie
   'reason',
 ]);
 
+const hedgesTotal = counter('switchboard_proxy_hedges_total', 'Hedged tries: a second try sent to another instance while a slow first one kept going (retries.hedge).', ['service']);
+
 export class RetryPolicy {
   /** Retries after the first try. */
   readonly attempts: number;
   readonly perTryTimeout: number;
   readonly bufferBodyUpTo: number;
+  /** Send a hedged try instead of cancelling one that passed its per-try timeout. */
+  readonly hedge: boolean;
   private readonly on: ReadonlySet<RetryOn>;
   private readonly statuses: ReadonlySet<number>;
   private readonly counters = new Map<FailureKind, { inc(): void }>();
@@ -40,6 +44,7 @@ export class RetryPolicy {
     this.attempts = config.attempts;
     this.perTryTimeout = config.perTryTimeout;
     this.bufferBodyUpTo = config.bufferBodyUpTo;
+    this.hedge = config.hedge;
     this.on = new Set(config.retryOn);
     this.statuses = retriedStatuses(this.on);
   }
@@ -70,6 +75,17 @@ export class RetryPolicy {
     );
     if (!retriable || !this.budget.tryAcquireRetry()) return false;
     this.count(failure.kind);
+    return true;
+  }
+
+  /**
+   * May a try that passed its per-try timeout get a hedge beside it? Idempotent, replayable
+   * requests with tries left, within the retry budget (a slot is held as for a retry).
+   */
+  mayHedge(method: string, tries: number, bodyReplayable: boolean): boolean {
+    if (!this.hedge || tries > this.attempts || !bodyReplayable || !isIdempotent(method)) return false;
+    if (!this.budget.tryAcquireRetry()) return false;
+    hedgesTotal.inc({ service: this.service });
     return true;
   }
 

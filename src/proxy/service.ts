@@ -32,6 +32,8 @@ export interface UpstreamState {
   probeFailing: boolean;
   inFlight: number;
   weight: number;
+  /** Its recent latency average; undefined before its first answer. */
+  latencyMs: number | undefined;
 }
 
 /**
@@ -62,7 +64,15 @@ export class Service {
     this.panic = new PanicMode(name, policy.panicThreshold, options.logger);
     this.pool = new Pool(
       name,
-      { ...options.transport, slowStart: policy.slowStart, panic: this.panic, now: () => scheduler.now() },
+      {
+        ...options.transport,
+        slowStart: policy.slowStart,
+        latencyAware: policy.latencyAware,
+        slowFactor: policy.outlierDetection.slowFactor,
+        onSlow: (id) => this.detector.slow(id),
+        panic: this.panic,
+        now: () => scheduler.now(),
+      },
       createBalancer(policy.balancer, { hashKey: policy.hashKey }),
     );
     this.detector = new OutlierDetector({
@@ -97,6 +107,15 @@ export class Service {
     return this.pool.pick(request, exclude);
   }
 
+  /**
+   * A try got its answer after `ms` (`healthy`: below 500), or was given up as hung: the
+   * upstream's latency average hears both, the service's learned timeout only healthy answers.
+   */
+  observeLatency(upstream: Upstream, ms: number, healthy: boolean): void {
+    if (healthy) this.latency.record(ms);
+    this.pool.observeLatency(upstream, ms);
+  }
+
   /** The service's instances changed in the catalog. */
   update(instances: readonly Instance[]): void {
     const replaced = this.pool.update(instances);
@@ -123,6 +142,7 @@ export class Service {
       probeFailing: u.probeFailing,
       inFlight: u.inFlight,
       weight: u.weight,
+      latencyMs: u.latency.estimate,
     }));
   }
 

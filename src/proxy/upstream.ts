@@ -1,4 +1,5 @@
 import { effectiveWeight, type Instance } from '../catalog/model';
+import { InstanceLatency } from './health/instance-latency';
 import { UpstreamConnections, originOf, type TransportOptions } from './forward/transport';
 
 /** How an upstream's connections behave (src/proxy/forward/transport.ts). */
@@ -28,8 +29,14 @@ export class Upstream {
   instance: Instance;
   /** Consul weight for the instance's current health; 0 = no traffic. */
   baseWeight: number;
-  /** What balancers use: `baseWeight`, scaled down during slow start. */
+  /** What balancers use: `baseWeight` × `warmFactor` × `latencyFactor`. */
   weight: number;
+  /** Slow start's share of the weight, (0, 1]. */
+  warmFactor = 1;
+  /** Latency-aware share of the weight, (0, 1]: below 1 while it is slower than its peers. */
+  latencyFactor = 1;
+  /** What its answers take lately (latency-aware weights, the latency outlier rule). */
+  readonly latency = new InstanceLatency();
   inFlight = 0;
   /** Made on first use: a catalog of 100,000 instances must not cost 100,000 idle pools. */
   private lazyConnections: UpstreamConnections | undefined;
@@ -79,6 +86,11 @@ export class Upstream {
 
   get draining(): boolean {
     return this.leaving;
+  }
+
+  /** After a change to `baseWeight` or either factor. */
+  refreshWeight(): void {
+    this.weight = this.baseWeight * this.warmFactor * this.latencyFactor;
   }
 
   /** Returns true when that changed whether the upstream is locally healthy. */

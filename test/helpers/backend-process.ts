@@ -36,7 +36,7 @@ export class BackendProcess {
   }
 
   /** Switches what the backend answers; resolves once it confirmed. */
-  async setMode(mode: 'ok' | '500' | 'hang'): Promise<void> {
+  async setMode(mode: 'ok' | '500' | 'hang' | 'slow'): Promise<void> {
     const confirmed = this.waitForLine(new RegExp(`^MODE ${mode}$`), 5_000, `${this.id} to switch to ${mode}`);
     this.child.stdin?.write(`mode ${mode}\n`);
     await confirmed;

@@ -4,7 +4,8 @@
  * Prints `LISTENING <port>` once bound, and `REQ <method> <x-request-id>` for every request
  * as soon as its headers arrive (stdout is a pipe, written synchronously on Linux, so a line
  * is out before the process can be killed after it). Reads commands on stdin:
- *   `mode ok` (200), `mode 500` (500 to everything), `mode hang` (accept, never answer).
+ *   `mode ok` (200), `mode 500` (500 to everything), `mode hang` (accept, never answer),
+ *   `mode slow` (200, but 20× the asked delay: an instance that answers correctly, slowly).
  * Exits when stdin closes, so it never outlives the test process.
  * `?delay=<ms>` delays the answer (keeps requests in flight).
  */
@@ -12,7 +13,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 const id = process.argv[2] ?? 'backend';
-let mode: 'ok' | '500' | 'hang' = 'ok';
+let mode: 'ok' | '500' | 'hang' | 'slow' = 'ok';
 
 const server = http.createServer((req, res) => {
   process.stdout.write(`REQ ${req.method} ${String(req.headers['x-request-id'] ?? '-')}\n`);
@@ -20,7 +21,7 @@ const server = http.createServer((req, res) => {
     req.resume();
     return;
   }
-  const delay = Number(/[?&]delay=(\d+)/.exec(req.url ?? '')?.[1] ?? 0);
+  const delay = Number(/[?&]delay=(\d+)/.exec(req.url ?? '')?.[1] ?? 0) * (mode === 'slow' ? 20 : 1);
   const status = mode === '500' ? 500 : 200;
   let received = 0;
   req.on('data', (chunk: Buffer) => (received += chunk.length));
@@ -48,7 +49,7 @@ process.stdin.on('data', (chunk: string) => {
   while ((newline = input.indexOf('\n')) >= 0) {
     const line = input.slice(0, newline).trim();
     input = input.slice(newline + 1);
-    const m = /^mode (ok|500|hang)$/.exec(line);
+    const m = /^mode (ok|500|hang|slow)$/.exec(line);
     if (m) {
       mode = m[1] as typeof mode;
       process.stdout.write(`MODE ${mode}\n`);

@@ -5,7 +5,7 @@
 import { defaultServicePolicy } from '../../src/config/load';
 import type { ServicePolicy } from '../../src/config/types';
 
-export function policySection<K extends 'slowStart' | 'healthCheck' | 'outlierDetection' | 'retries' | 'limits'>(
+export function policySection<K extends 'slowStart' | 'latencyAware' | 'healthCheck' | 'outlierDetection' | 'retries' | 'limits'>(
   section: K,
   overrides: Partial<ServicePolicy[K]> = {},
 ): ServicePolicy[K] {

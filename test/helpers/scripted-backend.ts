@@ -18,6 +18,8 @@ export class ScriptedBackend {
   probes = 0;
   /** Client connections (from the proxy) open right now. */
   openConnections = 0;
+  /** Connections the proxy closed its end of (a hung request's stays half-open here). */
+  closedByProxy = 0;
   readonly bodies: string[] = [];
   readonly held: http.ServerResponse[] = [];
   private readonly server: http.Server;
@@ -27,6 +29,7 @@ export class ScriptedBackend {
     this.server.on('connection', (socket: Socket) => {
       this.openConnections++;
       socket.once('close', () => this.openConnections--);
+      socket.once('end', () => this.closedByProxy++);
     });
     this.server.on('upgrade', (_req, socket: Socket) => {
       socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nx-backend: ${this.id}\r\n\r\n`);

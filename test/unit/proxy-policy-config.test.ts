@@ -38,6 +38,7 @@ describe('proxy service policies: defaults', () => {
     assert.equal(policy.balancer, 'weighted-round-robin');
     assert.equal(policy.hashKey, 'ip');
     assert.deepEqual(policy.slowStart, { window: 0, aggression: 1, minWeightPercent: 10 });
+    assert.deepEqual(policy.latencyAware, { enabled: true, decay: 1_000, tolerance: 1.5, minWeightPercent: 0.5 });
     assert.deepEqual(policy.healthCheck, {
       enabled: false,
       path: '/',
@@ -57,6 +58,7 @@ describe('proxy service policies: defaults', () => {
       maxEjectionTime: 300_000,
       maxEjectionPercent: 10,
       decayInterval: 10_000,
+      slowFactor: 0,
     });
     assert.equal(policy.panicThreshold, 50);
     assert.deepEqual(policy.retries, {
@@ -65,6 +67,7 @@ describe('proxy service policies: defaults', () => {
       retryOn: ['connect-failure', 'reset', 'timeout', 'gateway-error', '5xx'],
       budgetPercent: 20,
       minRetryConcurrency: 10,
+      hedge: false,
       adaptiveTimeout: { enabled: true, floor: 250, multiplier: 3, minSamples: 20, fallback: 5_000, decay: 10_000 },
       bufferBodyUpTo: 65_536,
     });

@@ -78,6 +78,16 @@ export class Attempt implements TransportHandler {
     if (this.settle()) this.abortRequest?.(CANCELLED);
   }
 
+  /**
+   * A hedged try raced this one and answered first: this try ends as if its per-try timeout
+   * had fired (counted as hung, reported to passive health as a timeout).
+   */
+  abandonAsHung(): void {
+    if (this.settled) return;
+    hungTotal.inc({ service: this.service });
+    this.fail('timeout', new SwitchboardError('upstream_timeout', `service "${this.service}": upstream was slower than a hedged try`));
+  }
+
   /** The client drained: let the upstream's body flow again. */
   resume(): void {
     if (!this.settled) this.resumeResponse?.();

@@ -1,5 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import { SwitchboardError } from '../../errors';
+import { counter } from '../../metrics';
 import type { PickRequest } from '../balancers/balancer';
 import { isIdempotent, statusFailureKind } from '../retry-policy';
 import type { Service } from '../service';
@@ -25,12 +26,24 @@ export interface ForwardHandler extends AttemptHandler {
   onNoUpstream(error: SwitchboardError): void;
 }
 
+const hedgesWonTotal = counter('switchboard_proxy_hedges_won_total', 'Hedged tries whose answer came first (the slow try they raced was cancelled).', ['service']);
+
 export class RetryHandler implements AttemptHandler {
   /** Tries made so far (1 = no retry). */
   tries = 0;
-  private current: Attempt | undefined = undefined;
+  /** Tries in flight: one, or several while hedged tries race. */
+  private readonly live: Attempt[] = [];
+  /** The try whose response is being relayed. */
+  private answering: Attempt | undefined = undefined;
   private tried: Upstream[] | undefined = undefined;
-  private holdsSlot = false;
+  /** The try that holds the retry budget slot, if any. */
+  private slotHolder: Attempt | undefined = undefined;
+  /** A slot granted by the policy that the next try will hold. */
+  private slotGranted = false;
+  /** Tries started as hedges (to count the ones that win). */
+  private hedges: Attempt[] | undefined = undefined;
+  /** The learned timeout or the hedge point of the newest try. */
+  private slowTimer: NodeJS.Timeout | undefined = undefined;
   private readonly health: PassiveHealthHandler;
 
   constructor(
@@ -42,24 +55,38 @@ export class RetryHandler implements AttemptHandler {
     /** Overall time to the response head, retries included. */
     private readonly responseMs: number,
   ) {
-    this.health = new PassiveHealthHandler(service.passive, service.latency, this);
+    this.health = new PassiveHealthHandler(service, this);
   }
 
   /** Picks an upstream (not one tried before, while there are others) and sends a try to it. */
   start(previousFailure?: SwitchboardError): void {
     const upstream = this.service.pick(this.pickRequest, this.tried);
     if (upstream === undefined) {
-      this.endRetry();
+      this.releaseGrantedSlot();
       this.next.onNoUpstream(previousFailure ?? new SwitchboardError('no_healthy_upstream', `service "${this.service.name}" has no healthy instance`));
       return;
     }
+    this.send(upstream);
+  }
+
+  private send(upstream: Upstream): Attempt {
     this.tries++;
     const perTry = this.perTryTimeout();
     const left = this.responseMs - (performance.now() - this.startedAt);
-    const isDeadline = !(perTry > 0 && perTry < left);
-    const attempt = new Attempt(upstream, this.health, this.service.name, Math.max(1, isDeadline ? left : perTry), isDeadline);
-    this.current = attempt;
+    const timed = perTry > 0 && perTry < left;
+    const hedged = timed && this.mayHedgeLater();
+    // A configured perTryTimeout fails the try when it fires (Envoy's). A learned one, or a
+    // hedge, only acts if it can do better than wait: the try itself waits for the deadline.
+    const strict = timed && !hedged && this.service.retry.perTryTimeout > 0;
+    const attempt = new Attempt(upstream, this.health, this.service.name, Math.max(1, strict ? perTry : left), !strict);
+    this.live.push(attempt);
+    if (this.slotGranted) {
+      this.slotGranted = false;
+      this.slotHolder = attempt;
+    }
+    if (timed && !strict) this.armSlowTimer(attempt, perTry, hedged);
     attempt.send(this.request);
+    return attempt;
   }
 
   /**
@@ -77,20 +104,70 @@ export class RetryHandler implements AttemptHandler {
     return this.service.latency.timeoutMs();
   }
 
-  /** The exchange is over: the try in flight is abandoned, the budget slot returned. */
+  /** Whether a try started now could get a hedge beside it (the budget is asked only then). */
+  private mayHedgeLater(): boolean {
+    return this.service.retry.hedge && this.tries <= this.service.retry.attempts && isIdempotent(this.request.method) && !(this.request.body instanceof StreamedBody);
+  }
+
+  private armSlowTimer(attempt: Attempt, afterMs: number, hedged: boolean): void {
+    this.clearSlowTimer();
+    this.slowTimer = setTimeout(() => {
+      this.slowTimer = undefined;
+      if (!this.live.includes(attempt)) return;
+      if (hedged) this.hedge(attempt);
+      else this.replaceHung(attempt);
+    }, afterMs);
+  }
+
+  /**
+   * `slow` passed the learned timeout: it is a hang if another try may replace it (the retry
+   * policy and budget allow one) — cancelled, counted as hung, retried elsewhere. If not, it
+   * keeps its chance: a slow answer beats an error.
+   */
+  private replaceHung(slow: Attempt): void {
+    this.ended(slow);
+    if (!this.mayRetry('timeout', undefined)) {
+      this.live.push(slow);
+      return;
+    }
+    slow.abandonAsHung();
+    this.retry(slow, new SwitchboardError('upstream_timeout', `service "${this.service.name}": upstream did not answer within the learned timeout`));
+  }
+
+  /** `slow` passed its per-try timeout without an answer: race a try on another instance. */
+  private hedge(slow: Attempt): void {
+    if (!this.service.retry.mayHedge(this.request.method, this.tries, true)) return;
+    (this.tried ??= []).push(slow.upstream);
+    const upstream = this.service.pick(this.pickRequest, this.tried);
+    if (upstream === undefined || upstream === slow.upstream) {
+      this.service.budget.retryFinished();
+      return;
+    }
+    this.slotGranted = true;
+    (this.hedges ??= []).push(this.send(upstream));
+  }
+
+  /** The exchange is over: the tries in flight are abandoned, the budget slot returned. */
   close(): void {
-    const attempt = this.current;
-    this.current = undefined;
-    attempt?.cancel();
-    this.endRetry();
+    this.clearSlowTimer();
+    for (const attempt of this.live.splice(0)) attempt.cancel();
+    this.answering?.cancel();
+    this.answering = undefined;
+    this.releaseSlot();
+    this.releaseGrantedSlot();
   }
 
   onAttemptHeaders(attempt: Attempt, status: number, statusText: string, rawHeaders: Buffer[]): boolean {
-    this.endRetry();
-    if (status >= 500 && this.service.retry.retriesStatus(status) && this.mayRetry(statusFailureKind(status), status)) {
-      this.retry(attempt, new SwitchboardError('upstream_unreachable', `service "${this.service.name}": upstream answered ${status}`));
-      return false;
+    this.ended(attempt);
+    if (status >= 500 && this.service.retry.retriesStatus(status)) {
+      // A racing try may still answer well: this one is dropped, nothing else is started.
+      if (this.live.length > 0) return false;
+      if (this.mayRetry(statusFailureKind(status), status)) {
+        this.retry(attempt, new SwitchboardError('upstream_unreachable', `service "${this.service.name}": upstream answered ${status}`));
+        return false;
+      }
     }
+    this.won(attempt);
     return this.next.onAttemptHeaders(attempt, status, statusText, rawHeaders);
   }
 
@@ -99,25 +176,48 @@ export class RetryHandler implements AttemptHandler {
   }
 
   onAttemptEnd(attempt: Attempt): void {
-    this.current = undefined;
+    this.answering = undefined;
     this.next.onAttemptEnd(attempt);
   }
 
   onAttemptError(attempt: Attempt, failure: AttemptFailure): void {
-    this.endRetry();
-    if (!failure.midBody && !failure.deadline && isRetriableKind(failure.kind) && this.mayRetry(failure.kind, undefined)) {
+    if (failure.midBody) {
+      this.answering = undefined;
+      this.next.onAttemptError(attempt, failure);
+      return;
+    }
+    // A try that lost a race was already given up: its failure is nobody's news.
+    if (!this.live.includes(attempt)) return;
+    this.ended(attempt);
+    if (this.live.length > 0) return;
+    if (!failure.deadline && isRetriableKind(failure.kind) && this.mayRetry(failure.kind, undefined)) {
       this.retry(attempt, failure.error);
       return;
     }
-    this.current = undefined;
     this.next.onAttemptError(attempt, failure);
+  }
+
+  /** `winner`'s answer goes to the client: every other try in flight is given up as hung. */
+  private won(winner: Attempt): void {
+    this.clearSlowTimer();
+    this.answering = winner;
+    if (this.hedges?.includes(winner)) hedgesWonTotal.inc({ service: this.service.name });
+    for (const loser of this.live.splice(0)) loser.abandonAsHung();
+  }
+
+  /** `attempt` produced a response head or failed: it is no longer in flight. */
+  private ended(attempt: Attempt): void {
+    const at = this.live.indexOf(attempt);
+    if (at >= 0) this.live.splice(at, 1);
+    if (this.live.length === 0) this.clearSlowTimer();
+    if (attempt === this.slotHolder) this.releaseSlot();
   }
 
   private mayRetry(kind: Exclude<FailureKind, 'invalid-response' | 'internal'>, status: number | undefined): boolean {
     const policy = this.service.retry;
     if (policy.attempts === 0) return false;
     const body = this.request.body;
-    this.holdsSlot = policy.mayRetry({
+    this.slotGranted = policy.mayRetry({
       kind,
       status,
       method: this.request.method,
@@ -125,7 +225,7 @@ export class RetryHandler implements AttemptHandler {
       bodyReplayable: !(body instanceof StreamedBody && body.started),
       clientResponseStarted: false,
     });
-    return this.holdsSlot;
+    return this.slotGranted;
   }
 
   private retry(failed: Attempt, failure: SwitchboardError): void {
@@ -134,10 +234,23 @@ export class RetryHandler implements AttemptHandler {
   }
 
   /** A retry's try has ended (or the exchange has): its budget slot goes back. */
-  private endRetry(): void {
-    if (!this.holdsSlot) return;
-    this.holdsSlot = false;
+  private releaseSlot(): void {
+    if (this.slotHolder === undefined) return;
+    this.slotHolder = undefined;
     this.service.budget.retryFinished();
+  }
+
+  /** A slot granted for a try that was never sent. */
+  private releaseGrantedSlot(): void {
+    if (!this.slotGranted) return;
+    this.slotGranted = false;
+    this.service.budget.retryFinished();
+  }
+
+  private clearSlowTimer(): void {
+    if (this.slowTimer === undefined) return;
+    clearTimeout(this.slowTimer);
+    this.slowTimer = undefined;
   }
 }
 

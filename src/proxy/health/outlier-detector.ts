@@ -11,7 +11,7 @@ import { realScheduler, type Scheduler } from '../../clock';
  */
 export type RequestOutcome = 'success' | 'http_5xx' | 'gateway_failure';
 
-export type EjectionReason = 'consecutive_5xx' | 'consecutive_gateway_failure';
+export type EjectionReason = 'consecutive_5xx' | 'consecutive_gateway_failure' | 'latency';
 
 /**
  * The service's `outlierDetection` policy (src/config/schema.ts has the defaults and why:
@@ -88,6 +88,12 @@ export class OutlierDetector {
     countOutcome(state, outcome);
     const reason = this.dueReason(state);
     if (reason) this.tryEject(id, state, reason);
+  }
+
+  /** The latency outlier rule found the host far slower than its peers (latency-weights.ts). */
+  slow(id: string): void {
+    const state = this.hosts.get(id);
+    if (state && !state.cancelReturn) this.tryEject(id, state, 'latency');
   }
 
   isEjected(id: string): boolean {
