@@ -3,7 +3,9 @@
 export type BackendRequest =
   | { seq: number; op: 'open'; id: string; track: boolean }
   | { seq: number; op: 'close'; id: string }
-  | { seq: number; op: 'arrivals'; ids: string[] };
+  | { seq: number; op: 'arrivals'; ids: string[] }
+  /** How an instance answers from now on: after `delayMs`, or (hang) never. */
+  | { seq: number; op: 'behave'; id: string; hang: boolean; delayMs: number };
 
 export interface BackendReply {
   seq: number;

@@ -1,8 +1,8 @@
 /**
  * The backends every peer forwards to, run as one child process of the harness (so their CPU
  * is not the proxies' and their event loop is not the load generator's). The harness drives
- * it over IPC: open and close instances (one listener each, 127.0.0.1:0), and read which
- * instance saw a request when (for the churn scenario).
+ * it over IPC: open and close instances (one listener each, 127.0.0.1:0), read which
+ * instance saw a request when (churn, slow), and make an instance slow or hung (slow).
  *
  * Routes, the same on every instance:
  *   GET  /small   a 64-byte body
@@ -23,17 +23,30 @@ interface Instance {
   port: number;
   /** Arrival times (monotonic ms), only for instances opened with `track`. */
   arrivals?: number[];
+  /** Every answer waits this long (ms). */
+  delayMs: number;
+  /** Accept requests, never answer them. */
+  hang: boolean;
 }
 
 const instances = new Map<string, Instance>();
 
 function handle(id: string, instance: () => Instance | undefined, req: http.IncomingMessage, res: http.ServerResponse): void {
-  instance()?.arrivals?.push(monotonicMs());
+  const state = instance();
+  state?.arrivals?.push(monotonicMs());
   res.setHeader('x-instance', id);
+  if (state?.hang) {
+    req.resume();
+    return;
+  }
   if (req.method === 'POST' || req.method === 'PUT') return sink(req, res);
   const body = req.url?.startsWith('/big') ? BIG_BODY : SMALL_BODY;
-  res.writeHead(200, { 'content-type': 'text/plain', 'content-length': body.length });
-  res.end(body);
+  const answer = (): void => {
+    res.writeHead(200, { 'content-type': 'text/plain', 'content-length': body.length });
+    res.end(body);
+  };
+  if (state !== undefined && state.delayMs > 0) setTimeout(answer, state.delayMs);
+  else answer();
 }
 
 function sink(req: http.IncomingMessage, res: http.ServerResponse): void {
@@ -59,7 +72,7 @@ async function open(id: string, track: boolean): Promise<number> {
     server.listen(0, '127.0.0.1', () => resolve());
   });
   const port = (server.address() as AddressInfo).port;
-  instances.set(id, { server, port, arrivals: track ? [] : undefined });
+  instances.set(id, { server, port, arrivals: track ? [] : undefined, delayMs: 0, hang: false });
   return port;
 }
 
@@ -70,7 +83,7 @@ async function close(id: string): Promise<void> {
   // Like a real instance shutting down: idle keep-alive sockets go now, requests in flight
   // may finish, and whatever is still open after a bound is cut.
   await new Promise<void>((resolve) => {
-    const force = setTimeout(() => instance.server.closeAllConnections(), 2000);
+    const force = setTimeout(() => instance.server.closeAllConnections(), instance.hang ? 0 : 2000);
     instance.server.close(() => {
       clearTimeout(force);
       resolve();
@@ -93,6 +106,13 @@ async function execute(request: BackendRequest): Promise<BackendReply> {
       return { seq: request.seq };
     case 'arrivals':
       return { seq: request.seq, arrivals: arrivals(request.ids) };
+    case 'behave': {
+      const instance = instances.get(request.id);
+      if (!instance) throw new Error(`no instance ${request.id}`);
+      instance.hang = request.hang;
+      instance.delayMs = request.delayMs;
+      return { seq: request.seq };
+    }
   }
 }
 

@@ -61,6 +61,11 @@ export class Backends {
     return reply.arrivals ?? {};
   }
 
+  /** From now on the instance answers after `delayMs`, or (hang) never. */
+  async behave(id: string, behaviour: { hang?: boolean; delayMs?: number }): Promise<void> {
+    await this.call({ op: 'behave', id, hang: behaviour.hang ?? false, delayMs: behaviour.delayMs ?? 0 });
+  }
+
   async stop(): Promise<void> {
     await this.proc.stop(2000);
   }

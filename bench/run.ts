@@ -29,6 +29,7 @@ import type { ModePart } from './scenarios/per-mode';
 import { propagationScenario } from './scenarios/propagation';
 import { scaleScenario } from './scenarios/scale';
 import type { Scenario, ScenarioContext, ScenarioName } from './scenarios/scenario';
+import { slowScenario } from './scenarios/slow';
 import { smallScenario } from './scenarios/small';
 
 const SCENARIOS: Record<ScenarioName, Scenario> = {
@@ -38,6 +39,7 @@ const SCENARIOS: Record<ScenarioName, Scenario> = {
   churn: churnScenario,
   propagation: propagationScenario,
   failover: failoverScenario,
+  slow: slowScenario,
   scale: scaleScenario,
 };
 

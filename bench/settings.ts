@@ -36,6 +36,8 @@ export interface BenchSettings {
      */
     pollGapMs: number;
   };
+  /** Slow and hung instances: the fault runs `faultMs`; "settled" counts from `settleMs` in. */
+  slow: { connections: number; baseDelayMs: number; slowFactor: number; beforeMs: number; faultMs: number; settleMs: number };
   /** Distributed mode: kill -9 the leader registry, time until a survivor leads. */
   failover: { trials: number; timeoutMs: number };
   scale: {
@@ -57,6 +59,7 @@ export function fullSettings(): BenchSettings {
     large: { run: { durationMs: 4000 }, connections: 8 },
     churn: { durationMs: 20_000, connections: 16, instances: 4, intervalMs: 200, allowanceMs: 200, drainMs: 1000 },
     propagation: { registrations: 200, timeoutMs: 5000, pollGapMs: 1 },
+    slow: { connections: 8, baseDelayMs: 2, slowFactor: 20, beforeMs: 3000, faultMs: 10_000, settleMs: 5000 },
     failover: { trials: 3, timeoutMs: 30_000 },
     scale: { services: 10_000, instances: 100_000, concurrency: 64, budgetMs: 240_000, cpuRequests: 20_000 },
   };
@@ -70,6 +73,7 @@ export function quickSettings(): BenchSettings {
     large: { run: { requests: 20 }, connections: 4 },
     churn: { durationMs: 3000, connections: 4, instances: 3, intervalMs: 200, allowanceMs: 200, drainMs: 500 },
     propagation: { registrations: 20, timeoutMs: 5000, pollGapMs: 1 },
+    slow: { connections: 4, baseDelayMs: 2, slowFactor: 20, beforeMs: 1000, faultMs: 3000, settleMs: 1500 },
     failover: { trials: 1, timeoutMs: 30_000 },
     scale: { services: 100, instances: 1000, concurrency: 32, budgetMs: 30_000, cpuRequests: 300 },
   };

@@ -70,6 +70,8 @@ export interface StartOptions {
   registerApp?: boolean;
   /** Passed to the child's environment (e.g. a log level). */
   env?: Record<string, string>;
+  /** More CLI flags for `switchboard all` (e.g. `--config <file>`). */
+  args?: string[];
   /** Flags for node itself, before the script (e.g. `--cpu-prof`, which NODE_OPTIONS refuses). */
   nodeArgs?: string[];
 }
@@ -78,7 +80,7 @@ export interface StartOptions {
 export async function startSwitchboard(ctx: PeerContext, options: StartOptions): Promise<SwitchboardPeer> {
   mkdirSync(options.dataDir, { recursive: true });
   const spawnedAt = monotonicMs();
-  const proc = new ManagedProcess(process.execPath, [...(options.nodeArgs ?? []), ...allInOneArgs(options.dataDir)], {
+  const proc = new ManagedProcess(process.execPath, [...(options.nodeArgs ?? []), ...allInOneArgs(options.dataDir), ...(options.args ?? [])], {
     env: { ...process.env, ...options.env },
   });
   let registry: RegistryClient | undefined;

@@ -11,7 +11,7 @@ import type { SwitchboardPeer } from '../peers/switchboard';
 import type { BenchSettings } from '../settings';
 import type { ModePart } from './per-mode';
 
-export const SCENARIO_NAMES = ['small', 'cpu', 'large', 'churn', 'propagation', 'failover', 'scale'] as const;
+export const SCENARIO_NAMES = ['small', 'cpu', 'large', 'churn', 'propagation', 'failover', 'slow', 'scale'] as const;
 export type ScenarioName = (typeof SCENARIO_NAMES)[number];
 
 export interface ScenarioContext {
