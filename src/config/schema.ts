@@ -132,7 +132,7 @@ function policyNodes(withDefaults: boolean) {
       },
       {
         description:
-          "Latency-aware weights, whatever the balancer (ring-hash excepted: a key keeps its instance): each instance's recent latency is tracked (a time-weighted moving average of its answers, timed-out tries included), and an instance slower than `tolerance` × the service's median instance (+ 1 ms, below which loopback timings are noise) has its weight scaled by (allowed ÷ its latency)³, to no less than `minWeightPercent` % (so it is still sampled, and regains its share within about one `decay` once it is fast again). Consul Weights stay the upper bound. With the defaults an instance 20× slower than its peers gets about 0.25 % of a 3-instance service's requests within a couple of seconds, so the service's p99 stays near the healthy one; when every instance slows down together nothing changes.",
+          "Latency-aware weights, whatever the balancer (ring-hash excepted: a key keeps its instance): each instance's recent latency is tracked (a time-weighted moving average of its answers, timed-out tries included), and an instance slower than `tolerance` × the service's median instance (+ 2 ms, below which timings are noise), once it has given 10 answers, has its weight scaled by (allowed ÷ its latency)³, to no less than `minWeightPercent` % (so it is still sampled, and regains its share within about one `decay` once it is fast again). Consul Weights stay the upper bound. With the defaults an instance 20× slower than its peers gets about 0.25 % of a 3-instance service's requests within a couple of seconds, so the service's p99 stays near the healthy one; when every instance slows down together nothing changes.",
       },
     ),
     healthCheck: part(

@@ -18,8 +18,11 @@ import type { Upstream } from './upstream';
  */
 export type LatencyAwareConfig = ServicePolicy['latencyAware'];
 
-/** Below a millisecond, differences between instances on one host are scheduling noise. */
-export const NOISE_MS = 1;
+/** Below a couple of milliseconds, differences between instances are scheduling noise. */
+export const NOISE_MS = 2;
+
+/** Answers an instance must have given before its latency can cost it weight. */
+export const MIN_SAMPLES_TO_JUDGE = 10;
 
 /** Answers an instance must have given before the latency outlier rule judges it. */
 export const MIN_SAMPLES_TO_EJECT = 20;
@@ -39,7 +42,7 @@ export function applyLatencyWeights(upstreams: readonly Upstream[], config: Read
   for (const u of upstreams) {
     const estimate = u.latency.estimate;
     let factor = 1;
-    if (median !== undefined && estimate !== undefined && u.available()) {
+    if (median !== undefined && estimate !== undefined && u.available() && u.latency.samples >= MIN_SAMPLES_TO_JUDGE) {
       if (config.enabled) factor = weightFactor(estimate, median, config);
       if (slowFactor > 0 && u.latency.samples >= MIN_SAMPLES_TO_EJECT && estimate >= slowFactor * median + NOISE_MS) verdicts.slow.push(u);
     }
@@ -58,12 +61,12 @@ export function weightFactor(estimate: number, median: number, config: Readonly<
   return Math.max(config.minWeightPercent / 100, ratio * ratio * ratio);
 }
 
-/** The lower median of the available upstreams' estimates; undefined with fewer than two. */
+/** The lower median of the judged upstreams' estimates; undefined with fewer than two. */
 function medianEstimate(upstreams: readonly Upstream[]): number | undefined {
   const estimates: number[] = [];
   for (const u of upstreams) {
     const estimate = u.latency.estimate;
-    if (estimate !== undefined && u.available()) estimates.push(estimate);
+    if (estimate !== undefined && u.available() && u.latency.samples >= MIN_SAMPLES_TO_JUDGE) estimates.push(estimate);
   }
   if (estimates.length < 2) return undefined;
   estimates.sort((a, b) => a - b);

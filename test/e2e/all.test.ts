@@ -3,7 +3,8 @@
  * through the npm `consul` client, traffic through the proxy.
  */
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import Consul from 'consul';
@@ -38,7 +39,11 @@ describe('switchboard all: one running process', () => {
   }
 
   before(async () => {
-    sb = await SwitchboardProcess.start();
+    // "web" checks the split by Consul Weights alone: latency-aware weights would (rightly)
+    // tilt it towards whichever instance happens to answer faster on a busy machine.
+    const config = path.join(mkdtempSync(path.join(os.tmpdir(), 'sb-all-')), 'switchboard.yaml');
+    writeFileSync(config, 'proxy:\n  services:\n    web:\n      latencyAware: { enabled: false }\n');
+    sb = await SwitchboardProcess.start({ args: ['--config', config] });
     consul = new Consul(sb.apiEndpoint());
   });
 

@@ -19,32 +19,43 @@ describe('InstanceLatency: a time-weighted moving average', () => {
     assert.equal(l.estimate, 7);
   });
 
-  it('moves 1 − e^(−Δt/decay) of the way to a new sample, whatever the request rate', () => {
+  /** An estimate that has seen enough answers (2 ms each, 1 ms apart) to weigh by time. */
+  function warm(): InstanceLatency {
     const l = new InstanceLatency();
-    l.observe(2, 0, 1000);
-    l.observe(40, 1000, 1000);
-    assert.ok(Math.abs((l.estimate as number) - (2 + 38 * (1 - Math.exp(-1)))) < 1e-9);
+    for (let t = 0; t < 2000; t++) l.observe(2, t, 1000);
+    return l;
+  }
+
+  it('the first answers are averaged by count: one cold outlier is diluted', () => {
+    const l = new InstanceLatency();
+    l.observe(9, 0, 1000);
+    for (let i = 1; i <= 8; i++) l.observe(1, i, 1000);
+    assert.ok(Math.abs((l.estimate as number) - (9 + 8) / 9) < 1e-9, String(l.estimate));
+  });
+
+  it('once warm, moves 1 − e^(−Δt/decay) of the way to a new sample, whatever the request rate', () => {
+    const l = warm();
+    l.observe(40, 2999, 1000);
+    assert.ok(Math.abs((l.estimate as number) - (2 + 38 * (1 - Math.exp(-1)))) < 1e-6, String(l.estimate));
     // A thousand samples over the same second move it about as far as one.
-    const busy = new InstanceLatency();
-    busy.observe(2, 0, 1000);
-    for (let t = 1; t <= 1000; t++) busy.observe(40, t, 1000);
+    const busy = warm();
+    for (let t = 2000; t < 3000; t++) busy.observe(40, t, 1000);
     assert.ok(Math.abs((busy.estimate as number) - (l.estimate as number)) < 0.5, `${busy.estimate} vs ${l.estimate}`);
   });
 
   it('samples in the same clock tick still count a little', () => {
-    const l = new InstanceLatency();
-    l.observe(2, 0, 1000);
-    l.observe(1002, 0, 1000);
-    assert.ok((l.estimate as number) > 2 && (l.estimate as number) < 2.2);
+    const l = warm();
+    l.observe(1002, 1999, 1000);
+    assert.ok((l.estimate as number) > 2 && (l.estimate as number) < 3, String(l.estimate));
   });
 });
 
 describe('weightFactor: the share of its weight a slower instance keeps', () => {
   const cases: Array<{ name: string; estimate: number; median: number; expected: number }> = [
     { name: 'as fast as the median', estimate: 2, median: 2, expected: 1 },
-    { name: 'within tolerance (1.5 × 2 + 1 ms)', estimate: 4, median: 2, expected: 1 },
-    { name: 'sub-millisecond differences are noise', estimate: 1.2, median: 0.2, expected: 1 },
-    { name: '5× slower: (allowed / estimate)³', estimate: 10, median: 2, expected: (4 / 10) ** 3 },
+    { name: 'within tolerance (1.5 × 2 + 2 ms)', estimate: 5, median: 2, expected: 1 },
+    { name: 'differences of a millisecond or two are noise', estimate: 2.2, median: 0.2, expected: 1 },
+    { name: '5× slower: (allowed / estimate)³', estimate: 10, median: 2, expected: (5 / 10) ** 3 },
     { name: '20× slower: at the minimum', estimate: 40, median: 2, expected: 0.005 },
     { name: 'a hang: never below the minimum', estimate: 5000, median: 2, expected: 0.005 },
   ];

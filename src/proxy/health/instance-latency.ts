@@ -6,6 +6,9 @@
  * within about one `decay` whatever its share of traffic, and one that recovered is trusted
  * again as fast.
  *
+ * The first samples are averaged by count instead (the bias correction of an EWMA's start),
+ * so a slow first answer — a new connection, a cold JIT — is diluted as answers come.
+ *
  * Plain rather than Linkerd's peak-EWMA: a peak estimate jumps to every outlier, so one GC
  * pause on a fast instance would cut its traffic for a whole decay period; hangs are the
  * adaptive per-try timeout's job (a timed-out try is recorded here at what it cost).
@@ -25,7 +28,9 @@ export class InstanceLatency {
     } else {
       // Samples in the same millisecond tick of the clock still count, a little.
       const elapsed = Math.max(now - this.stamp, SAME_TICK_MS);
-      const weight = Math.exp(-elapsed / decayMs);
+      // While samples are few they are averaged by count: one cold-connection or JIT outlier
+      // among the first answers must not stand for the instance for a whole decay period.
+      const weight = Math.min(Math.exp(-elapsed / decayMs), 1 - 1 / (this.samples + 1));
       this.value = this.value * weight + ms * (1 - weight);
     }
     this.stamp = now;
