@@ -61,7 +61,7 @@ function waitForListeners(proc: ManagedProcess): Promise<Record<Listener, string
 }
 
 function allInOneArgs(dataDir: string): string[] {
-  return [BIN, 'all', '--proxy-listen', '127.0.0.1:0', '--api-listen', '127.0.0.1:0', '--admin-listen', '127.0.0.1:0', '--data-dir', dataDir];
+  return [BIN, 'all', '--proxy-listen', '127.0.0.1:0', '--api-listen', '127.0.0.1:0', '--admin-listen', '127.0.0.1:0', '--dns-listen', '127.0.0.1:0', '--data-dir', dataDir];
 }
 
 export interface StartOptions {

@@ -55,6 +55,8 @@ const SERVING_REGISTRY: readonly Role[] = ['all', 'registry'];
  */
 export const MAX_DURATION_MS = 2 ** 31 - 1;
 
+const DNS_NAME_PATTERN = '^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$';
+
 export const LISTEN_REASON = 'must be host:port with a port from 0 to 65535';
 
 /** A duration: "250ms", "5s", "1m30s", "1h", or a number of milliseconds. Validated as milliseconds. */
@@ -287,7 +289,7 @@ export const ConfigSchema = Type.Object(
         cli: { flag: 'log-level', roles: ALL_ROLES, arg: 'LEVEL', help: `log level: ${LOG_LEVELS.join('|')}` },
     }),
     domain: Type.String({
-      pattern: '^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$',
+      pattern: DNS_NAME_PATTERN,
       default: 'svc',
       errorReason: 'must be a DNS name like "svc" or "internal.example"',
       description: 'Host suffix for name routing: a request with `Host: users.svc` goes to service "users".',
@@ -390,6 +392,63 @@ export const ConfigSchema = Type.Object(
         cli: { flag: 'election-ttl', roles: ['registry'], help: 'with --store etcd: lease TTL of the leader election, about how long a dead leader takes to be replaced (whole seconds, at least 1s)' },
       }),
     }),
+    dns: Section(
+      {
+        listen: Type.Union([Type.Literal(''), Type.String({ format: 'listen' })], {
+          default: '127.0.0.1:8600',
+          errorReason: `${LISTEN_REASON}, or "" (off)`,
+          description: "UDP and TCP on the same port; \"\" turns DNS off. 8600 is Consul's port. Port 0 picks a free one (logged).",
+          cli: { flag: 'dns-listen', roles: SERVING_REGISTRY, arg: 'HOST:PORT', help: 'DNS interface host:port, UDP and TCP ("" = off)' },
+        }),
+        domain: Type.String({
+          pattern: DNS_NAME_PATTERN,
+          default: 'consul',
+          errorReason: 'must be a DNS name like "consul" or "internal.example"',
+          description: 'The zone answered: `<service>.service.<domain>`. `consul`, so resolvers already set up for Consul keep working.',
+          cli: { flag: 'dns-domain', roles: SERVING_REGISTRY, arg: 'NAME', help: 'DNS zone answered (<service>.service.<domain>)' },
+        }),
+        altDomain: Type.String({
+          pattern: `^$|${DNS_NAME_PATTERN}`,
+          default: '',
+          errorReason: 'must be a DNS name like "sd.example", or ""',
+          description: 'A second zone answered the same way (Consul\'s alt_domain); answers use the name that was asked.',
+          cli: { flag: 'dns-alt-domain', roles: SERVING_REGISTRY, arg: 'NAME', help: 'a second DNS zone answered the same way' },
+        }),
+        serviceTtl: Duration('5s', {
+          allowZero: true,
+          description: "TTL of service records (whole seconds are sent). Consul's default of 0 makes every resolver ask again for every connection; 5 s keeps them close to the catalog without that.",
+          cli: { flag: 'dns-service-ttl', roles: SERVING_REGISTRY, help: 'TTL of service records' },
+        }),
+        nodeTtl: Duration('5s', { allowZero: true, description: 'TTL of node and `.addr.` records.' }),
+        negativeTtl: Duration('5s', {
+          allowZero: true,
+          description: 'How long resolvers may cache "no such name" (the SOA minimum and TTL in negative answers, RFC 2308): how soon a new service is seen by a resolver that asked before it existed.',
+        }),
+        onlyPassing: Type.Boolean({
+          default: false,
+          description: "Answer with passing instances only; by default warning ones are included too (Consul's only_passing).",
+          cli: { flag: 'dns-only-passing', roles: SERVING_REGISTRY, help: 'leave warning instances out of DNS answers' },
+        }),
+        recursors: Type.Array(Type.String({ format: 'listen', errorReason: LISTEN_REASON }), {
+          default: [],
+          description: 'Resolvers (host:port) that names outside our zones are forwarded to, tried in order. Empty, the default: such names are REFUSED — this server is never an open resolver.',
+          cli: { flag: 'dns-recursors', roles: SERVING_REGISTRY, arg: 'HOST:PORT[,...]', help: 'resolvers for names outside our zones (empty = refuse them)' },
+        }),
+        recursorTimeout: Duration('2s', { description: 'How long to wait for each recursor before trying the next (SERVFAIL after the last).' }),
+        rateLimit: Type.Number({
+          minimum: 0,
+          default: 5000,
+          description:
+            'Queries per second one source address may send (a token bucket with a burst of one second); beyond it UDP queries are dropped and TCP connections closed. 0 = no limit. Raise it if a caching resolver forwards many clients\' queries from one address.',
+          cli: { flag: 'dns-rate-limit', roles: SERVING_REGISTRY, help: 'queries per second per source address (0 = no limit)' },
+        }),
+        maxStale: Duration('1h', {
+          description:
+            'Distributed mode: DNS answers come from this registry\'s view of the catalog, also while the store is unreachable (counted in switchboard_dns_stale_answers_total) — for at most this long; after that queries get SERVFAIL rather than an answer that old.',
+        }),
+      },
+      { description: "DNS interface of the registry (Consul's query forms), served from the same catalog view as the API." },
+    ),
     proxy: Section(
       {
         listen: Listen('127.0.0.1:8080', { cli: { flag: 'proxy-listen', roles: SERVING_PROXY, arg: 'HOST:PORT', help: 'proxy (data plane) host:port' } }),

@@ -5,6 +5,7 @@ import type { Logger } from '../log';
 import { ProxyServer } from '../proxy/server';
 import { Registry } from '../registry/registry';
 import { EmbeddedStore } from '../registry/store/embedded-store';
+import { startRoleDns } from './dns';
 import { listen, logListening, startRole, startRoleAdmin, type RunningRole } from './lifecycle';
 
 /**
@@ -14,12 +15,13 @@ import { listen, logListening, startRole, startRoleAdmin, type RunningRole } fro
  * roles only swap the store, the bus and the source.
  */
 
-export type RunningAll = RunningRole<{ api: string; proxy: string; admin: string }>;
+export type RunningAll = RunningRole<{ api: string; proxy: string; admin: string; dns: string }>;
 
 /** stop(): stop accepting, drain in-flight requests (bounded by proxy.drain), flush the journal. */
 export async function startAll(config: Readonly<SwitchboardConfig>, logger: Logger): Promise<RunningAll> {
   assertLocalOnly(config);
   let proxy: ProxyServer | undefined;
+  let dns = '';
   return startRole(logger, async (role) => {
     const { stack } = role;
     const store = new EmbeddedStore({
@@ -48,11 +50,12 @@ export async function startAll(config: Readonly<SwitchboardConfig>, logger: Logg
       logger,
       config,
       // Known once bound (port 0 resolves then): registrations may never point at them.
-      otherListeners: () => [admin.address, proxy?.address ?? config.proxy.listen],
+      otherListeners: () => [admin.address, proxy?.address ?? config.proxy.listen, dns],
     });
     await listen('api', config.api.listen, () => registry.start());
     stack.push('registry', () => registry.stop());
     logListening(logger, 'api', registry.address);
+    dns = await startRoleDns(stack, config, registry, logger);
 
     const source = registry.source();
     stack.push('catalog source', () => source.close());
@@ -62,7 +65,7 @@ export async function startAll(config: Readonly<SwitchboardConfig>, logger: Logg
     stack.push('proxy', () => started.stop(config.proxy.drain));
     logListening(logger, 'proxy', started.address);
 
-    return { api: registry.address, proxy: started.address, admin: admin.address };
+    return { api: registry.address, proxy: started.address, admin: admin.address, dns };
   });
 }
 

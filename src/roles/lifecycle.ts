@@ -61,9 +61,9 @@ export async function startRoleAdmin(role: RoleStart, options: AdminOptions): Pr
   return admin;
 }
 
-export type Listener = 'api' | 'proxy' | 'admin';
+export type Listener = 'api' | 'proxy' | 'admin' | 'dns';
 
-const LISTEN_FLAG: Record<Listener, string> = { api: '--api-listen', proxy: '--proxy-listen', admin: '--admin-listen' };
+const LISTEN_FLAG: Record<Listener, string> = { api: '--api-listen', proxy: '--proxy-listen', admin: '--admin-listen', dns: '--dns-listen' };
 
 /** Runs a listener's start and turns a bind failure into one line that names the flag. */
 export async function listen<T>(listener: Listener, address: string, start: () => Promise<T>): Promise<T> {

@@ -8,6 +8,7 @@ import { StoreHealth } from '../registry/store-health';
 import { EmbeddedStore } from '../registry/store/embedded-store';
 import { EtcdStore } from '../registry/store/etcd-store';
 import type { Store } from '../registry/store/store';
+import { startRoleDns } from './dns';
 import { listen, logListening, startRole, startRoleAdmin, type RunningRole } from './lifecycle';
 
 /**
@@ -17,10 +18,11 @@ import { listen, logListening, startRole, startRoleAdmin, type RunningRole } fro
  * expires TTLs and publishes. With the embedded store there is one registry, always leader.
  */
 
-export type RunningRegistry = RunningRole<{ api: string; admin: string }>;
+export type RunningRegistry = RunningRole<{ api: string; admin: string; dns: string }>;
 
 export async function startRegistry(config: Readonly<SwitchboardConfig>, logger: Logger): Promise<RunningRegistry> {
   let apiServing = false;
+  let dns = '';
   return startRole(logger, async (role) => {
     const { stack } = role;
     const store = openStore(config, logger);
@@ -44,7 +46,7 @@ export async function startRegistry(config: Readonly<SwitchboardConfig>, logger:
       bus,
       logger,
       config,
-      otherListeners: () => [admin.address],
+      otherListeners: () => [admin.address, dns],
       election: electionFor(config, advertise, logger),
       advertise: config.api.advertise,
       storeHealthy: () => health.healthy,
@@ -53,9 +55,10 @@ export async function startRegistry(config: Readonly<SwitchboardConfig>, logger:
     apiServing = true;
     stack.push('registry', () => registry.stop());
     logListening(logger, 'api', registry.address);
+    dns = await startRoleDns(stack, config, registry, logger, () => health.healthy);
     warnIfUnadvertisable(config, registry.address, logger);
 
-    return { api: registry.address, admin: admin.address };
+    return { api: registry.address, admin: admin.address, dns };
   });
 }
 

@@ -54,7 +54,7 @@ describe('switchboard all: one running process', () => {
 
   test('logs one listening line per listener and answers /healthz and /readyz', async () => {
     const listening = sb.logs().filter((l) => l.msg === 'listening');
-    assert.deepEqual(listening.map((l) => l.listener).sort(), ['admin', 'api', 'proxy']);
+    assert.deepEqual(listening.map((l) => l.listener).sort(), ['admin', 'api', 'dns', 'proxy']);
     assert.equal((await request(sb.url('admin', '/healthz'))).status, 200);
     await waitFor('/readyz to turn 200', async () => (await request(sb.url('admin', '/readyz'))).status === 200);
   });
@@ -160,6 +160,7 @@ describe('switchboard all: one running process', () => {
       '--proxy-listen=127.0.0.1:0',
       '--api-listen=127.0.0.1:0',
       '--admin-listen=127.0.0.1:0',
+      '--dns-listen=127.0.0.1:0',
       `--data-dir=${sb.dataDir}`,
     ]);
     assert.equal(second.code, 1, second.stderr);

@@ -16,7 +16,7 @@ const dir = makeTempDir('cli');
 after(() => rmSync(dir, { recursive: true, force: true }));
 
 /** Flags that bind nothing real, so a start that gets past validation cannot collide. */
-const SAFE = ['--proxy-listen=127.0.0.1:0', '--api-listen=127.0.0.1:0', '--admin-listen=127.0.0.1:0'];
+const SAFE = ['--proxy-listen=127.0.0.1:0', '--api-listen=127.0.0.1:0', '--admin-listen=127.0.0.1:0', '--dns-listen=127.0.0.1:0'];
 
 describe('help', () => {
   test('switchboard --help lists the roles and every flag with its default', async () => {

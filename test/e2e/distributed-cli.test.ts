@@ -61,7 +61,7 @@ describe('distributed roles on the command line', () => {
 
   test('a registry whose etcd cannot be reached exits 1 naming the endpoints', async () => {
     const res = await runSwitchboard(
-      ['registry', '--store=etcd', '--etcd-endpoints=127.0.0.1:1', '--api-listen=127.0.0.1:0', '--admin-listen=127.0.0.1:0'],
+      ['registry', '--store=etcd', '--etcd-endpoints=127.0.0.1:1', '--api-listen=127.0.0.1:0', '--admin-listen=127.0.0.1:0', '--dns-listen=127.0.0.1:0'],
       { timeoutMs: 20_000 },
     );
     assert.equal(res.code, 1);

@@ -15,7 +15,7 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 test('an unknown balancer exits 2 naming proxy.services.<name>.balancer', async () => {
   const file = path.join(dir, 'bad-balancer.yaml');
   writeFileSync(file, 'proxy:\n  services:\n    users:\n      balancer: fastest\n');
-  const res = await runSwitchboard(['all', '--config', file, '--proxy-listen=127.0.0.1:0', '--api-listen=127.0.0.1:0', '--admin-listen=127.0.0.1:0', `--data-dir=${dir}`]);
+  const res = await runSwitchboard(['all', '--config', file, '--proxy-listen=127.0.0.1:0', '--api-listen=127.0.0.1:0', '--admin-listen=127.0.0.1:0', '--dns-listen=127.0.0.1:0', `--data-dir=${dir}`]);
   assert.equal(res.code, 2);
   const lines = res.stderr.trim().split('\n');
   assert.equal(lines.length, 1, res.stderr);

@@ -19,9 +19,9 @@ const START_TIMEOUT_MS = 20_000;
 const MAX_OUTPUT_CHARS = 1_000_000;
 
 export type RoleName = 'registry' | 'proxy';
-export type RoleListener = 'api' | 'proxy' | 'admin';
+export type RoleListener = 'api' | 'proxy' | 'admin' | 'dns';
 
-const LISTENERS: Record<RoleName, RoleListener[]> = { registry: ['api', 'admin'], proxy: ['proxy', 'admin'] };
+const LISTENERS: Record<RoleName, RoleListener[]> = { registry: ['api', 'admin', 'dns'], proxy: ['proxy', 'admin'] };
 
 export interface RoleOptions {
   /** Added to the child's environment (SWITCHBOARD_* of ours never leak in). */

@@ -12,7 +12,7 @@ import { logLines, readListeners, spawnSwitchboard, type LogLine } from './switc
 export { waitFor };
 export { REPO_ROOT, type LogLine } from './switchboard-bin';
 
-export type ListenerName = 'proxy' | 'api' | 'admin';
+export type ListenerName = 'proxy' | 'api' | 'admin' | 'dns';
 
 export interface Exit {
   code: number | null;
@@ -43,7 +43,7 @@ export class SwitchboardProcess {
     this.exit = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
   }
 
-  /** Spawns `switchboard all` and waits until all three listeners are up. */
+  /** Spawns `switchboard all` and waits until all four listeners are up. */
   static async start(options: StartOptions = {}): Promise<SwitchboardProcess> {
     const dataDir = options.dataDir ?? makeTempDir('e2e');
     const args = [
@@ -51,6 +51,7 @@ export class SwitchboardProcess {
       '--proxy-listen=127.0.0.1:0',
       '--api-listen=127.0.0.1:0',
       '--admin-listen=127.0.0.1:0',
+      '--dns-listen=127.0.0.1:0',
       `--data-dir=${dataDir}`,
       ...(options.args ?? []),
     ];
@@ -123,11 +124,11 @@ export class SwitchboardProcess {
 
   private async waitForListeners(): Promise<void> {
     await waitFor(
-      'switchboard to log its three listening lines',
+      'switchboard to log its four listening lines',
       () => {
         readListeners(this.logs(), this.addresses);
         if (!this.running()) throw new Error(`switchboard exited during start\n${this.output()}`);
-        return this.addresses.proxy !== undefined && this.addresses.api !== undefined && this.addresses.admin !== undefined;
+        return this.addresses.proxy !== undefined && this.addresses.api !== undefined && this.addresses.admin !== undefined && this.addresses.dns !== undefined;
       },
       15_000,
     ).catch((err: Error) => {

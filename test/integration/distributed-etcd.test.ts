@@ -2,12 +2,14 @@
  * Distributed mode over a 3-member etcd cluster, under etcd faults:
  * - the etcd Raft leader is killed while registrations stream in: writes resume and every
  *   registration a registry acknowledged is still in the catalog;
- * - two of three members are down (no quorum): writes answer 503 store_unavailable, reads
+ * - two of three members are down (no quorum): writes answer 503 store_unavailable, DNS
+ *   answers from the last view (counted as stale), reads
  *   keep answering from memory flagged X-Consul-KnownLeader: false, /readyz says not ready,
  *   proxies keep routing; when the members return, all of it recovers without a restart.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { dig } from '../helpers/dig';
 import { Backend } from '../helpers/backend';
 import { waitFor } from '../helpers/child';
 import { Topology, httpRequest, idsOf, register, registryCatalog, servedBy, waitConverged } from '../helpers/distributed';
@@ -91,6 +93,11 @@ describe('distributed mode: etcd faults', TIMEOUT, () => {
     }, 15_000);
     assert.equal((await httpRequest(registry.url('admin', '/readyz'))).status, 503);
     assert.equal(await servedBy(proxy, 'web'), 'web-0', 'the proxy routes on its last catalog');
+    // DNS answers from the registry's last view (stale, bounded by dns.maxStale), and says so.
+    const answer = await dig(registry.address('dns'), ['web.service.consul', 'A']);
+    assert.equal(answer.status, 'NOERROR', answer.text);
+    assert.deepEqual(answer.answer.map((a) => a.data), ['127.0.0.1']);
+    assert.match((await httpRequest(registry.url('admin', '/metrics'))).body, /^switchboard_dns_stale_answers_total [1-9]/m);
 
     await Promise.all(down.map((m) => m.restart()));
     await waitFor('writes to work again', async () => (await register(registry, { id: 'web-1', service: 'web', port: 1 })).status === 200, 30_000);

@@ -1,11 +1,11 @@
 import { createHash } from 'node:crypto';
 import { STATUS_CODES } from 'node:http';
-import { performance } from 'node:perf_hooks';
 import { isIP, type Socket } from 'node:net';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ApiConfig } from '../../config/types';
 import { SwitchboardError } from '../../errors';
 import { counter } from '../../metrics';
+import { TokenBuckets } from '../token-buckets';
 
 /**
  * What the API port accepts from a client before any route runs, cheapest check first:
@@ -135,29 +135,17 @@ function limitBlockingQueries(app: FastifyInstance, max: number): void {
   });
 }
 
-/**
- * A token bucket per writer (its token, or its address without one): `perSecond` writes a
- * second, `burst` at once. The buckets are forgotten once full again, so idle writers cost
- * nothing.
- */
+/** A token bucket per writer (its token, or its address without one): `perSecond` writes a second, `burst` at once. */
 function limitWriteRate(app: FastifyInstance, perSecond: number, burst: number): void {
-  const buckets = new Map<string, { tokens: number; at: number }>();
+  const buckets = new TokenBuckets(perSecond, burst);
   app.addHook('onRequest', async (request, reply) => {
     if (!WRITE_METHODS.has(request.method)) return;
-    const key = writerKey(request);
-    const now = performance.now();
-    const bucket = buckets.get(key) ?? { tokens: burst, at: now };
-    bucket.tokens = Math.min(burst, bucket.tokens + ((now - bucket.at) / 1000) * perSecond);
-    bucket.at = now;
-    if (bucket.tokens < 1) {
-      buckets.set(key, bucket);
+    const waitSeconds = buckets.take(writerKey(request));
+    if (waitSeconds > 0) {
       refusedTotal.inc({ reason: 'write_rate' });
-      reply.header('retry-after', String(Math.max(1, Math.ceil((1 - bucket.tokens) / perSecond))));
+      reply.header('retry-after', String(Math.max(1, Math.ceil(waitSeconds))));
       return sendRefusal(reply, new SwitchboardError('too_many_requests', `more than ${perSecond} writes a second from this client (api.writeRateLimit)`));
     }
-    bucket.tokens -= 1;
-    if (bucket.tokens >= burst - 1 && buckets.size > 10_000) buckets.delete(key);
-    else buckets.set(key, bucket);
   });
 }
 
