@@ -8,7 +8,7 @@ export type HealthStatus = 'passing' | 'warning' | 'critical';
 /** Severity order used to combine checks: an instance is as healthy as its worst check. */
 const SEVERITY: Record<HealthStatus, number> = { passing: 0, warning: 1, critical: 2 };
 
-export type CheckType = 'ttl' | 'http' | 'tcp';
+export type CheckType = 'ttl' | 'http' | 'tcp' | 'script';
 
 export interface Check {
   checkId: string;
@@ -28,6 +28,8 @@ export interface Check {
   header?: Record<string, string[]>;
   /** TCP check target `host:port`. */
   tcp?: string;
+  /** Script check: the program and its arguments, run without a shell. */
+  args?: string[];
   deregisterCriticalAfterMs?: number;
 }
 

@@ -379,6 +379,13 @@ export const ConfigSchema = Type.Object(
         description:
           "Bytes of an HTTP check's response body shown in its Output (printable ASCII only). 0, the default, shows the status line alone: a check's Output is readable by anyone who can read the catalog, so it must not become a way to read what a check can reach.",
       }),
+      enableScriptChecks: Type.Boolean({
+        default: false,
+        description:
+          "Script checks (Consul's `Args`): a check that runs a program on the registry's host and reads its exit status. Off by default, as in Consul (enable_script_checks), because whoever may register one runs code here; even when on, only loopback clients or ACL tokens with agent:write may register one. The program runs without a shell, with a minimal environment (PATH only), in its own process group that is killed at its Timeout.",
+        cli: { flag: 'enable-script-checks', roles: SERVING_REGISTRY, help: 'allow script checks (Args) from loopback clients or agent:write tokens' },
+      }),
+      scriptConcurrency: Type.Integer({ minimum: 1, maximum: 256, default: 4, description: 'Script checks running at once on this registry; the others wait their turn.' }),
       minCheckInterval: Duration('1s', {
         description: 'HTTP and TCP checks may not run more often than this (Interval below it is refused with 400); at most once a day is the other bound.',
       }),

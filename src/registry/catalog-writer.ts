@@ -248,7 +248,7 @@ function newCheck(spec: CheckSpec, prev: Check | undefined, now: number): Check 
     output: prev?.output ?? '',
     statusSince: prev?.statusSince ?? now,
   };
-  const optional = ['notes', 'ttlMs', 'intervalMs', 'timeoutMs', 'http', 'method', 'header', 'tcp', 'deregisterCriticalAfterMs'] as const;
+  const optional = ['notes', 'ttlMs', 'intervalMs', 'timeoutMs', 'http', 'method', 'header', 'tcp', 'args', 'deregisterCriticalAfterMs'] as const;
   for (const key of optional) if (spec[key] !== undefined) Object.assign(check, { [key]: spec[key] });
   return check;
 }

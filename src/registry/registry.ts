@@ -10,6 +10,7 @@ import { listenTarget } from '../config/schema';
 import { buildApi } from './api/server';
 import { AclStore } from './acl/acl-store';
 import { HttpCheck } from './checks/http-check';
+import { ScriptCheck } from './checks/script-check';
 import { TargetPolicy } from './targets';
 import { CatalogView } from './catalog-view';
 import { CatalogWriter } from './catalog-writer';
@@ -86,7 +87,10 @@ export class Registry {
       writer: this.writer,
       election: this.election,
       logger,
-      checks: { http: new HttpCheck({ outputExcerpt: options.config.registry.checkOutputExcerpt }) },
+      checks: {
+        http: new HttpCheck({ outputExcerpt: options.config.registry.checkOutputExcerpt }),
+        script: new ScriptCheck({ maxConcurrent: options.config.registry.scriptConcurrency }),
+      },
     });
   }
 
@@ -104,6 +108,7 @@ export class Registry {
         storeHealthy: this.options.storeHealthy,
         domain: this.options.config.domain,
         minCheckIntervalMs: this.options.config.registry.minCheckInterval,
+        scriptChecks: this.options.config.registry.enableScriptChecks,
         targets: new TargetPolicy(this.options.config.registry, () => [this.bound, ...(this.options.otherListeners?.() ?? [])].filter((a) => a !== '')),
         clients: this.options.config.api,
         acl: this.acl,

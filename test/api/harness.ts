@@ -37,7 +37,7 @@ export interface HarnessOptions {
   revWaitMs?: number;
   /** API settings over the schema's defaults (protectedMode, allowedHosts, …). */
   api?: Partial<ApiConfig>;
-  /** registry.deniedTargets / allowedTargets over the defaults. */
+  /** registry.* over the defaults (deniedTargets, allowedTargets, enableScriptChecks…). */
   targets?: Partial<RegistryConfig>;
   /** ACL settings over the defaults; `{ enabled: true }` turns tokens on. */
   acl?: Partial<AclConfig>;
@@ -75,6 +75,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     maxWaitMs: options.maxWaitMs ?? 600_000,
     domain: defaults.domain,
     minCheckIntervalMs: options.targets?.minCheckInterval ?? defaults.registry.minCheckInterval,
+    scriptChecks: options.targets?.enableScriptChecks ?? defaults.registry.enableScriptChecks,
     targets: new TargetPolicy({ ...defaults.registry, ...options.targets }, () => options.listeners ?? ['127.0.0.1:8500']),
     clients: { ...defaults.api, ...options.api },
   });

@@ -150,6 +150,11 @@ export class Authorizer {
     return this.allows('service', name, 'write');
   }
 
+  /** `agent "<node>" { policy = "write" }`: may act as the agent (script checks). */
+  agentWrite(node: string): boolean {
+    return this.allows('agent', node, 'write');
+  }
+
   private allows(resource: Resource, name: string, wanted: Access): boolean {
     if (this.isManagement) return true;
     const access = this.rules.exact[resource].get(name) ?? this.rules.prefix[resource].find(([p]) => name.startsWith(p))?.[1] ?? this.fallback;

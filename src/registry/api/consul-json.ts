@@ -92,6 +92,7 @@ function checkDefinition(check: Check): Record<string, unknown> {
   if (check.method !== undefined) def.Method = check.method;
   if (check.header !== undefined) def.Header = check.header;
   if (check.tcp !== undefined) def.TCP = check.tcp;
+  if (check.args !== undefined) def.Args = [...check.args];
   if (check.ttlMs !== undefined) def.TTL = formatDuration(check.ttlMs);
   if (check.intervalMs !== undefined) def.Interval = formatDuration(check.intervalMs);
   if (check.timeoutMs !== undefined) def.Timeout = formatDuration(check.timeoutMs);

@@ -18,6 +18,8 @@ export interface ApiContext {
   domain: string;
   /** registry.minCheckInterval: the shortest check Interval accepted. */
   minCheckIntervalMs: number;
+  /** registry.enableScriptChecks. */
+  scriptChecks: boolean;
   /** Where registrations and checks may point. */
   targets: TargetPolicy;
   /** What a client must be to be served at all, and how long it has to send its request (client-guard.ts). */

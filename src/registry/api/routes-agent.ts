@@ -5,6 +5,7 @@ import { awaitVisible, blockingRead } from './blocking';
 import { DATACENTER, NODE_NAME, agentService, canonicalCheckUpdate, canonicalRegistration } from './consul-json';
 import { permissionDenied, readable, requireServiceWrite } from './acl';
 import type { ApiContext } from './context';
+import { isLoopback } from './client-guard';
 import { parsePrefixTag } from '../../proxy/router';
 import { CHECK_UPDATE_SCHEMA, MAX_OUTPUT, REGISTER_SCHEMA, optionalString, parseFlag, parseRegistration } from './validation';
 
@@ -28,8 +29,10 @@ export function agentRoutes(app: FastifyInstance, ctx: ApiContext): void {
         targets: ctx.targets,
         domain: ctx.domain,
         minCheckIntervalMs: ctx.minCheckIntervalMs,
+        scriptChecks: ctx.scriptChecks,
       });
       requireServiceWrite(request, spec.service);
+      if (spec.checks.some((c) => c.type === 'script')) requireScriptRights(request, ctx);
       refuseTakenClaims(request, ctx, spec.service, spec.tags);
       await awaitVisible(ctx, await ctx.writer.register(spec));
       return reply.send('');
@@ -123,4 +126,14 @@ function prefixClaim(tag: string): string[] {
 function clientAddress(request: FastifyRequest): string {
   const ip = request.ip || request.socket.remoteAddress || '';
   return ip.startsWith('::ffff:') ? ip.slice('::ffff:'.length) : ip;
+}
+
+/**
+ * A script check runs a program on this host: only loopback clients, or (with ACLs on) tokens
+ * with agent:write on this node, may register one — whatever service:write they have.
+ */
+function requireScriptRights(request: FastifyRequest, ctx: ApiContext): void {
+  if (isLoopback(request.socket.remoteAddress)) return;
+  if (ctx.acl !== undefined && request.authorizer.agentWrite(NODE_NAME)) return;
+  throw permissionDenied(`agent:write on "${NODE_NAME}" (script checks are accepted from loopback clients, or tokens with agent:write)`);
 }

@@ -24,6 +24,9 @@ const MAX_CHECKS = 8;
 /** A probing check runs at least once a day (and at most every registry.minCheckInterval). */
 const MAX_INTERVAL_MS = 24 * 3_600_000;
 
+/** A script check's program and arguments: strings, never a shell line. */
+const SCRIPT_ARGS = { type: ['array', 'null'], items: { type: 'string', minLength: 1, maxLength: 4096 }, maxItems: 64 } as const;
+
 const CHECK_SCHEMA = {
   type: ['object', 'null'],
   properties: {
@@ -35,6 +38,8 @@ const CHECK_SCHEMA = {
     TTL: DURATION,
     HTTP: { type: 'string', maxLength: 2048 },
     TCP: { type: 'string', maxLength: 512 },
+    Args: SCRIPT_ARGS,
+    ScriptArgs: SCRIPT_ARGS,
     Interval: DURATION,
     Timeout: DURATION,
     Method: { type: 'string', pattern: '^[A-Za-z]*$', maxLength: 16 },
@@ -94,7 +99,7 @@ interface RegisterBody {
 
 type CheckBody = Record<string, unknown>;
 
-const UNSUPPORTED_CHECK_KINDS = ['GRPC', 'Args', 'ScriptArgs', 'Script', 'DockerContainerID', 'UDP', 'H2PING', 'AliasNode', 'AliasService', 'OSService'];
+const UNSUPPORTED_CHECK_KINDS = ['GRPC', 'Script', 'DockerContainerID', 'UDP', 'H2PING', 'AliasNode', 'AliasService', 'OSService'];
 const DEFAULT_CHECK_TIMEOUT_MS = 10_000;
 
 export interface RegistrationContext {
@@ -106,6 +111,8 @@ export interface RegistrationContext {
   domain: string;
   /** registry.minCheckInterval. */
   minCheckIntervalMs: number;
+  /** registry.enableScriptChecks: whether `Args` is accepted at all (who may use it is the route's call). */
+  scriptChecks: boolean;
 }
 
 export function parseRegistration(body: unknown, context: RegistrationContext): RegistrationSpec {
@@ -199,9 +206,11 @@ function parseCheck(def: CheckBody, field: string, defaultId: string, defaultNam
   const { targets } = context;
   const present = (key: string) => def[key] !== undefined && def[key] !== null && def[key] !== '';
   const unsupported = UNSUPPORTED_CHECK_KINDS.find(present);
-  if (unsupported) throw badRequest(`${field}.${unsupported}`, 'check type not supported; use TTL, HTTP or TCP');
-  const kinds = (['TTL', 'HTTP', 'TCP'] as const).filter(present);
-  if (kinds.length === 0) throw badRequest(field, 'a check needs one of TTL, HTTP or TCP');
+  if (unsupported) throw badRequest(`${field}.${unsupported}`, `check type not supported; use TTL, HTTP, TCP or Args${unsupported === 'Script' ? ' (a program and its arguments, run without a shell)' : ''}`);
+  // ScriptArgs is Consul's older name for Args.
+  if (!present('Args') && present('ScriptArgs')) def = { ...def, Args: def.ScriptArgs };
+  const kinds = (['TTL', 'HTTP', 'TCP', 'Args'] as const).filter((k) => present(k) && !(k === 'Args' && (def.Args as unknown[]).length === 0));
+  if (kinds.length === 0) throw badRequest(field, 'a check needs one of TTL, HTTP, TCP or Args');
   if (kinds.length > 1) throw badRequest(`${field}.${kinds[1]}`, `a check has one type; ${kinds[0]} is already set`);
   const base = {
     checkId: (def.CheckID as string | undefined) || (def.ID as string | undefined) || defaultId,
@@ -211,6 +220,9 @@ function parseCheck(def: CheckBody, field: string, defaultId: string, defaultNam
     deregisterCriticalAfterMs: optionalDuration(def, field, 'DeregisterCriticalServiceAfter'),
   };
   if (kinds[0] === 'TTL') return { ...base, type: 'ttl', ttlMs: requiredDuration(def, field, 'TTL') };
+  if (kinds[0] === 'Args' && !context.scriptChecks) {
+    throw badRequest(`${field}.Args`, 'script checks are disabled on this registry: start it with --enable-script-checks=true (registry.enableScriptChecks)');
+  }
   const intervalMs = requiredDuration(def, field, 'Interval');
   if (intervalMs < context.minCheckIntervalMs || intervalMs > MAX_INTERVAL_MS) {
     throw badRequest(`${field}.Interval`, `must be from ${context.minCheckIntervalMs} ms (registry.minCheckInterval) to 24h`);
@@ -221,6 +233,7 @@ function parseCheck(def: CheckBody, field: string, defaultId: string, defaultNam
   }
   const probe = { ...base, intervalMs, timeoutMs };
   if (kinds[0] === 'TCP') return { ...probe, type: 'tcp', tcp: parseHostPort(def.TCP as string, `${field}.TCP`, targets) };
+  if (kinds[0] === 'Args') return { ...probe, type: 'script', args: [...(def.Args as string[])] };
   return {
     ...probe,
     type: 'http',

@@ -8,9 +8,10 @@ import type { CatalogWriter } from '../catalog-writer';
 import type { Election } from '../election/election';
 import { type Check, type CheckResult, errorText } from './check';
 import { HttpCheck } from './http-check';
+import { ScriptCheck } from './script-check';
 import { TcpCheck } from './tcp-check';
 
-export type RunnableCheckType = 'http' | 'tcp';
+export type RunnableCheckType = 'http' | 'tcp' | 'script';
 
 export interface CheckRunnerOptions {
   view: Pick<CatalogView, 'instances' | 'instance' | 'onChange'>;
@@ -52,7 +53,7 @@ const checksTotal = counter('switchboard_registry_checks_total', 'Registry-side 
 const checkDuration = histogram('switchboard_registry_check_duration_seconds', 'Time one registry-side check run took', ['type']);
 
 /**
- * Leader-only: runs every HTTP and TCP check in the catalog at its Interval. Start times are
+ * Leader-only: runs every HTTP, TCP and script check in the catalog at its Interval. Start times are
  * spread (a random first offset per check, ±10% jitter per run) and at most `maxConcurrent`
  * run at once, so a thousand instances registered together never get probed in one burst.
  * Results reach the store only on edges (a status change, or a check's very first output):
@@ -85,7 +86,7 @@ export class CheckRunner {
     this.clock = options.clock ?? realScheduler;
     this.random = options.random ?? Math.random;
     this.maxConcurrent = Math.max(1, options.maxConcurrent ?? DEFAULT_MAX_CONCURRENT);
-    this.checks = { http: new HttpCheck(), tcp: new TcpCheck(), ...options.checks };
+    this.checks = { http: new HttpCheck(), tcp: new TcpCheck(), script: new ScriptCheck({ maxConcurrent: 4 }), ...options.checks };
   }
 
   start(): void {
@@ -192,7 +193,9 @@ export class CheckRunner {
     entry.cancelTimer = undefined;
     if (entry.cancelled) return;
     const interval = intervalOf(entry.record);
-    this.arm(entry, interval * (1 - JITTER + 2 * JITTER * this.random()));
+    // A script may never run more often than its Interval: its jitter only ever delays it.
+    const low = entry.type === 'script' ? 1 : 1 - JITTER;
+    this.arm(entry, interval * (low + (1 + JITTER - low) * this.random()));
     // Still running or waiting from the last round: skip this one rather than pile up.
     if (entry.queued || entry.inFlight) return;
     if (this.running.size < this.maxConcurrent) return this.launch(entry);
@@ -277,12 +280,12 @@ export class CheckRunner {
   }
 }
 
-/** Every HTTP/TCP check in the catalog with something to probe, by check ID. */
+/** Every HTTP/TCP/script check in the catalog with something to run, by check ID. */
 function runnableChecks(instances: Iterable<Instance>): Map<string, { instance: Instance; check: CheckRecord }> {
   const out = new Map<string, { instance: Instance; check: CheckRecord }>();
   for (const instance of instances) {
     for (const check of instance.checks) {
-      const runnable = (check.type === 'http' && check.http) || (check.type === 'tcp' && check.tcp);
+      const runnable = (check.type === 'http' && check.http) || (check.type === 'tcp' && check.tcp) || (check.type === 'script' && (check.args?.length ?? 0) > 0);
       if (runnable && check.intervalMs !== undefined) out.set(check.checkId, { instance, check });
     }
   }
@@ -291,8 +294,8 @@ function runnableChecks(instances: Iterable<Instance>): Map<string, { instance: 
 
 /** What a run depends on; status and output are results, not definition. */
 function fingerprint(instance: Instance, check: CheckRecord): string {
-  const { type, http, method, header, tcp, intervalMs, timeoutMs } = check;
-  return JSON.stringify([instance.id, type, http, method, header, tcp, intervalMs, timeoutMs]);
+  const { type, http, method, header, tcp, args, intervalMs, timeoutMs } = check;
+  return JSON.stringify([instance.id, type, http, method, header, tcp, args, intervalMs, timeoutMs]);
 }
 
 function intervalOf(check: CheckRecord): number {
