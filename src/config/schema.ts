@@ -57,6 +57,9 @@ export const MAX_DURATION_MS = 2 ** 31 - 1;
 
 const DNS_NAME_PATTERN = '^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$';
 
+/** Notification events (notify.webhooks[].events). */
+export const NOTIFY_EVENTS = ['instance-critical', 'instance-recovered', 'service-down', 'service-up', 'instance-ejected', 'leader-change'] as const;
+
 export const LISTEN_REASON = 'must be host:port with a port from 0 to 65535';
 
 /** A duration: "250ms", "5s", "1m30s", "1h", or a number of milliseconds. Validated as milliseconds. */
@@ -609,6 +612,45 @@ export const ConfigSchema = Type.Object(
         description: "The ACL token `switchboard proxy` and `switchboard register` send to the registry (CONSUL_HTTP_TOKEN is read too, as Consul's tools do).",
         cli: { flag: 'token', roles: ['proxy', 'register'], arg: 'SECRET', help: 'ACL token sent to the registry' },
       }),
+    ),
+    notify: Section(
+      {
+        webhooks: Type.Array(
+          Type.Object(
+            {
+              name: Type.String({ default: '', maxLength: 64, description: 'Shown in logs and metrics; the URL\'s host:port when empty.' }),
+              url: Type.String({ pattern: '^https?://[^\\s]+$', errorReason: 'must be an http:// or https:// URL' }),
+              events: Type.Array(
+                Type.Union(NOTIFY_EVENTS.map((e) => Type.Literal(e)), { errorReason: `must be one of ${NOTIFY_EVENTS.join(', ')}` }),
+                { uniqueItems: true, minItems: 1, default: [...NOTIFY_EVENTS] },
+              ),
+              services: Type.Array(Type.String({ minLength: 1 }), { default: [], description: 'Service names, or prefixes ending in `*`; empty = every service.' }),
+              tags: Type.Array(Type.String({ minLength: 1 }), { default: [], description: 'Only instances carrying one of these tags; empty = any.' }),
+              secret: Type.String({ default: '', description: 'Signs each body: X-Switchboard-Signature: sha256=<hex HMAC-SHA256>.' }),
+            },
+            { additionalProperties: false },
+          ),
+          {
+            default: [],
+            description:
+              'Where notifications go: each webhook gets a JSON POST per event it wants (`events`, `services`, `tags`). Events: instance-critical, instance-recovered, service-down (no passing instance left), service-up, instance-ejected (by a proxy, sent by that proxy), leader-change. One message per state change, not per check run. File only (no flags).',
+          },
+        ),
+        holdDown: Duration('3s', {
+          allowZero: true,
+          description: 'A state must hold this long before it is notified: an instance that flaps critical and back within it causes no message at all.',
+        }),
+        timeout: Duration('5s', { description: "How long one delivery waits for the receiver's answer." }),
+        retries: Type.Integer({ minimum: 0, maximum: 20, default: 5, description: 'Deliveries retried after a failure (no answer or not 2xx), then the notification is dropped (logged and counted).' }),
+        backoff: Duration('1s', { description: 'Wait before the first retry; it doubles at each retry up to maxBackoff.' }),
+        maxBackoff: Duration('1m'),
+        rateLimit: Type.Number({ exclusiveMinimum: 0, default: 10, description: 'Notifications per second to one webhook, at most; the rest wait their turn.' }),
+        queueLimit: Type.Integer({ minimum: 1, default: 1000, description: 'Notifications waiting for one webhook; beyond it the oldest is dropped.' }),
+      },
+      {
+        description:
+          "Notifications of health changes to webhooks. The registry's leader sends instance and service events and remembers in the store what it told, so after a leader change the new leader sends what the old one had not (at least once); each proxy sends its own ejections. A slow or failing webhook delays nothing but its own queue.",
+      },
     ),
     admin: Section(
       { listen: Listen('127.0.0.1:9901', { cli: { flag: 'admin-listen', roles: LISTENING, arg: 'HOST:PORT', help: 'admin host:port (/metrics, /healthz, /readyz)' } }) },

@@ -5,6 +5,8 @@ import type { Duplex } from 'node:stream';
 import type { Bus } from '../bus/bus';
 import type { Instance } from '../catalog/model';
 import type { CatalogSource } from '../catalog/source';
+import { Notifier } from '../notify/notifier';
+import type { NotifyConfig } from '../notify/events';
 
 import { listenTarget } from '../config/schema';
 import type { ClientTimeouts, ProxyConfig, ServicePolicy } from '../config/types';
@@ -36,6 +38,8 @@ export interface ProxyOptions {
   source: CatalogSource;
   bus: Bus;
   logger: Logger;
+  /** Webhooks told of this proxy's ejections (notify.webhooks); none when absent. */
+  notify?: NotifyConfig;
 }
 
 export interface ServiceState {
@@ -65,6 +69,8 @@ export class ProxyServer {
   private readonly server: http.Server<typeof ProxyRequest>;
   /** Forwarded HTTP requests not finished yet (WebSocket tunnels are not counted). */
   private inFlight = 0;
+  /** Sends this proxy's ejections to the webhooks that want them. */
+  private readonly notifier: Notifier | undefined;
   private onDrained: (() => void) | undefined;
   private stopping: Promise<void> | undefined;
   private closing = false;
@@ -106,6 +112,8 @@ export class ProxyServer {
     const tunnelContext: TunnelContext = { connectMs, responseMs, logger: this.logger, complete: (t) => this.completeTunnel(t) };
     this.tunnels = new TunnelForwarder(tunnelContext);
     this.server = createServer(options.config.clientTimeouts, this.heads.maxHeaders);
+    const notifier = options.notify !== undefined ? new Notifier(options.notify, this.logger) : undefined;
+    this.notifier = notifier?.listensTo('instance-ejected') ? notifier : undefined;
     this.server.on('request', (req: ProxyRequest, res: ServerResponse) => this.handleRequest(req, res));
     // Expect: 100-continue is answered only once the request is routed and admitted (dispatch.ts).
     this.server.on('checkContinue', (req: ProxyRequest, res: ServerResponse) => this.handleRequest(req, res));
@@ -186,6 +194,7 @@ export class ProxyServer {
     this.server.closeAllConnections();
     this.tunnels.close();
     await Promise.all([...this.services.values()].map((s) => s.destroy()));
+    this.notifier?.close();
     await closed;
     this.logger.info('proxy stopped');
   }
@@ -380,12 +389,23 @@ export class ProxyServer {
     }
   }
 
+  private readonly onEjected = (service: string, instance: Instance, reason: string): void => {
+    void this.notifier?.notify({
+      event: 'instance-ejected',
+      time: new Date().toISOString(),
+      service,
+      instance: { id: instance.id, address: instance.address, port: instance.port, tags: [...instance.tags] },
+      proxy: this.address,
+      reason,
+    });
+  };
+
   /** A bad policy disables that one service (logged); the others keep working. */
   private serviceNamed(name: string): Service | undefined {
     let service = this.services.get(name);
     if (service) return service;
     try {
-      service = new Service(name, this.policyFor(name), { transport: this.transport, logger: this.logger });
+      service = new Service(name, this.policyFor(name), { transport: this.transport, logger: this.logger, onEjected: this.onEjected });
     } catch (err) {
       this.logger.error({ err, service: name }, 'invalid service policy: service disabled');
       return undefined;

@@ -20,6 +20,8 @@ export interface ServiceOptions {
   transport: TransportOptions;
   logger: Logger;
   scheduler?: Scheduler;
+  /** Told when outlier detection ejects an instance (notifications). */
+  onEjected?: (service: string, instance: Instance, reason: string) => void;
 }
 
 /** One upstream as /debug or a test sees it. */
@@ -78,7 +80,11 @@ export class Service {
     this.detector = new OutlierDetector({
       service: name,
       config: policy.outlierDetection,
-      onChange: (id, ejected) => this.pool.setEjected(id, ejected),
+      onChange: (id, ejected, reason) => {
+        this.pool.setEjected(id, ejected);
+        const instance = ejected ? this.pool.upstreams.find((u) => u.id === id)?.instance : undefined;
+        if (instance) options.onEjected?.(name, instance, reason ?? 'unknown');
+      },
       scheduler,
       logger: options.logger,
     });

@@ -19,12 +19,14 @@ import { TtlExpiryLoop } from './checks/ttl-expiry';
 import type { Election } from './election/election';
 import { LocalElection } from './election/local-election';
 import { Publisher } from './publisher';
+import { HealthNotifier } from './health-notifier';
+import { Notifier } from '../notify/notifier';
 import type { Store } from './store/store';
 
 export { buildApi } from './api/server';
 
 /** What a Registry reads of the configuration. */
-export type RegistrySettings = Pick<SwitchboardConfig, 'api' | 'registry' | 'acl' | 'domain'>;
+export type RegistrySettings = Pick<SwitchboardConfig, 'api' | 'registry' | 'acl' | 'domain'> & Partial<Pick<SwitchboardConfig, 'notify'>>;
 
 export interface RegistryOptions {
   /** Already open; the registry never closes it. */
@@ -61,6 +63,8 @@ export class Registry {
   private readonly publisher: Publisher;
   private readonly ttlLoop: TtlExpiryLoop;
   private readonly checkRunner: CheckRunner;
+  /** Leader-only health notifications; none without webhooks. */
+  private readonly healthNotifier: HealthNotifier | undefined;
   private app?: FastifyInstance;
   private readonly acl: AclStore | undefined;
   private bound = '';
@@ -92,6 +96,19 @@ export class Registry {
         script: new ScriptCheck({ maxConcurrent: options.config.registry.scriptConcurrency }),
       },
     });
+    const notify = options.config.notify;
+    this.healthNotifier =
+      notify !== undefined && notify.webhooks.length > 0
+        ? new HealthNotifier({
+            view: this.catalogView,
+            store,
+            election: this.election,
+            notifier: new Notifier(notify, logger),
+            holdDownMs: notify.holdDown,
+            self: () => options.advertise ?? this.bound,
+            logger,
+          })
+        : undefined;
   }
 
   /** Reads the catalog, listens on api.listen, then campaigns and starts the leader loops. */
@@ -119,6 +136,7 @@ export class Registry {
       this.publisher.start();
       this.ttlLoop.start();
       this.checkRunner.start();
+      this.healthNotifier?.start();
       this.log.info({ address: this.bound, store: this.options.store.kind }, 'registry API listening');
       this.log.info(
         { protectedMode: this.options.config.api.protectedMode, acl: this.acl !== undefined },
@@ -155,6 +173,7 @@ export class Registry {
   }
 
   private async shutdown(): Promise<void> {
+    this.healthNotifier?.stop();
     await this.checkRunner.stop();
     await this.ttlLoop.stop();
     await this.publisher.stop();

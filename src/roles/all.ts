@@ -59,7 +59,7 @@ export async function startAll(config: Readonly<SwitchboardConfig>, logger: Logg
 
     const source = registry.source();
     stack.push('catalog source', () => source.close());
-    const started = new ProxyServer({ config: config.proxy, domain: config.domain, source, bus, logger });
+    const started = new ProxyServer({ config: config.proxy, domain: config.domain, source, bus, logger, notify: config.notify });
     await listen('proxy', config.proxy.listen, () => started.start());
     proxy = started;
     stack.push('proxy', () => started.stop(config.proxy.drain));

@@ -49,7 +49,7 @@ export async function startDataPlane(config: Readonly<SwitchboardConfig>, logger
     const source = FailoverSource.overHttp(urls, logger.child({ component: 'catalog-source' }), config.token === undefined ? {} : { token: config.token });
     stack.push('catalog source', () => source.close());
 
-    const proxy = new ProxyServer({ config: config.proxy, domain: config.domain, source, bus, logger });
+    const proxy = new ProxyServer({ config: config.proxy, domain: config.domain, source, bus, logger, notify: config.notify });
     stack.push('proxy', () => proxy.stop(config.proxy.drain));
     if (options.listenAfterSync) {
       // ProxyServer.start() below finds the cache already started and leaves it be.

@@ -79,6 +79,8 @@ export interface HarnessOptions {
   logger?: Logger;
   /** Any other proxy settings (trustedProxies, maxRequestHeaders, routes…). */
   config?: Partial<ProxyConfig>;
+  /** The `notify` section (webhooks told of this proxy's ejections), as a file would write it. */
+  notify?: Record<string, unknown>;
 }
 
 export class ProxyHarness {
@@ -95,7 +97,8 @@ export class ProxyHarness {
       ...(options.clientTimeouts ? { clientTimeouts: options.clientTimeouts } : {}),
       ...options.config,
     });
-    this.proxy = new ProxyServer({ config, domain: 'svc', source: this.catalog, bus: this.bus, logger: options.logger ?? silentLogger() });
+    const notify = options.notify === undefined ? undefined : resolveConfig({ notify: options.notify }).notify;
+    this.proxy = new ProxyServer({ config, domain: 'svc', source: this.catalog, bus: this.bus, logger: options.logger ?? silentLogger(), notify });
   }
 
   static async start(options: HarnessOptions = {}): Promise<ProxyHarness> {

@@ -24,7 +24,7 @@ export interface OutlierDetectorOptions {
   service: string;
   config: Readonly<OutlierConfig>;
   /** Edges only: `true` when a host is ejected, `false` when it returns. */
-  onChange: (id: string, ejected: boolean) => void;
+  onChange: (id: string, ejected: boolean, reason?: EjectionReason) => void;
   scheduler?: Scheduler;
   logger?: Logger;
 }
@@ -55,7 +55,7 @@ const overflowTotal = counter(
 export class OutlierDetector {
   readonly service: string;
   readonly config: Readonly<OutlierConfig>;
-  private readonly onChange: (id: string, ejected: boolean) => void;
+  private readonly onChange: (id: string, ejected: boolean, reason?: EjectionReason) => void;
   private readonly scheduler: Scheduler;
   private readonly log?: Logger;
   private readonly hosts = new Map<string, HostState>();
@@ -137,7 +137,7 @@ export class OutlierDetector {
     this.ejected++;
     ejectionsTotal.inc({ service: this.service, reason });
     this.log?.warn({ instance: id, reason, durationMs, timesEjected: state.timesEjected }, 'instance ejected');
-    this.onChange(id, true);
+    this.onChange(id, true, reason);
   }
 
   private bringBack(id: string, state: HostState): void {
