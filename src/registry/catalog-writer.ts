@@ -84,6 +84,39 @@ export class CatalogWriter {
     return rev as number;
   }
 
+  /**
+   * Adds a check to a registered instance, or replaces the one with its ID (Consul's
+   * /v1/agent/check/register): the instance's other fields and checks stay as they are.
+   */
+  async putCheck(instanceId: string, spec: CheckSpec): Promise<number> {
+    const rev = await this.commit(async () => {
+      const kv = await this.read(instanceKey(instanceId));
+      const prev = kv && decodeInstance(kv);
+      if (!kv || !prev) throw new SwitchboardError('not_found', `unknown service ID "${instanceId}"`, { field: 'ServiceID' });
+      const registration: RegistrationSpec = { ...pickInstanceFields(prev), checks: [spec], replaceExistingChecks: false };
+      this.assertCheckIdsFree(registration);
+      const now = this.now();
+      const checks = mergeChecks(registration, prev, now);
+      const ops: TxnOp[] = [putInstance({ ...prev, checks })];
+      if (spec.type === 'ttl' && spec.ttlMs !== undefined) ops.push(putDeadline(spec.checkId, now + spec.ttlMs));
+      const replaced = prev.checks.find((c) => c.checkId === spec.checkId);
+      if (replaced?.type === 'ttl' && spec.type !== 'ttl') ops.push(deleteDeadline(spec.checkId));
+      return { compares: [{ key: kv.key, modRev: kv.modRev }], ops };
+    });
+    return rev as number;
+  }
+
+  /** Removes one check from its instance (/v1/agent/check/deregister/:id). */
+  async removeCheck(checkId: string): Promise<number> {
+    const rev = await this.commit(async () => {
+      const { kv, instance, check } = await this.readCheck(checkId);
+      const ops: TxnOp[] = [putInstance({ ...instance, checks: instance.checks.filter((c) => c.checkId !== checkId) })];
+      if (check.type === 'ttl') ops.push(deleteDeadline(checkId));
+      return { compares: [{ key: kv.key, modRev: kv.modRev }], ops };
+    });
+    return rev as number;
+  }
+
   async deregister(id: string): Promise<number> {
     const rev = await this.commit(async () => {
       const kv = await this.read(instanceKey(id));
@@ -100,11 +133,7 @@ export class CatalogWriter {
    */
   async updateCheck(checkId: string, status: HealthStatus, output: string): Promise<number> {
     const rev = await this.commit(async () => {
-      const ownerId = this.view.checkOwner(checkId);
-      const kv = ownerId === undefined ? undefined : await this.read(instanceKey(ownerId));
-      const instance = kv && decodeInstance(kv);
-      const check = instance?.checks.find((c) => c.checkId === checkId);
-      if (!kv || !instance || !check) throw new SwitchboardError('not_found', `unknown check ID "${checkId}"`);
+      const { kv, instance, check } = await this.readCheck(checkId);
       if (check.type !== 'ttl' || check.ttlMs === undefined) {
         throw new SwitchboardError('bad_request', `check "${checkId}" is not a TTL check`, { field: 'checkId' });
       }
@@ -170,6 +199,16 @@ export class CatalogWriter {
   }
 
   /** Check IDs are global (Consul's agent); one already used by another instance is a conflict. */
+  /** The stored instance that owns `checkId`, and the check; not_found when there is none. */
+  private async readCheck(checkId: string): Promise<{ kv: KeyValue; instance: Instance; check: Check }> {
+    const ownerId = this.view.checkOwner(checkId);
+    const kv = ownerId === undefined ? undefined : await this.read(instanceKey(ownerId));
+    const instance = kv && decodeInstance(kv);
+    const check = instance?.checks.find((c) => c.checkId === checkId);
+    if (!kv || !instance || !check) throw new SwitchboardError('not_found', `unknown check ID "${checkId}"`);
+    return { kv, instance, check };
+  }
+
   private assertCheckIdsFree(spec: RegistrationSpec): void {
     for (const check of spec.checks) {
       const owner = this.view.checkOwner(check.checkId);
@@ -221,7 +260,7 @@ export class CatalogWriter {
   }
 }
 
-function pickInstanceFields(spec: RegistrationSpec): Omit<Instance, 'checks' | 'createIndex' | 'modifyIndex'> {
+function pickInstanceFields(spec: Omit<Instance, 'checks' | 'createIndex' | 'modifyIndex'>): Omit<Instance, 'checks' | 'createIndex' | 'modifyIndex'> {
   const { id, service, address, port, tags, meta, weights } = spec;
   return { id, service, address, port, tags, meta, weights };
 }

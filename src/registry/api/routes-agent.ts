@@ -7,7 +7,7 @@ import { permissionDenied, readable, requireServiceWrite } from './acl';
 import type { ApiContext } from './context';
 import { isLoopback } from './client-guard';
 import { parsePrefixTag } from '../../proxy/router';
-import { CHECK_UPDATE_SCHEMA, MAX_OUTPUT, REGISTER_SCHEMA, optionalString, parseFlag, parseRegistration } from './validation';
+import { CHECK_REGISTER_SCHEMA, CHECK_UPDATE_SCHEMA, MAX_OUTPUT, REGISTER_SCHEMA, optionalString, parseCheckRegistration, parseFlag, parseRegistration } from './validation';
 
 type IdParams = { Params: { id: string } };
 type CheckParams = { Params: { checkId: string } };
@@ -37,6 +37,32 @@ export function agentRoutes(app: FastifyInstance, ctx: ApiContext): void {
       await awaitVisible(ctx, await ctx.writer.register(spec));
       return reply.send('');
     },
+  });
+
+  app.put('/v1/agent/check/register', {
+    schema: { body: CHECK_REGISTER_SCHEMA },
+    handler: async (request, reply) => {
+      const { serviceId, check } = parseCheckRegistration(request.body, {
+        remoteAddress: clientAddress(request),
+        replaceExistingChecks: false,
+        targets: ctx.targets,
+        domain: ctx.domain,
+        minCheckIntervalMs: ctx.minCheckIntervalMs,
+        scriptChecks: ctx.scriptChecks,
+      });
+      const instance = ctx.view.instance(serviceId);
+      if (instance === undefined) throw new SwitchboardError('bad_request', `ServiceID: no registered service instance "${serviceId}"`, { field: 'ServiceID' });
+      requireServiceWrite(request, instance.service);
+      if (check.type === 'script') requireScriptRights(request, ctx);
+      await awaitVisible(ctx, await ctx.writer.putCheck(serviceId, check));
+      return reply.send('');
+    },
+  });
+
+  app.put<CheckParams>('/v1/agent/check/deregister/:checkId', async (request, reply) => {
+    requireCheckWrite(request, ctx, request.params.checkId);
+    await awaitVisible(ctx, await ctx.writer.removeCheck(request.params.checkId));
+    return reply.send('');
   });
 
   app.put<IdParams>('/v1/agent/service/deregister/:id', async (request, reply) => {

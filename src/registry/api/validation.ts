@@ -48,6 +48,13 @@ const CHECK_SCHEMA = {
   },
 } as const;
 
+/** PUT /v1/agent/check/register: one check definition, on a service instance. */
+export const CHECK_REGISTER_SCHEMA = {
+  type: 'object',
+  required: ['Name'],
+  properties: { ...CHECK_SCHEMA.properties, ServiceID: { type: 'string', pattern: ID_PATTERN } },
+} as const;
+
 export const REGISTER_SCHEMA = {
   type: 'object',
   required: ['Name'],
@@ -143,6 +150,16 @@ export function parseRegistration(body: unknown, context: RegistrationContext): 
 }
 
 /**
+ * PUT /v1/agent/check/register. Checks belong to service instances here (there are no node
+ * checks), so ServiceID is required; the check ID defaults to its Name, as in Consul.
+ */
+export function parseCheckRegistration(body: unknown, context: RegistrationContext): { serviceId: string; check: CheckSpec } {
+  const b = body as CheckBody & { Name: string; ServiceID?: string };
+  if (!b.ServiceID) throw badRequest('ServiceID', 'required: a check belongs to a registered service instance here (there are no node-level checks)');
+  return { serviceId: b.ServiceID, check: parseCheck(b, '', b.Name, b.Name, context) };
+}
+
+/**
  * A service name as the router and DNS use it: a DNS label, in lower case. Names that differ
  * only in case are one service, so `USERS` cannot shadow `users` (the router matches Host
  * case-insensitively).
@@ -181,9 +198,9 @@ function checkPrefixClaim(tag: string, service: string, domain: string, field: s
 
 function parseChecks(b: RegisterBody, serviceId: string, context: RegistrationContext): CheckSpec[] {
   const defs: { def: CheckBody; field: string }[] = [];
-  if (b.Check && !isEmpty(b.Check)) defs.push({ def: b.Check, field: 'Check' });
+  if (b.Check && !isEmpty(b.Check)) defs.push({ def: b.Check, field: 'Check.' });
   (b.Checks ?? []).forEach((def, i) => {
-    if (def && !isEmpty(def)) defs.push({ def, field: `Checks[${i}]` });
+    if (def && !isEmpty(def)) defs.push({ def, field: `Checks[${i}].` });
   });
   if (defs.length > MAX_CHECKS) throw badRequest('Checks', `at most ${MAX_CHECKS} checks per instance`);
   // Consul numbers default IDs only when the service has more than one check.
@@ -192,7 +209,7 @@ function parseChecks(b: RegisterBody, serviceId: string, context: RegistrationCo
   );
   const seen = new Set<string>();
   specs.forEach((spec, i) => {
-    if (seen.has(spec.checkId)) throw badRequest(`${defs[i].field}.CheckID`, `duplicate check ID "${spec.checkId}"`);
+    if (seen.has(spec.checkId)) throw badRequest(`${defs[i].field}CheckID`, `duplicate check ID "${spec.checkId}"`);
     seen.add(spec.checkId);
   });
   return specs;
@@ -202,16 +219,17 @@ function isEmpty(def: CheckBody): boolean {
   return Object.values(def).every((v) => v === undefined || v === null || v === '');
 }
 
+/** `field`: the path prefix of the check's fields in error messages ("Check.", "Checks[1].", or "" for a bare check body). */
 function parseCheck(def: CheckBody, field: string, defaultId: string, defaultName: string, context: RegistrationContext): CheckSpec {
   const { targets } = context;
   const present = (key: string) => def[key] !== undefined && def[key] !== null && def[key] !== '';
   const unsupported = UNSUPPORTED_CHECK_KINDS.find(present);
-  if (unsupported) throw badRequest(`${field}.${unsupported}`, `check type not supported; use TTL, HTTP, TCP or Args${unsupported === 'Script' ? ' (a program and its arguments, run without a shell)' : ''}`);
+  if (unsupported) throw badRequest(`${field}${unsupported}`, `check type not supported; use TTL, HTTP, TCP or Args${unsupported === 'Script' ? ' (a program and its arguments, run without a shell)' : ''}`);
   // ScriptArgs is Consul's older name for Args.
   if (!present('Args') && present('ScriptArgs')) def = { ...def, Args: def.ScriptArgs };
   const kinds = (['TTL', 'HTTP', 'TCP', 'Args'] as const).filter((k) => present(k) && !(k === 'Args' && (def.Args as unknown[]).length === 0));
-  if (kinds.length === 0) throw badRequest(field, 'a check needs one of TTL, HTTP, TCP or Args');
-  if (kinds.length > 1) throw badRequest(`${field}.${kinds[1]}`, `a check has one type; ${kinds[0]} is already set`);
+  if (kinds.length === 0) throw badRequest(field.replace(/\.$/, '') || 'Name', 'a check needs one of TTL, HTTP, TCP or Args');
+  if (kinds.length > 1) throw badRequest(`${field}${kinds[1]}`, `a check has one type; ${kinds[0]} is already set`);
   const base = {
     checkId: (def.CheckID as string | undefined) || (def.ID as string | undefined) || defaultId,
     name: (def.Name as string | undefined) || defaultName,
@@ -221,23 +239,23 @@ function parseCheck(def: CheckBody, field: string, defaultId: string, defaultNam
   };
   if (kinds[0] === 'TTL') return { ...base, type: 'ttl', ttlMs: requiredDuration(def, field, 'TTL') };
   if (kinds[0] === 'Args' && !context.scriptChecks) {
-    throw badRequest(`${field}.Args`, 'script checks are disabled on this registry: start it with --enable-script-checks=true (registry.enableScriptChecks)');
+    throw badRequest(`${field}Args`, 'script checks are disabled on this registry: start it with --enable-script-checks=true (registry.enableScriptChecks)');
   }
   const intervalMs = requiredDuration(def, field, 'Interval');
   if (intervalMs < context.minCheckIntervalMs || intervalMs > MAX_INTERVAL_MS) {
-    throw badRequest(`${field}.Interval`, `must be from ${context.minCheckIntervalMs} ms (registry.minCheckInterval) to 24h`);
+    throw badRequest(`${field}Interval`, `must be from ${context.minCheckIntervalMs} ms (registry.minCheckInterval) to 24h`);
   }
   const timeoutMs = Math.min(optionalDuration(def, field, 'Timeout') ?? DEFAULT_CHECK_TIMEOUT_MS, intervalMs);
   if (def.Timeout !== undefined && def.Timeout !== null && def.Timeout !== '' && (optionalDuration(def, field, 'Timeout') ?? 0) > intervalMs) {
-    throw badRequest(`${field}.Timeout`, 'must not be longer than Interval');
+    throw badRequest(`${field}Timeout`, 'must not be longer than Interval');
   }
   const probe = { ...base, intervalMs, timeoutMs };
-  if (kinds[0] === 'TCP') return { ...probe, type: 'tcp', tcp: parseHostPort(def.TCP as string, `${field}.TCP`, targets) };
+  if (kinds[0] === 'TCP') return { ...probe, type: 'tcp', tcp: parseHostPort(def.TCP as string, `${field}TCP`, targets) };
   if (kinds[0] === 'Args') return { ...probe, type: 'script', args: [...(def.Args as string[])] };
   return {
     ...probe,
     type: 'http',
-    http: parseHttpUrl(def.HTTP as string, `${field}.HTTP`, targets),
+    http: parseHttpUrl(def.HTTP as string, `${field}HTTP`, targets),
     method: ((def.Method as string | undefined) || 'GET').toUpperCase(),
     ...(def.Header ? { header: def.Header as Record<string, string[]> } : {}),
   };
@@ -245,7 +263,7 @@ function parseCheck(def: CheckBody, field: string, defaultId: string, defaultNam
 
 function requiredDuration(def: CheckBody, field: string, key: string): number {
   const ms = optionalDuration(def, field, key);
-  if (ms === undefined) throw badRequest(`${field}.${key}`, 'required for this check type: a positive duration like "10s"');
+  if (ms === undefined) throw badRequest(`${field}${key}`, 'required for this check type: a positive duration like "10s"');
   return ms;
 }
 
@@ -255,7 +273,7 @@ function optionalDuration(def: CheckBody, field: string, key: string): number | 
   if (value === undefined || value === null || value === '') return undefined;
   const ms = typeof value === 'number' ? value / 1e6 : parseDuration(String(value));
   if (ms === undefined || !Number.isFinite(ms) || ms < 0) {
-    throw badRequest(`${field}.${key}`, `not a duration: ${JSON.stringify(value)} (use e.g. "10s", "1m30s")`);
+    throw badRequest(`${field}${key}`, `not a duration: ${JSON.stringify(value)} (use e.g. "10s", "1m30s")`);
   }
   return ms === 0 ? undefined : ms;
 }
