@@ -114,9 +114,9 @@ describe('switchboard all: one running process', () => {
       const res = await viaHost(sb, 'gone');
       return (res.status === 404 && errorCodeOf(res) === 'unknown_service') || (res.status === 503 && errorCodeOf(res) === 'no_healthy_upstream');
     });
-    const before = gone.received;
+    const before = gone.requests;
     await viaHost(sb, 'gone');
-    assert.equal(gone.received, before, 'the deregistered backend gets no more traffic');
+    assert.equal(gone.requests, before, 'the deregistered backend gets no more traffic');
   });
 
   test('an instance whose TTL check lapses leaves rotation', async () => {

@@ -1,6 +1,6 @@
 /**
- * Runs one `switchboard registry` or `switchboard proxy` process, the way an operator does
- * (`node bin/switchboard.js <role> …`). Listeners bind 127.0.0.1:0 unless the caller says
+ * The one runner of long-lived Switchboard processes in the tests: `switchboard all`,
+ * `registry` or `proxy`, the way an operator runs them (`node bin/switchboard.js <role> …`). Listeners bind 127.0.0.1:0 unless the caller says
  * otherwise; the real addresses come from the `listening` log lines. A watchdog kills the
  * process if ours dies without cleaning up (see child.ts).
  *
@@ -18,10 +18,10 @@ const START_TIMEOUT_MS = 20_000;
 /** Keep at most this much of a process's output in memory (a long-running cluster logs on). */
 const MAX_OUTPUT_CHARS = 1_000_000;
 
-export type RoleName = 'registry' | 'proxy';
+export type RoleName = 'all' | 'registry' | 'proxy';
 export type RoleListener = 'api' | 'proxy' | 'admin' | 'dns';
 
-const LISTENERS: Record<RoleName, RoleListener[]> = { registry: ['api', 'admin', 'dns'], proxy: ['proxy', 'admin'] };
+const LISTENERS: Record<RoleName, RoleListener[]> = { all: ['proxy', 'api', 'admin', 'dns'], registry: ['api', 'admin', 'dns'], proxy: ['proxy', 'admin'] };
 
 export interface RoleOptions {
   /** Added to the child's environment (SWITCHBOARD_* of ours never leak in). */
@@ -30,6 +30,8 @@ export interface RoleOptions {
   logFile?: string;
   /** Directory the watchdog removes when the process is killed; default: a fresh temp dir. */
   dir?: string;
+  /** Whether cleanup removes `dir` (default: only when it was made here). */
+  ownsDir?: boolean;
 }
 
 export interface RoleExit {
@@ -40,6 +42,7 @@ export interface RoleExit {
 export class RoleProcess {
   readonly addresses: Partial<Record<RoleListener, string>> = {};
   private text = '';
+  private stderrText = '';
   private readonly exited: Promise<RoleExit>;
   private watchdog?: ChildProcess;
 
@@ -56,9 +59,12 @@ export class RoleProcess {
       if (logFile) appendFileSync(logFile, s);
     };
     child.stdout?.setEncoding('utf8').on('data', collect);
-    child.stderr?.setEncoding('utf8').on('data', collect);
+    child.stderr?.setEncoding('utf8').on('data', (s: string) => {
+      collect(s);
+      if (this.stderrText.length < MAX_OUTPUT_CHARS) this.stderrText += s;
+    });
     this.exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
-    if (child.pid !== undefined) this.watchdog = startWatchdog(child.pid, dir);
+    if (child.pid !== undefined) this.watchdog = startWatchdog(child.pid, ownsDir ? dir : undefined);
     // Last resort if a test forgets cleanup or crashes: also remove the dir.
     killAtExit(this);
     void this.exited.then(() => forgetAtExit(this));
@@ -72,7 +78,7 @@ export class RoleProcess {
       .map((flag) => `${flag}=127.0.0.1:0`);
     const dir = options.dir ?? makeTempDir(role);
     const child = spawnSwitchboard([role, ...listenerArgs, ...args], options.env);
-    const proc = new RoleProcess(role, child, dir, options.dir === undefined, options.logFile);
+    const proc = new RoleProcess(role, child, dir, options.ownsDir ?? options.dir === undefined, options.logFile);
     try {
       await proc.waitForListeners();
     } catch (err) {
@@ -98,6 +104,36 @@ export class RoleProcess {
 
   url(listener: RoleListener, pathAndQuery = '/'): string {
     return `http://${this.address(listener)}${pathAndQuery}`;
+  }
+
+  /** The data dir of `all` (the temp dir unless the caller gave one). */
+  get dataDir(): string {
+    return this.dir;
+  }
+
+  /** `{host, port}` of the registry API, as the consul client takes it. */
+  apiEndpoint(): { host: string; port: number } {
+    const address = this.address('api');
+    const i = address.lastIndexOf(':');
+    return { host: address.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(address.slice(i + 1)) };
+  }
+
+  /** What the process wrote to stderr (the CLI's one-line errors). */
+  stderr(): string {
+    return this.stderrText;
+  }
+
+  signal(signal: NodeJS.Signals): void {
+    this.child.kill(signal);
+  }
+
+  /** Resolves with the exit; rejects when the process is still running after `timeoutMs`. */
+  waitForExit(timeoutMs = 15_000): Promise<RoleExit> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`switchboard ${this.role} did not exit within ${timeoutMs} ms\n${this.output()}`)), timeoutMs);
+    });
+    return Promise.race([this.exited, timeout]).finally(() => clearTimeout(timer));
   }
 
   /** Every JSON log line still in memory. */

@@ -1,23 +1,20 @@
 /**
- * Runs the real CLI (`node bin/switchboard.js …`) as a child process, the way a user does.
- * Listeners bind 127.0.0.1:0; the real addresses come from the `listening` log lines.
+ * The real CLI (`node bin/switchboard.js …`) as a user runs it: `switchboard all` (long-lived,
+ * through the one runner in role-process.ts), short-lived invocations (`runSwitchboard`), and
+ * the small HTTP helpers the e2e tests share. Listeners bind 127.0.0.1:0; the real addresses
+ * come from the `listening` log lines.
  */
 import assert from 'node:assert/strict';
-import type { ChildProcess } from 'node:child_process';
-import { rmSync } from 'node:fs';
 import http from 'node:http';
 import { makeTempDir, waitFor } from './child';
-import { logLines, readListeners, spawnSwitchboard, type LogLine } from './switchboard-bin';
+import { RoleProcess, type RoleExit, type RoleListener } from './role-process';
+import { spawnSwitchboard } from './switchboard-bin';
 
 export { waitFor };
 export { REPO_ROOT, type LogLine } from './switchboard-bin';
 
-export type ListenerName = 'proxy' | 'api' | 'admin' | 'dns';
-
-export interface Exit {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-}
+export type ListenerName = RoleListener;
+export type Exit = RoleExit;
 
 export interface StartOptions {
   /** Reuse a data dir (restart, lock tests); default: a fresh temp dir removed on cleanup. */
@@ -27,120 +24,16 @@ export interface StartOptions {
   env?: Record<string, string>;
 }
 
-export class SwitchboardProcess {
-  readonly addresses: Partial<Record<ListenerName, string>> = {};
-  private stdoutText = '';
-  private stderrText = '';
-  private readonly exit: Promise<Exit>;
+/** `switchboard all`, run by the one process runner (role-process.ts). */
+export type SwitchboardProcess = RoleProcess;
 
-  private constructor(
-    private readonly child: ChildProcess,
-    readonly dataDir: string,
-    private readonly ownsDataDir: boolean,
-  ) {
-    child.stdout?.setEncoding('utf8').on('data', (s: string) => (this.stdoutText += s));
-    child.stderr?.setEncoding('utf8').on('data', (s: string) => (this.stderrText += s));
-    this.exit = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
-  }
-
+export const SwitchboardProcess = {
   /** Spawns `switchboard all` and waits until all four listeners are up. */
-  static async start(options: StartOptions = {}): Promise<SwitchboardProcess> {
+  start(options: StartOptions = {}): Promise<RoleProcess> {
     const dataDir = options.dataDir ?? makeTempDir('e2e');
-    const args = [
-      'all',
-      '--proxy-listen=127.0.0.1:0',
-      '--api-listen=127.0.0.1:0',
-      '--admin-listen=127.0.0.1:0',
-      '--dns-listen=127.0.0.1:0',
-      `--data-dir=${dataDir}`,
-      ...(options.args ?? []),
-    ];
-    const child = spawnSwitchboard(args, options.env);
-    const sb = new SwitchboardProcess(child, dataDir, options.dataDir === undefined);
-    try {
-      await sb.waitForListeners();
-    } catch (err) {
-      await sb.cleanup();
-      throw err;
-    }
-    return sb;
-  }
-
-  get pid(): number {
-    return this.child.pid as number;
-  }
-
-  running(): boolean {
-    return this.child.exitCode === null && this.child.signalCode === null;
-  }
-
-  /** Every JSON log line so far. */
-  logs(): LogLine[] {
-    return logLines(this.stdoutText);
-  }
-
-  stderr(): string {
-    return this.stderrText;
-  }
-
-  output(): string {
-    return `stdout:\n${this.stdoutText}\nstderr:\n${this.stderrText}`;
-  }
-
-  url(listener: ListenerName, pathAndQuery = '/'): string {
-    return `http://${this.address(listener)}${pathAndQuery}`;
-  }
-
-  address(listener: ListenerName): string {
-    const address = this.addresses[listener];
-    if (!address) throw new Error(`no ${listener} listener address`);
-    return address;
-  }
-
-  /** `{host, port}` of the registry API, as the consul client takes it. */
-  apiEndpoint(): { host: string; port: number } {
-    const [host, port] = splitHostPort(this.address('api'));
-    return { host, port };
-  }
-
-  signal(signal: NodeJS.Signals): void {
-    this.child.kill(signal);
-  }
-
-  waitForExit(timeoutMs = 15_000): Promise<Exit> {
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`switchboard did not exit within ${timeoutMs} ms\n${this.output()}`)), timeoutMs);
-    });
-    return Promise.race([this.exit, timeout]).finally(() => clearTimeout(timer));
-  }
-
-  /** SIGKILL if still running; remove the data dir when we made it. Safe to call twice. */
-  async cleanup(): Promise<void> {
-    if (this.running()) this.child.kill('SIGKILL');
-    await this.exit;
-    if (this.ownsDataDir) rmSync(this.dataDir, { recursive: true, force: true });
-  }
-
-  private async waitForListeners(): Promise<void> {
-    await waitFor(
-      'switchboard to log its four listening lines',
-      () => {
-        readListeners(this.logs(), this.addresses);
-        if (!this.running()) throw new Error(`switchboard exited during start\n${this.output()}`);
-        return this.addresses.proxy !== undefined && this.addresses.api !== undefined && this.addresses.admin !== undefined && this.addresses.dns !== undefined;
-      },
-      15_000,
-    ).catch((err: Error) => {
-      throw new Error(`${err.message}\n${this.output()}`);
-    });
-  }
-}
-
-function splitHostPort(address: string): [string, number] {
-  const i = address.lastIndexOf(':');
-  return [address.slice(0, i).replace(/^\[|\]$/g, ''), Number(address.slice(i + 1))];
-}
+    return RoleProcess.start('all', [`--data-dir=${dataDir}`, ...(options.args ?? [])], { env: options.env, dir: dataDir, ownsDir: options.dataDir === undefined });
+  },
+};
 
 /** A refused invocation says why in exactly one line on stderr, naming each of `parts`. */
 export function assertOneLine(stderr: string, ...parts: string[]): void {

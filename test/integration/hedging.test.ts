@@ -6,16 +6,16 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { ProxyHarness, metricValue, send, waitFor } from '../helpers/proxy-harness';
-import { ScriptedBackend } from '../helpers/scripted-backend';
+import { Backend } from '../helpers/backend';
 
 describe('hedging', () => {
   let harness: ProxyHarness;
-  let hung: ScriptedBackend;
-  let healthy: ScriptedBackend;
+  let hung: Backend;
+  let healthy: Backend;
   const service = 'hedged';
 
   before(async () => {
-    [hung, healthy] = await Promise.all([ScriptedBackend.start('hung'), ScriptedBackend.start('healthy')]);
+    [hung, healthy] = await Promise.all([Backend.start('hung'), Backend.start('healthy')]);
     harness = await ProxyHarness.start({
       // Ejection and latency weights off: the hung instance keeps half of round robin.
       services: {

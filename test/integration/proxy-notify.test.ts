@@ -5,17 +5,17 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { ProxyHarness, send, waitFor } from '../helpers/proxy-harness';
-import { ScriptedBackend } from '../helpers/scripted-backend';
+import { Backend } from '../helpers/backend';
 import { WebhookReceiver } from '../helpers/webhook-receiver';
 
 describe('proxy: ejection notifications', () => {
   let harness: ProxyHarness;
   let receiver: WebhookReceiver;
-  let backends: ScriptedBackend[];
+  let backends: Backend[];
 
   before(async () => {
     receiver = await WebhookReceiver.start();
-    backends = await ScriptedBackend.startMany('ej', 3);
+    backends = await Backend.startMany('ej', 3);
     harness = await ProxyHarness.start({ notify: { webhooks: [{ url: receiver.url, events: ['instance-ejected'] }] } });
     await harness.serveFrom('ejecting', backends);
   });

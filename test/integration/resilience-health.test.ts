@@ -11,16 +11,16 @@ import { silentLogger } from '../../src/log';
 import { startAdmin, type AdminServer } from '../../src/roles/admin';
 import { freePort } from '../helpers/child';
 import { ProxyHarness, instance, metricValue, send, waitFor, type Reply } from '../helpers/proxy-harness';
-import { ScriptedBackend } from '../helpers/scripted-backend';
+import { Backend } from '../helpers/backend';
 
 const NO_RETRIES = { attempts: 0 };
 
 let harness: ProxyHarness;
 const agent = new http.Agent({ keepAlive: true, maxSockets: 4 });
-const backends: ScriptedBackend[] = [];
+const backends: Backend[] = [];
 
-async function startBackends(service: string, count: number): Promise<ScriptedBackend[]> {
-  const started = await ScriptedBackend.startMany(service, count);
+async function startBackends(service: string, count: number): Promise<Backend[]> {
+  const started = await Backend.startMany(service, count);
   backends.push(...started);
   await harness.serveFrom(service, started);
   return started;

@@ -8,31 +8,31 @@ import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { freePort } from '../helpers/child';
 import { ProxyHarness, instance, metricValue, send, waitFor, type Reply } from '../helpers/proxy-harness';
-import { ScriptedBackend } from '../helpers/scripted-backend';
+import { Backend } from '../helpers/backend';
 
 /** Deterministic alternation for these tests: nobody gets ejected. */
 const NO_EJECTION = { consecutive5xx: 0, consecutiveGatewayFailure: 0 };
 
 let harness: ProxyHarness;
-const backends: ScriptedBackend[] = [];
+const backends: Backend[] = [];
 
-async function backendsFor(service: string, count: number): Promise<ScriptedBackend[]> {
-  const started = await ScriptedBackend.startMany(service, count);
+async function backendsFor(service: string, count: number): Promise<Backend[]> {
+  const started = await Backend.startMany(service, count);
   backends.push(...started);
   await harness.serveFrom(service, started);
   return started;
 }
 
 /** `a-dead` (nothing listens) sorts first, so round robin sends every other request there. */
-async function deadAndLive(service: string): Promise<ScriptedBackend> {
-  const live = await ScriptedBackend.start(`${service}-live`);
+async function deadAndLive(service: string): Promise<Backend> {
+  const live = await Backend.start(`${service}-live`);
   backends.push(live);
   await harness.setService(service, [instance(service, 'a-dead', await freePort()), instance(service, 'b-live', live.port)]);
   return live;
 }
 
 const errorOf = (reply: Reply): string => (JSON.parse(reply.body) as { error: string }).error;
-const total = (bs: ScriptedBackend[]): number => bs.reduce((n, b) => n + b.requests, 0);
+const total = (bs: Backend[]): number => bs.reduce((n, b) => n + b.requests, 0);
 
 before(async () => {
   harness = await ProxyHarness.start({
@@ -90,7 +90,7 @@ describe('slowloris', () => {
   let slow: ProxyHarness;
   before(async () => {
     slow = await ProxyHarness.start({ clientTimeouts: { header: 300, request: 800 } });
-    const [b] = await Promise.all([ScriptedBackend.start('slowloris')]);
+    const [b] = await Promise.all([Backend.start('slowloris')]);
     backends.push(b);
     await slow.setService('app', [instance('app', b.id, b.port)]);
   });
@@ -222,7 +222,7 @@ describe('retries: which failures, which bodies', () => {
 
   it('a reset on a pooled connection closes the instance\'s other idle connections', async () => {
     // Keeps idle connections longer than the wait below: only the proxy can close them in time.
-    const b = await ScriptedBackend.start('flush-0', { keepAliveTimeoutMs: 60_000 });
+    const b = await Backend.start('flush-0', { keepAliveTimeoutMs: 60_000 });
     backends.push(b);
     await harness.setService('flush', [instance('flush', b.id, b.port)]);
     const held = [send(harness, 'flush', '/slow/1'), send(harness, 'flush', '/slow/2')];
