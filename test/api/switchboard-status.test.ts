@@ -71,7 +71,8 @@ describe('writes', () => {
       return r;
     });
     await waitFor('the write to reach the store', () => store.txnCount === 1);
-    await new Promise((r) => setTimeout(r, 20));
+    // Parked on the view's read-your-writes wait: the write is durable, not yet visible here.
+    await waitFor('the write to wait for this registry’s view', () => view.pendingWaits === 1);
     assert.equal(answered, false, 'the write is durable but not yet visible here');
     store.release();
     ok(await pending);

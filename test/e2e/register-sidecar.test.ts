@@ -46,6 +46,19 @@ describe('switchboard register (sidecar)', TIMEOUT, () => {
     return reply.status === 200 ? (jsonOf(reply) as { backend: string }).backend : undefined;
   }
 
+  /** The instance record's ModifyIndex: it moves whenever the record is rewritten. */
+  async function instanceIndex(id: string): Promise<number> {
+    const entries = jsonOf(await request((sb as SwitchboardProcess).url('api', '/v1/health/service/web'))) as Array<{ Service: { ID: string; ModifyIndex: number } }>;
+    return entries.find((e) => e.Service.ID === id)?.Service.ModifyIndex ?? -1;
+  }
+
+  /** TTL heartbeats the registry has answered (its request counter for the pass route). */
+  async function heartbeats(): Promise<number> {
+    const text = (await request((sb as SwitchboardProcess).url('admin', '/metrics'))).body;
+    const line = text.split('\n').find((l) => l.startsWith('switchboard_registry_http_requests_total{') && l.includes('/v1/agent/check/pass/') && l.includes('code_class="2xx"'));
+    return line === undefined ? 0 : Number(line.slice(line.lastIndexOf(' ') + 1));
+  }
+
   async function registered(id: string): Promise<boolean> {
     const reply = await request((sb as SwitchboardProcess).url('api', '/v1/agent/services'));
     return Object.prototype.hasOwnProperty.call(jsonOf(reply), id);
@@ -54,8 +67,13 @@ describe('switchboard register (sidecar)', TIMEOUT, () => {
   it('registers and heartbeats its instance, registers it again when lost, deregisters on SIGTERM', TIMEOUT, async () => {
     const sidecar = startSidecar('web-sc-1');
     await waitFor('the proxy to route to the sidecar instance', async () => (await routedTo()) === 'sc-1', 15_000);
-    // Heartbeats (every third of the 2 s TTL) keep it passing well past one TTL.
-    await new Promise((resolve) => setTimeout(resolve, 3000));
+    // Heartbeats (every third of the 2 s TTL) keep it passing well past one TTL: five of them
+    // span more than the TTL, and the instance record was never rewritten meanwhile (a lapse
+    // would have written it critical, then passing again).
+    const before = await instanceIndex('web-sc-1');
+    const beats = await heartbeats();
+    await waitFor('five more heartbeats', async () => (await heartbeats()) >= beats + 5, 15_000);
+    assert.equal(await instanceIndex('web-sc-1'), before, sidecar.output());
     assert.equal(await routedTo(), 'sc-1', sidecar.output());
 
     const api = (sb as SwitchboardProcess).url('api', '/v1/agent/service/deregister/web-sc-1');

@@ -75,15 +75,6 @@ function seededRandom(seed = 42): () => number {
   };
 }
 
-/** Polls every millisecond (fake-clock steps are many and short); gives up after 5 s. */
-async function until(condition: () => boolean): Promise<void> {
-  const deadline = Date.now() + 5000;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error('timed out waiting for answered runs to finish');
-    await new Promise((r) => setTimeout(r, 1));
-  }
-}
-
 const cleanups = cleanupsAfterEach();
 
 async function setup(options: { leading?: boolean; maxConcurrent?: number; failWrites?: number } = {}) {
@@ -122,7 +113,8 @@ async function setup(options: { leading?: boolean; maxConcurrent?: number; failW
   const tick = async (ms: number, stepMs = 500) => {
     for (let moved = 0; moved < ms; moved += stepMs) {
       clock.advance(Math.min(stepMs, ms - moved));
-      await until(() => runner.inFlight === check.inFlight);
+      // Polled every millisecond: fake-clock steps are many and short.
+      await waitFor('answered runs to finish', () => runner.inFlight === check.inFlight, 5_000, 1);
     }
   };
   return { store, view, writer, clock, check, election, runner, writes, registerAll, statusOf, tick };
