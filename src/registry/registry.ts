@@ -19,6 +19,7 @@ import { TtlExpiryLoop } from './checks/ttl-expiry';
 import type { Election } from './election/election';
 import { LocalElection } from './election/local-election';
 import { Publisher } from './publisher';
+import { realScheduler, type Scheduler } from '../clock';
 import { HealthNotifier } from './health-notifier';
 import { Notifier } from '../notify/notifier';
 import type { Store } from './store/store';
@@ -45,8 +46,8 @@ export interface RegistryOptions {
   election?: Election;
   /** host:port other processes should use for this API; defaults to the bound address. */
   advertise?: string;
-  /** Wall clock for check deadlines. */
-  now?: () => number;
+  /** Wall clock and timers of check deadlines (TTL expiry); a fake one in tests. */
+  scheduler?: Scheduler;
   /** False while the store is unreachable: reads say so (X-Consul-KnownLeader: false). */
   storeHealthy?: () => boolean;
 }
@@ -71,13 +72,15 @@ export class Registry {
   private stopping?: Promise<void>;
 
   constructor(private readonly options: RegistryOptions) {
-    const { store, bus, logger, now } = options;
+    const { store, bus, logger } = options;
+    const scheduler = options.scheduler ?? realScheduler;
+    const now = (): number => scheduler.now();
     this.log = logger.child({ component: 'registry' });
     this.catalogView = new CatalogView(store, { logger });
     this.election = options.election ?? new LocalElection(() => this.options.advertise ?? this.bound);
     this.writer = new CatalogWriter({ store, view: this.catalogView, now, election: this.election });
     this.publisher = new Publisher({ store, bus, election: this.election, logger });
-    this.ttlLoop = new TtlExpiryLoop({ view: this.catalogView, writer: this.writer, election: this.election, logger, now });
+    this.ttlLoop = new TtlExpiryLoop({ view: this.catalogView, writer: this.writer, election: this.election, logger, scheduler });
     const aclConfig = options.config.acl;
     this.acl = aclConfig.enabled
       ? new AclStore(

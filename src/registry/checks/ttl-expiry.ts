@@ -4,6 +4,7 @@ import type { CatalogView } from '../catalog-view';
 import type { CatalogWriter } from '../catalog-writer';
 import type { Election } from '../election/election';
 import { MinHeap } from '../min-heap';
+import { realScheduler, type Scheduler } from '../../clock';
 import { dueAt, nextDeadline } from './deadlines';
 
 export interface TtlExpiryOptions {
@@ -11,7 +12,8 @@ export interface TtlExpiryOptions {
   writer: Pick<CatalogWriter, 'expireCheck' | 'reap'>;
   election: Election;
   logger: Logger;
-  now?: () => number;
+  /** Wall clock (deadlines are wall-clock times in the store) and timers; a fake one in tests. */
+  scheduler?: Scheduler;
 }
 
 /** One instance's earliest deadline; stale once `deadlines` holds another time for it. */
@@ -46,11 +48,11 @@ const MIN_SLEEP_AFTER_RUN_MS = 20;
  */
 export class TtlExpiryLoop {
   private readonly log: Logger;
-  private readonly now: () => number;
+  private readonly scheduler: Scheduler;
   private readonly heap = new MinHeap<HeapEntry>((e) => e.at);
   private readonly deadlines = new Map<string, number>();
-  private timer?: NodeJS.Timeout;
-  /** performance.now() at which the armed timer fires. */
+  private cancelTimer?: () => void;
+  /** Scheduler time at which the armed timer fires. */
   private timerAt = Infinity;
   private running?: Promise<void>;
   private stopped = true;
@@ -63,7 +65,7 @@ export class TtlExpiryLoop {
 
   constructor(private readonly options: TtlExpiryOptions) {
     this.log = options.logger.child({ component: 'ttl-expiry' });
-    this.now = options.now ?? Date.now;
+    this.scheduler = options.scheduler ?? realScheduler;
   }
 
   start(): void {
@@ -95,7 +97,7 @@ export class TtlExpiryLoop {
 
   /** No pass running and no wake-up armed (tests). */
   get idle(): boolean {
-    return this.running === undefined && this.timer === undefined;
+    return this.running === undefined && this.cancelTimer === undefined;
   }
 
   private onLeadershipEdge(): void {
@@ -165,19 +167,23 @@ export class TtlExpiryLoop {
     if (this.stopped || this.running || this.fenced || !this.options.election.isLeader()) return this.disarm();
     const next = this.peekLive();
     if (next === undefined) return this.disarm();
-    const delay = Math.min(Math.max(minDelayMs, next.at - this.now()), MAX_SLEEP_MS);
-    // Compared on the monotonic clock the timer runs on (the wall clock may jump). Already
-    // waking no later than needed: keep that timer; an early wake-up is harmless (it re-arms).
-    const fireAt = performance.now() + delay;
-    if (this.timer && this.timerAt <= fireAt) return;
+    const now = this.scheduler.now();
+    const delay = Math.min(Math.max(minDelayMs, next.at - now), MAX_SLEEP_MS);
+    // Already waking no later than needed: keep that timer; an early wake-up is harmless (it
+    // re-arms). A wall-clock jump only makes a wake-up early or late by the jump, once.
+    const fireAt = now + delay;
+    if (this.cancelTimer && this.timerAt <= fireAt) return;
     this.disarm();
     this.timerAt = fireAt;
-    this.timer = setTimeout(() => this.runOnce(), delay);
+    this.cancelTimer = this.scheduler.schedule(delay, () => {
+      this.cancelTimer = undefined;
+      this.runOnce();
+    });
   }
 
   private disarm(): void {
-    clearTimeout(this.timer);
-    this.timer = undefined;
+    this.cancelTimer?.();
+    this.cancelTimer = undefined;
     this.timerAt = Infinity;
   }
 
@@ -212,9 +218,9 @@ export class TtlExpiryLoop {
 
   /** Takes the due instances off the heap, writes, then puts them back as the view now has them. */
   private async applyDue(): Promise<PassOutcome> {
-    const dueIds = this.takeDue(this.now());
+    const dueIds = this.takeDue(this.scheduler.now());
     try {
-      return await this.applyWrites(this.writesFor(dueIds, this.now()));
+      return await this.applyWrites(this.writesFor(dueIds, this.scheduler.now()));
     } finally {
       for (const id of dueIds) this.refresh(id);
     }
