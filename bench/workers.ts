@@ -4,7 +4,11 @@
  * The proxies are the distributed-mode role over a registry with the embedded store and a
  * Redis bus (the `all` role has no workers).
  *
- *   node dist/bench/workers.js [--workers=1,2] [--connections=32,128] [--seconds=5] [--rounds=3] [--cpu-requests=20000]
+ *   node dist/bench/workers.js [--workers=1,2] [--sockets=shared,reuseport] [--connections=32,128] [--seconds=5] [--rounds=3] [--cpu-requests=20000]
+ *
+ * `--sockets`: how N > 1 workers share the port (proxy.workerSockets): `shared` (node:cluster's
+ * primary accepts and hands connections round robin) and `reuseport` (each worker binds the
+ * port, the kernel spreads connections; Node ≥ 22.12 — run this script with such a node).
  *
  * Two numbers per N: requests/s with p50/p99 at each connection count, and µs of CPU per
  * request (utime+stime of the proxy's whole process tree, primary included, from /proc, for a
@@ -27,8 +31,11 @@ import { RoleProcess } from '../test/helpers/role-process';
 const SERVICE = 'app';
 const HOST = `${SERVICE}.svc`;
 
+type Sockets = 'shared' | 'reuseport';
+
 interface Options {
   workers: number[];
+  sockets: Sockets[];
   connections: number[];
   seconds: number;
   rounds: number;
@@ -47,7 +54,16 @@ function parseOptions(argv: string[]): Options {
   const [seconds] = numbers('seconds', [5]);
   const [rounds] = numbers('rounds', [3]);
   const [cpuRequests] = numbers('cpu-requests', [20_000]);
-  return { workers: numbers('workers', [1, 2]), connections: numbers('connections', [32, 128]), seconds, rounds, cpuRequests };
+  const sockets = (raw('sockets') ?? 'shared').split(',') as Sockets[];
+  if (sockets.some((m) => m !== 'shared' && m !== 'reuseport')) throw new Error('--sockets must be shared and/or reuseport');
+  return { workers: numbers('workers', [1, 2]), sockets, connections: numbers('connections', [32, 128]), seconds, rounds, cpuRequests };
+}
+
+/** Each proxy to compare: one worker, then every N > 1 with each way of sharing the port. */
+function variants(options: Options): Array<{ label: string; args: string[] }> {
+  return options.workers.flatMap((n) =>
+    n === 1 ? [{ label: '1', args: ['--workers=1'] }] : options.sockets.map((m) => ({ label: options.sockets.length > 1 ? `${n} ${m}` : `${n}`, args: [`--workers=${n}`, `--worker-sockets=${m}`] })),
+  );
 }
 
 interface Setup {
@@ -55,7 +71,7 @@ interface Setup {
   redis?: RedisHandle;
   dataDir?: string;
   registry?: RoleProcess;
-  proxies: Map<number, RoleProcess>;
+  proxies: Map<string, RoleProcess>;
 }
 
 /** Fills `setup` as it goes, so that stopAll() can clean up after a failed start too. */
@@ -67,10 +83,10 @@ async function startAll(setup: Setup, options: Options): Promise<void> {
   const registry = (setup.registry = await RoleProcess.start('registry', ['--store=embedded', `--data-dir=${setup.dataDir}`, ...common]));
   const reply = await register(registry, { id: 'app-1', service: SERVICE, port: backends.appPort });
   if (reply.status !== 200) throw new Error(`register: ${reply.status} ${reply.body}`);
-  for (const n of options.workers) {
-    const proxy = await RoleProcess.start('proxy', [`--workers=${n}`, `--registry=${registry.url('api', '')}`, ...common]);
-    setup.proxies.set(n, proxy);
-    await waitFor(`the --workers ${n} proxy to route ${SERVICE}`, async () => (await viaProxy(proxy, SERVICE, '/small')).status === 200, 15_000);
+  for (const { label, args } of variants(options)) {
+    const proxy = await RoleProcess.start('proxy', [...args, `--registry=${registry.url('api', '')}`, ...common]);
+    setup.proxies.set(label, proxy);
+    await waitFor(`the workers=${label} proxy to route ${SERVICE}`, async () => (await viaProxy(proxy, SERVICE, '/small')).status === 200, 15_000);
   }
 }
 
@@ -84,7 +100,7 @@ async function stopAll(setup: Setup): Promise<void> {
 
 interface Samples {
   throughput: Map<string, LoadResult[]>;
-  cpuUs: Map<number, number[]>;
+  cpuUs: Map<string, number[]>;
 }
 
 async function measure(setup: Setup, options: Options, load: LoadGenerator): Promise<Samples> {
@@ -115,12 +131,13 @@ function render(samples: Samples, options: Options, load: LoadGenerator): string
     `Keep-alive GETs of /small through \`switchboard proxy --workers N\`; median of ${options.rounds} interleaved round(s) of ${options.seconds} s; ` +
       `${load.name}; ${os.cpus().length} cores shared by load generator, backend and proxy.`,
     '',
-    '| workers | conns | req/s | p50 ms | p99 ms | errors | req/s vs 1 worker |',
+    '| workers | conns | req/s | p50 ms | p99 ms | errors | req/s vs the first row |',
     '| ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
   ];
+  const labels = variants(options).map((v) => v.label);
   for (const connections of options.connections) {
-    const base = median((samples.throughput.get(`${options.workers[0]}/${connections}`) ?? []).map((r) => r.rps));
-    for (const n of options.workers) {
+    const base = median((samples.throughput.get(`${labels[0]}/${connections}`) ?? []).map((r) => r.rps));
+    for (const n of labels) {
       const runs = samples.throughput.get(`${n}/${connections}`) ?? [];
       const rps = median(runs.map((r) => r.rps));
       const errors = runs.reduce((sum, r) => sum + r.errors, 0);
@@ -128,7 +145,7 @@ function render(samples: Samples, options: Options, load: LoadGenerator): string
     }
   }
   lines.push('', `CPU of the proxy's process tree for ${fmt(options.cpuRequests)} requests over 32 connections (median):`, '', '| workers | µs CPU / request |', '| ---: | ---: |');
-  for (const n of options.workers) lines.push(`| ${n} | ${fmt(median(samples.cpuUs.get(n) ?? []), 1)} |`);
+  for (const n of labels) lines.push(`| ${n} | ${fmt(median(samples.cpuUs.get(n) ?? []), 1)} |`);
   return `${lines.join('\n')}\n`;
 }
 

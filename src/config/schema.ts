@@ -512,6 +512,13 @@ export const ConfigSchema = Type.Object(
             cli: { flag: 'workers', roles: ['proxy'], help: 'data-plane processes sharing the proxy port, 1 = a single process' },
           }),
         ),
+        workerSockets: Type.Union([Type.Literal('auto'), Type.Literal('shared'), Type.Literal('reuseport')], {
+          default: 'auto',
+          errorReason: 'must be auto, shared or reuseport',
+          description:
+            "With --workers: `shared`, node:cluster's primary accepts every connection and hands it to the workers in turn (round robin); `reuseport`, every worker binds the port itself (SO_REUSEPORT) and the kernel spreads connections, with no hand-off through the primary — Node 22.12 or newer; `auto`, reuseport where the Node supports it, else shared. reuseport measured 1.10–1.21× the requests/s of shared with 2 workers, and a lower p99 (bench/workers.ts, Node 24; README, Benchmarks).",
+          cli: { flag: 'worker-sockets', roles: ['proxy'], arg: 'MODE', help: 'with --workers: auto, shared (cluster round robin) or reuseport (Node >= 22.12)' },
+        }),
         clientTimeouts: Section(
           {
             header: Duration('10s', { cli: { flag: 'client-header-timeout', roles: SERVING_PROXY, help: 'clients must send their request headers within this' } }),

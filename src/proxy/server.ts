@@ -1,5 +1,5 @@
 import http, { type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, ListenOptions } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
 import type { Bus } from '../bus/bus';
@@ -165,7 +165,10 @@ export class ProxyServer {
       };
       this.server.once('error', onError);
       this.server.once('listening', onListening);
-      this.server.listen(port, host);
+      // reuseport: this worker binds the port itself beside the others (exclusive: not through
+      // node:cluster's primary); the kernel spreads connections among them.
+      if (this.config.workerSockets === 'reuseport') this.server.listen({ port, host, exclusive: true, reusePort: true } as ListenOptions);
+      else this.server.listen(port, host);
     });
     // After listening: accept errors (EMFILE…) must be logged, never crash the process.
     this.server.on('error', (err) => this.logger.error({ err }, 'proxy server error'));

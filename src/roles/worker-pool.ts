@@ -59,7 +59,7 @@ export class WorkerPool {
   private stopping: Promise<void> | undefined;
 
   constructor(
-    private readonly config: Readonly<SwitchboardConfig>,
+    private config: Readonly<SwitchboardConfig>,
     private readonly logger: Logger,
     count: number,
   ) {
@@ -70,6 +70,17 @@ export class WorkerPool {
   async start(): Promise<string> {
     configureCluster();
     try {
+      const sockets = this.config.proxy.workerSockets;
+      if (sockets === 'reuseport' || (sockets === 'auto' && reusePortSupported())) {
+        if (!reusePortSupported()) throw reusePortUnsupported();
+        this.config = { ...this.config, proxy: { ...this.config.proxy, workerSockets: 'reuseport' } };
+        // Each worker binds the port itself: the first one resolves a port 0, the rest (and
+        // replacements) bind the port it got.
+        const first = await this.fork(this.slots[0], false);
+        this.config = { ...this.config, proxy: { ...this.config.proxy, listen: first } };
+        await Promise.all(this.slots.slice(1).map((slot) => this.fork(slot, false)));
+        return first;
+      }
       const addresses = await Promise.all(this.slots.map((slot) => this.fork(slot, false)));
       return addresses[0];
     } catch (err) {
@@ -250,4 +261,14 @@ function exitOf(worker: Worker, graceMs: number): Promise<WorkerExit> {
 
 function describeExit(code: number | null, signal: NodeJS.Signals | null): string {
   return signal === null ? `exit code ${code}` : `signal ${signal}`;
+}
+
+/** SO_REUSEPORT listeners arrived in Node 22.12 (and 23.1). */
+function reusePortSupported(): boolean {
+  const [major, minor] = process.versions.node.split('.').map(Number);
+  return major > 22 || (major === 22 && minor >= 12);
+}
+
+function reusePortUnsupported(): SwitchboardError {
+  return new SwitchboardError('config_invalid', `proxy.workerSockets "reuseport" needs Node 22.12 or newer (this is ${process.version}); use "shared" or "auto"`, { field: 'proxy.workerSockets' });
 }

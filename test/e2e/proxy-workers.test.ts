@@ -14,6 +14,9 @@ import type { RoleProcess } from '../helpers/role-process';
 import { runSwitchboard } from '../helpers/switchboard-process';
 
 const TIMEOUT = { timeout: 40_000 };
+const [major, minor] = process.versions.node.split('.').map(Number);
+const reusePortSupported = major > 22 || (major === 22 && minor >= 12);
+
 const REQUESTS = 'switchboard_proxy_requests_total';
 
 interface WorkerView {
@@ -120,6 +123,21 @@ describe('switchboard proxy --workers 2', TIMEOUT, () => {
     assert.equal((await httpRequest(p.url('admin', '/readyz'))).status, 200);
   });
 
+  test('--worker-sockets=reuseport: each worker binds the port, both serve, one port for all', { ...TIMEOUT, skip: !reusePortSupported && 'Node < 22.12 (the next test covers the refusal)' }, async () => {
+    const own = await (t as Topology).startProxy(['--workers=2', '--worker-sockets=reuseport']);
+    try {
+      await waitReady(own);
+      await waitFor('the reuseport proxy to route app', async () => (await servedBy(own, 'app')) === 'app-1', 15_000);
+      const before = await requestsTotal(own);
+      await sendRequests(own, 40);
+      assert.equal((await requestsTotal(own)) - before, 40);
+      const counted = await workersOf(own);
+      assert.ok(counted.every((w) => (w.requests ?? 0) > 0), `the kernel spread connections over both workers: ${JSON.stringify(counted)}`);
+    } finally {
+      await own.stop();
+    }
+  });
+
   test('SIGTERM drains the workers and exits 0', TIMEOUT, async () => {
     const p = proxy as RoleProcess;
     const pids = (await workersOf(p)).map((w) => w.pid as number);
@@ -158,5 +176,12 @@ describe('--workers on the command line', TIMEOUT, () => {
     } finally {
       await new Promise<void>((resolve) => busy.close(() => resolve()));
     }
+  });
+
+  test('--worker-sockets=reuseport on a Node without it: exit 2, one line saying which Node', { skip: reusePortSupported && 'this Node has SO_REUSEPORT listeners' }, async () => {
+    const res = await runSwitchboard(['proxy', '--workers=2', '--worker-sockets=reuseport', '--registry=http://127.0.0.1:1', '--redis=redis://127.0.0.1:1', '--proxy-listen=127.0.0.1:0', '--admin-listen=127.0.0.1:0'], { timeoutMs: 20_000 });
+    assert.equal(res.code, 2, res.stdout + res.stderr);
+    assert.equal(res.stderr.trim().split('\n').length, 1, res.stderr);
+    assert.match(res.stderr, /reuseport" needs Node 22\.12 or newer/);
   });
 });
