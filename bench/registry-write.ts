@@ -20,7 +20,7 @@ import { LocalBus } from '../src/bus/local-bus';
 import { silentLogger } from '../src/log';
 import { Registry } from '../src/registry/registry';
 import { EmbeddedStore } from '../src/registry/store/embedded-store';
-import { MemoryStore } from '../src/registry/store/memory-store';
+import { MemoryStore } from '../test/helpers/memory-store';
 import type { Store } from '../src/registry/store/store';
 import { monotonicMs } from './clock';
 import { httpRequest, keepAliveAgent } from './http';

@@ -16,7 +16,7 @@ import { CatalogWriter } from '../../src/registry/catalog-writer';
 import { TtlExpiryLoop } from '../../src/registry/checks/ttl-expiry';
 import { LocalElection } from '../../src/registry/election/local-election';
 import { Publisher } from '../../src/registry/publisher';
-import { MemoryStore } from '../../src/registry/store/memory-store';
+import { MemoryStore } from '../helpers/memory-store';
 import type { Store } from '../../src/registry/store/store';
 
 export interface Harness {

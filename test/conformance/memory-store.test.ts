@@ -1,4 +1,4 @@
-import { MemoryStore } from '../../src/registry/store/memory-store';
+import { MemoryStore } from '../helpers/memory-store';
 import { runStoreConformance } from './store-suite';
 
 runStoreConformance('memory', async () => {

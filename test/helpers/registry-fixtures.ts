@@ -9,7 +9,7 @@ import { afterEach } from 'node:test';
 import { silentLogger } from '../../src/log';
 import { CatalogView } from '../../src/registry/catalog-view';
 import { CatalogWriter, type CheckSpec, type RegistrationSpec } from '../../src/registry/catalog-writer';
-import { MemoryStore } from '../../src/registry/store/memory-store';
+import { MemoryStore } from './memory-store';
 import type { Store } from '../../src/registry/store/store';
 import { FakeElection } from './fake-election';
 

@@ -3,7 +3,7 @@
  * lags (`hold`/`release`), a feed that drops and then reports compaction, and a store that
  * is unreachable (`failing`).
  */
-import { MemoryStore } from '../../src/registry/store/memory-store';
+import { MemoryStore } from './memory-store';
 import type { KeyValue, Store, TxnCompare, TxnOp, TxnResult, WatchBatch, WatchListener, Watcher } from '../../src/registry/store/store';
 
 export class WrappedStore implements Store {

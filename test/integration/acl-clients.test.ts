@@ -10,7 +10,7 @@ import { LocalBus } from '../../src/bus/local-bus';
 import { HttpSource } from '../../src/catalog/http-source';
 import { silentLogger } from '../../src/log';
 import { Registry } from '../../src/registry/registry';
-import { MemoryStore } from '../../src/registry/store/memory-store';
+import { MemoryStore } from '../helpers/memory-store';
 import { registrySettings } from '../helpers/registry-fixtures';
 
 const ROOT = 'management-secret-for-tests';

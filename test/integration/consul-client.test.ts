@@ -8,7 +8,7 @@ import Consul from 'consul';
 import { LocalBus } from '../../src/bus/local-bus';
 import { silentLogger } from '../../src/log';
 import { Registry } from '../../src/registry/registry';
-import { MemoryStore } from '../../src/registry/store/memory-store';
+import { MemoryStore } from '../helpers/memory-store';
 import { waitFor } from '../helpers/child';
 import { registrySettings } from '../helpers/registry-fixtures';
 

@@ -9,7 +9,7 @@ import type { Check } from '../../src/catalog/model';
 import { silentLogger } from '../../src/log';
 import { registry as metrics } from '../../src/metrics';
 import { Registry } from '../../src/registry/registry';
-import { MemoryStore } from '../../src/registry/store/memory-store';
+import { MemoryStore } from '../helpers/memory-store';
 import { freePort, waitFor } from '../helpers/child';
 import { registrySettings } from '../helpers/registry-fixtures';
 

@@ -8,7 +8,7 @@ import { afterEach, beforeEach, describe, it } from 'node:test';
 import { LocalBus } from '../../src/bus/local-bus';
 import { silentLogger } from '../../src/log';
 import { Registry } from '../../src/registry/registry';
-import { MemoryStore } from '../../src/registry/store/memory-store';
+import { MemoryStore } from '../helpers/memory-store';
 import { RawClient } from '../helpers/raw-http';
 import { registrySettings } from '../helpers/registry-fixtures';
 

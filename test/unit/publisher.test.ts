@@ -6,7 +6,7 @@ import { silentLogger } from '../../src/log';
 import { encodeInstance } from '../../src/registry/instance-codec';
 import { PUBLISHED_REV_KEY, instanceKey, ttlKey } from '../../src/registry/keys';
 import { Publisher } from '../../src/registry/publisher';
-import { MemoryStore } from '../../src/registry/store/memory-store';
+import { MemoryStore } from '../helpers/memory-store';
 import { waitFor } from '../helpers/child';
 import { FakeElection } from '../helpers/fake-election';
 

@@ -20,7 +20,7 @@ interface WatchEntry {
 /**
  * The in-memory half of an in-process store: keys, revision, a bounded history of batches
  * and live watchers. The embedded store adds durability around it; it is also usable alone
- * (memory-store) in unit tests.
+ * (test/helpers/memory-store.ts) in unit tests.
  */
 export class KvState {
   private readonly kvs = new Map<string, KeyValue>();

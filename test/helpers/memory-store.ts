@@ -1,5 +1,5 @@
-import { KvState } from './kv-state';
-import type { KeyValue, Store, TxnCompare, TxnOp, TxnResult, WatchListener, Watcher } from './store';
+import { KvState } from '../../src/registry/store/kv-state';
+import type { KeyValue, Store, TxnCompare, TxnOp, TxnResult, WatchListener, Watcher } from '../../src/registry/store/store';
 
 /** Not durable: for unit tests and throwaway runs. Same semantics as the embedded store. */
 export class MemoryStore implements Store {
