@@ -9,6 +9,7 @@ import { buildAnswer, weightedShuffle, type QueryType } from '../../src/registry
 import { DnsServer } from '../../src/registry/dns/dns-server';
 import { parseQueryName } from '../../src/registry/dns/names';
 import { encodeResponse } from '../../src/registry/dns/wire';
+import { FakeClock } from '../helpers/fake-clock';
 
 function inst(id: string, service: string, address: string, port: number, options: { status?: HealthStatus; tags?: string[]; weight?: number } = {}): Instance {
   return {
@@ -193,10 +194,10 @@ describe('DNS server: hostile packets (no sockets)', () => {
   });
 
   it('store unreachable: answers are stale but given, then SERVFAIL after maxStale', async () => {
-    let now = 1_000_000;
-    const stale = new DnsServer({ config: { ...dnsConfig, maxStale: 60_000 }, catalog, datacenter: 'dc1', node: () => node, logger: silentLogger(), storeHealthy: () => false, now: () => now });
+    const clock = new FakeClock();
+    const stale = new DnsServer({ config: { ...dnsConfig, maxStale: 60_000 }, catalog, datacenter: 'dc1', node: () => node, logger: silentLogger(), storeHealthy: () => false, clock });
     assert.equal(rcodeOf(await stale.answer(good, '127.0.0.1', 'udp')), 'NOERROR');
-    now += 61_000;
+    clock.advance(61_000);
     assert.equal(rcodeOf(await stale.answer(good, '127.0.0.1', 'udp')), 'SERVFAIL');
   });
 });

@@ -5,6 +5,7 @@ import type { SwitchboardConfig } from '../../config/types';
 import { listenTarget } from '../../config/schema';
 import type { Logger } from '../../log';
 import { counter, histogram } from '../../metrics';
+import { realScheduler, type Scheduler } from '../../clock';
 import { TokenBuckets } from '../token-buckets';
 import { buildAnswer, type CatalogReader, type DnsAnswerConfig, type Node, type QueryType } from './answers';
 import { parseQueryName, type NameRules } from './names';
@@ -30,7 +31,8 @@ export interface DnsServerOptions {
   /** False while the store is unreachable: answers are then stale (bounded by maxStale). */
   storeHealthy?: () => boolean;
   logger: Logger;
-  now?: () => number;
+  /** Times how long the store has been unreachable; a fake one in tests. */
+  clock?: Pick<Scheduler, 'now'>;
 }
 
 /** A TCP client that sends nothing for this long is disconnected. */
@@ -57,7 +59,7 @@ export class DnsServer {
   private readonly answerConfig: DnsAnswerConfig;
   private readonly recursors: Recursors;
   private readonly limiter: TokenBuckets | undefined;
-  private readonly now: () => number;
+  private readonly clock: Pick<Scheduler, 'now'>;
   private udp: dgram.Socket | undefined;
   private tcp: net.Server | undefined;
   private readonly connections = new Set<net.Socket>();
@@ -67,7 +69,7 @@ export class DnsServer {
   constructor(private readonly options: DnsServerOptions) {
     const { config } = options;
     this.log = options.logger.child({ component: 'dns' });
-    this.now = options.now ?? Date.now;
+    this.clock = options.clock ?? realScheduler;
     this.rules = { domains: [config.domain, config.altDomain].filter((d) => d !== '').map((d) => d.toLowerCase()), datacenter: options.datacenter };
     this.answerConfig = {
       serviceTtl: Math.floor(config.serviceTtl / 1000),
@@ -207,7 +209,7 @@ export class DnsServer {
       this.unhealthySince = undefined;
       return false;
     }
-    const now = this.now();
+    const now = this.clock.now();
     if (this.unhealthySince === undefined) {
       this.unhealthySince = now;
       this.log.warn({ maxStale: this.options.config.maxStale }, 'store unreachable: DNS answers come from the last catalog this registry saw (stale)');
