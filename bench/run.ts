@@ -19,7 +19,7 @@ import { haproxyPeer } from './peers/haproxy';
 import { nginxPeer } from './peers/nginx';
 import { scriptPeer } from './peers/script-peer';
 import type { Mode, PeerContext, PeerFactory, PeerName, RunningPeer } from './peers/peer';
-import { type SwitchboardPeer, switchboardPeer } from './peers/switchboard';
+import { accessLogPeer, type SwitchboardPeer, switchboardPeer } from './peers/switchboard';
 import { type BenchReport, environment, type PeerStatus, renderMarkdown, type SectionResult, writeReport } from './report';
 import { churnScenario } from './scenarios/churn';
 import { cpuScenario } from './scenarios/cpu';
@@ -54,6 +54,7 @@ function factories(peers: PeerName[], mode: Mode): PeerFactory[] {
     'fastify-http-proxy': scriptPeer('fastify-http-proxy', 'fastify-http-proxy-script.js'),
     'undici-forwarder': scriptPeer('undici-forwarder', 'undici-forwarder-script.js'),
     switchboard: switchboardPeer(mode),
+    'switchboard-access-log': accessLogPeer,
     nginx: nginxPeer,
     haproxy: haproxyPeer,
   };

@@ -5,7 +5,7 @@
  */
 import type { Backends } from '../backends';
 
-export const PEER_NAMES = ['direct', 'bare-http-proxy', 'fastify-http-proxy', 'undici-forwarder', 'switchboard', 'nginx', 'haproxy'] as const;
+export const PEER_NAMES = ['direct', 'bare-http-proxy', 'fastify-http-proxy', 'undici-forwarder', 'switchboard', 'switchboard-access-log', 'nginx', 'haproxy'] as const;
 export type PeerName = (typeof PEER_NAMES)[number];
 
 /** How Switchboard runs: one process (`all`), or registry + proxy over etcd and Redis (later). */

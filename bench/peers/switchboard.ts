@@ -9,7 +9,7 @@ import path from 'node:path';
 import { ManagedProcess } from '../child';
 import { monotonicMs } from '../clock';
 import { RegistryClient } from '../registry-client';
-import { APP_HOST, APP_SERVICE, type Mode, type PeerContext, type PeerFactory, type RunningPeer } from './peer';
+import { APP_HOST, APP_SERVICE, type Mode, type PeerContext, type PeerFactory, type PeerName, type RunningPeer } from './peer';
 import { waitUntilRouted } from './routed';
 import { distributedNeeds, startDistributedSwitchboard } from './switchboard-distributed';
 
@@ -70,6 +70,8 @@ export interface StartOptions {
   registerApp?: boolean;
   /** Passed to the child's environment (e.g. a log level). */
   env?: Record<string, string>;
+  /** The peer's name in reports (default `switchboard`). */
+  name?: PeerName;
   /** More CLI flags for `switchboard all` (e.g. `--config <file>`). */
   args?: string[];
   /** Flags for node itself, before the script (e.g. `--cpu-prof`, which NODE_OPTIONS refuses). */
@@ -89,7 +91,7 @@ export async function startSwitchboard(ctx: PeerContext, options: StartOptions):
     const startupMs = monotonicMs() - spawnedAt;
     registry = new RegistryClient(`http://${listeners.api}`);
     const peer: SwitchboardPeer = {
-      name: 'switchboard',
+      name: options.name ?? 'switchboard',
       baseUrl: `http://${listeners.proxy}`,
       host: APP_HOST,
       pid: proc.pid,
@@ -128,3 +130,21 @@ export function switchboardPeer(mode: Mode): PeerFactory {
     start: (ctx) => (mode === 'distributed' ? startDistributedSwitchboard(ctx) : startSwitchboard(ctx, { dataDir: path.join(ctx.dir, 'switchboard-data') })),
   };
 }
+
+/**
+ * `switchboard all` with its access log on (JSON lines to a file in the peer's dir): beside
+ * the plain one, what logging every request costs.
+ */
+export const accessLogPeer: PeerFactory = {
+  name: 'switchboard-access-log',
+  needs: [],
+  async unavailable() {
+    return existsSync(CLI_JS) ? undefined : `${path.relative(REPO_ROOT, CLI_JS)} does not exist (build the CLI first)`;
+  },
+  start: (ctx) =>
+    startSwitchboard(ctx, {
+      name: 'switchboard-access-log',
+      dataDir: path.join(ctx.dir, 'switchboard-data'),
+      args: ['--access-log=true', `--access-log-path=${path.join(ctx.dir, 'access.log')}`],
+    }),
+};

@@ -512,6 +512,31 @@ export const ConfigSchema = Type.Object(
             cli: { flag: 'workers', roles: ['proxy'], help: 'data-plane processes sharing the proxy port, 1 = a single process' },
           }),
         ),
+        accessLog: Section(
+          {
+            enabled: Type.Boolean({ default: false, cli: { flag: 'access-log', roles: SERVING_PROXY, help: 'one line per proxied request' } }),
+            format: Type.Union([Type.Literal('json'), Type.Literal('combined')], {
+              default: 'json',
+              errorReason: 'must be json or combined',
+              description:
+                '`json`: one object per line — time, id (request id), client, method, host, path, status, bytesIn, bytesOut (on the wire, headers included), durationMs, service, upstream (the instance that answered), attempts, error (the proxy\'s error code). `combined`: Apache/nginx combined format, then the same extra fields as key=value.',
+              cli: { flag: 'access-log-format', roles: SERVING_PROXY, arg: 'FORMAT', help: 'json or combined' },
+            }),
+            path: Type.String({
+              default: '',
+              description: 'File the lines are appended to (buffered, flushed at shutdown); empty = stdout, beside the pino logs.',
+              cli: { flag: 'access-log-path', roles: SERVING_PROXY, arg: 'FILE', help: 'access log file (empty = stdout)' },
+            }),
+            sample: Type.Number({
+              minimum: 0,
+              maximum: 1,
+              default: 1,
+              description: 'Share of requests logged (0 to 1). Answers of 500 and more are always logged, whatever the sample.',
+              cli: { flag: 'access-log-sample', roles: SERVING_PROXY, help: 'share of requests logged (5xx always are)' },
+            }),
+          },
+          { description: 'Access log of the proxy: one line per HTTP request it answered (WebSocket tunnels are not logged). Off by default.' },
+        ),
         workerSockets: Type.Union([Type.Literal('auto'), Type.Literal('shared'), Type.Literal('reuseport')], {
           default: 'auto',
           errorReason: 'must be auto, shared or reuseport',

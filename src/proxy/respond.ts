@@ -17,6 +17,8 @@ export const CLIENT_CLOSED = 499;
 export class ProxyRequest extends http.IncomingMessage {
   /** Set once the head was read (request-head.ts); '' before. */
   requestId = '';
+  /** The proxy's own error code when it answered with one (the access log says which). */
+  errorCode: string | undefined = undefined;
   exchange: Exchange | undefined = undefined;
   tunnel: Tunnel | undefined = undefined;
 }
@@ -27,6 +29,7 @@ export class ProxyRequest extends http.IncomingMessage {
  * reason phrase) is reused.
  */
 export function sendError(res: ServerResponse, error: SwitchboardError, extra?: readonly string[]): void {
+  (res.req as ProxyRequest).errorCode = error.code;
   if (res.headersSent) {
     res.destroy();
     return;

@@ -6,6 +6,7 @@ import type { Bus } from '../bus/bus';
 import type { Instance } from '../catalog/model';
 import type { CatalogSource } from '../catalog/source';
 import { Notifier } from '../notify/notifier';
+import { AccessLog } from './access-log';
 import type { NotifyConfig } from '../notify/events';
 
 import { listenTarget } from '../config/schema';
@@ -69,6 +70,8 @@ export class ProxyServer {
   private readonly server: http.Server<typeof ProxyRequest>;
   /** Forwarded HTTP requests not finished yet (WebSocket tunnels are not counted). */
   private inFlight = 0;
+  /** One line per answered request (proxy.accessLog); none when off. */
+  private readonly accessLog: AccessLog | undefined;
   /** Sends this proxy's ejections to the webhooks that want them. */
   private readonly notifier: Notifier | undefined;
   private onDrained: (() => void) | undefined;
@@ -112,6 +115,7 @@ export class ProxyServer {
     const tunnelContext: TunnelContext = { connectMs, responseMs, logger: this.logger, complete: (t) => this.completeTunnel(t) };
     this.tunnels = new TunnelForwarder(tunnelContext);
     this.server = createServer(options.config.clientTimeouts, this.heads.maxHeaders);
+    this.accessLog = options.config.accessLog.enabled ? new AccessLog(options.config.accessLog) : undefined;
     const notifier = options.notify !== undefined ? new Notifier(options.notify, this.logger) : undefined;
     this.notifier = notifier?.listensTo('instance-ejected') ? notifier : undefined;
     this.server.on('request', (req: ProxyRequest, res: ServerResponse) => this.handleRequest(req, res));
@@ -199,6 +203,7 @@ export class ProxyServer {
     await Promise.all([...this.services.values()].map((s) => s.destroy()));
     this.notifier?.close();
     await closed;
+    this.accessLog?.close();
     this.logger.info('proxy stopped');
   }
 
@@ -239,6 +244,7 @@ export class ProxyServer {
   /** read the head → route → limit → dispatch (forward/dispatch.ts) */
   private serve(req: ProxyRequest, res: ServerResponse): void {
     const startedAt = performance.now();
+    this.accessLog?.track(req, res, startedAt);
     const head = readRequestHead(req, this.heads);
     if (head instanceof SwitchboardError) {
       this.refuseHead(req, res, head, startedAt);

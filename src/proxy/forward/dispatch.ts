@@ -40,6 +40,8 @@ export class Exchange implements ForwardHandler {
   /** Status the client got; CLIENT_CLOSED if it left first. */
   status = 0;
   error: ErrorCode | undefined = undefined;
+  /** Id of the instance whose answer the client got (or whose failure it got); '' before. */
+  upstream = '';
   private retries: RetryHandler | undefined = undefined;
   /** The try whose response is being relayed. */
   private relaying: Attempt | undefined = undefined;
@@ -103,6 +105,7 @@ export class Exchange implements ForwardHandler {
       return true;
     }
     this.relaying = attempt;
+    this.upstream = attempt.upstream.id;
     return true;
   }
 
@@ -135,6 +138,7 @@ export class Exchange implements ForwardHandler {
 
   private failed(error: SwitchboardError, attempt: Attempt | undefined): void {
     this.error = error.code;
+    if (attempt !== undefined) this.upstream = attempt.upstream.id;
     const logger = this.context.logger;
     if (error.code === 'upstream_invalid_response') {
       logger.warn({ err: error, service: this.service.name, upstream: attempt?.upstream.id, requestId: this.head.requestId }, 'invalid upstream response');
