@@ -79,7 +79,7 @@ export function settingDefault(path: string): unknown {
 export function defaultText(node: SchemaNode): string {
   if (node.defaultText !== undefined) return node.defaultText;
   const value = node.default;
-  if (value === undefined) return 'none';
+  if (value === undefined || value === '') return 'none';
   if (Array.isArray(value)) return value.length === 0 ? 'none' : value.join(',');
   return String(value);
 }
