@@ -49,7 +49,7 @@ export class HealthNotifier {
   private readonly sending = new Set<Subject>();
   private readonly unsubscribe: Array<() => void> = [];
   private term = 0;
-  private leading = false;
+  private isLeading = false;
 
   constructor(private readonly options: HealthNotifierOptions) {
     this.log = options.logger.child({ component: 'health-notifier' });
@@ -64,7 +64,7 @@ export class HealthNotifier {
 
   stop(): void {
     for (const off of this.unsubscribe.splice(0)) off();
-    this.leading = false;
+    this.isLeading = false;
     this.term++;
     this.cancelTimers();
     this.options.notifier.close();
@@ -73,7 +73,7 @@ export class HealthNotifier {
   private async onLeadership(leading: boolean): Promise<void> {
     const term = ++this.term;
     this.cancelTimers();
-    this.leading = false;
+    this.isLeading = false;
     if (!leading) {
       // Whatever we were telling, the next leader tells again.
       this.options.notifier.reset();
@@ -87,9 +87,14 @@ export class HealthNotifier {
       this.log.error({ err }, 'cannot read what was notified: notifications wait for the next leadership');
       return;
     }
-    this.leading = true;
+    this.isLeading = true;
     void this.options.notifier.notify({ event: 'leader-change', time: new Date(this.scheduler.now()).toISOString(), leader: this.options.self() });
     this.reconcileAll();
+  }
+
+  /** Leading, with what was told read from the store (tests wait for it). */
+  get leading(): boolean {
+    return this.isLeading;
   }
 
   /** Changes waiting out their hold-down, or being delivered (tests wait for false). */
@@ -98,7 +103,7 @@ export class HealthNotifier {
   }
 
   private onCatalogChange(services: readonly string[], instanceIds: readonly string[] | undefined): void {
-    if (!this.leading) return;
+    if (!this.isLeading) return;
     if (instanceIds === undefined) return this.reconcileAll();
     for (const id of instanceIds) this.schedule(`i/${id}`);
     for (const service of services) this.schedule(`s/${service}`);
@@ -144,7 +149,7 @@ export class HealthNotifier {
   }
 
   private async tell(subject: Subject): Promise<void> {
-    if (!this.leading || this.sending.has(subject) || !this.differs(subject)) return;
+    if (!this.isLeading || this.sending.has(subject) || !this.differs(subject)) return;
     const term = this.term;
     const down = this.isDown(subject);
     this.sending.add(subject);

@@ -41,14 +41,20 @@ describe('health notifications', () => {
     });
     notifier.start();
     stops.push(() => notifier.stop());
+    await waitFor('the notifier to lead', () => notifier.leading, 5_000, 1);
     if (settled) await settle();
   }
 
-  /** Lets the hold-down pass on the fake clock, then waits for every delivery to finish. */
-  async function settle(ms = HOLD_DOWN): Promise<void> {
-    await new Promise((resolve) => setImmediate(resolve));
-    clock.advance(ms);
-    await waitFor('notifications to be delivered', () => !notifier.busy, 5_000, 5);
+  /**
+   * Lets hold-downs pass on the fake clock until nothing is pending or being delivered. Time
+   * moves on each poll, so a change the view delivers late still gets its hold-down.
+   */
+  async function settle(): Promise<void> {
+    await waitFor('notifications to be delivered', () => {
+      if (!notifier.busy) return true;
+      clock.advance(HOLD_DOWN);
+      return false;
+    }, 5_000, 5);
   }
 
   async function register(id: string, service = 'web', status: 'passing' | 'critical' = 'passing'): Promise<void> {
@@ -63,9 +69,17 @@ describe('health notifications', () => {
       checks: [{ checkId: `service:${id}`, name: 'ttl', type: 'ttl', ttlMs: 60_000, status }],
       replaceExistingChecks: true,
     });
+    await waitFor(`the view to show ${id}`, () => h.view.instance(id) !== undefined, 5_000, 1);
   }
 
-  const setStatus = (id: string, status: 'passing' | 'critical', output = status === 'critical' ? 'connection refused' : 'ok') => h.writer.updateCheck(`service:${id}`, status, output);
+  /** Writes a check result and waits until the view (which the notifier follows) shows it. */
+  async function setStatus(id: string, status: 'passing' | 'critical', output = status === 'critical' ? 'connection refused' : 'ok'): Promise<void> {
+    await h.writer.updateCheck(`service:${id}`, status, output);
+    await waitFor(`the view to show ${id} ${status}`, () => {
+      const check = h.view.instance(id)?.checks[0];
+      return check?.status === status && check.output === output;
+    }, 5_000, 1);
+  }
 
   beforeEach(async () => {
     h = await startHarness();
@@ -171,10 +185,11 @@ describe('health notifications', () => {
   it('a failing receiver gets retries with backoff, then the message once', async () => {
     receiver.script.push(500, 503);
     await start({}, { backoff: 1_000, retries: 5 }, false);
-    // Two failures: retries wait 1 s, then 2 s on the fake clock.
-    await waitFor('the first failure', () => receiver.script.length === 1, 5_000, 5);
+    // Two failures: retries wait 1 s, then 2 s on the fake clock — advanced only once the
+    // webhook has armed its backoff timer (it does so after reading the failed answer).
+    await waitFor('the first failure and its backoff', () => receiver.script.length === 1 && clock.pending === 1, 5_000, 5);
     clock.advance(1_000);
-    await waitFor('the second failure', () => receiver.script.length === 0, 5_000, 5);
+    await waitFor('the second failure and its backoff', () => receiver.script.length === 0 && clock.pending === 1, 5_000, 5);
     clock.advance(2_000);
     await waitFor('the delivery', () => receiver.received.length === 1, 5_000, 5);
     assert.deepEqual(receiver.events(), ['leader-change']);
