@@ -4,7 +4,7 @@ import { CONFIG_ENV, SETTINGS, defaultText, envName } from './config/settings';
 import type { SwitchboardConfig } from './config/types';
 import { isSwitchboardError } from './errors';
 import { createLogger, type Logger } from './log';
-import type { Stoppable } from './roles/lifecycle';
+import type { RunningRole, Stoppable } from './roles/lifecycle';
 import { installCrashHandlers, onStopSignals } from './roles/process-handlers';
 
 /**
@@ -15,7 +15,8 @@ import { installCrashHandlers, onStopSignals } from './roles/process-handlers';
 
 interface RoleSpec {
   summary: string;
-  start(config: Readonly<SwitchboardConfig>, logger: Logger): Promise<Stoppable>;
+  /** `load` reads the configuration again as at start (reloads). */
+  start(config: Readonly<SwitchboardConfig>, logger: Logger, load: () => Readonly<SwitchboardConfig>): Promise<Stoppable & { reload?: RunningRole<unknown>['reload'] }>;
 }
 
 // Each role: its one-line summary for --help, and how it starts.
@@ -24,7 +25,7 @@ const ROLES: Partial<Record<Role, RoleSpec>> = {
   all: {
     summary: 'registry API + proxy + admin in one process; embedded store in --data-dir, in-process bus',
     // Loaded on use: --help and invalid input answer without loading fastify, pino streams…
-    start: async (config, logger) => (await import('./roles/all')).startAll(config, logger),
+    start: async (config, logger, load) => (await import('./roles/all')).startAll(config, logger, load),
   },
   registry: {
     summary: 'registry API over --store embedded|etcd; the elected leader publishes catalog changes to Redis',
@@ -32,7 +33,7 @@ const ROLES: Partial<Record<Role, RoleSpec>> = {
   },
   proxy: {
     summary: 'data plane: syncs its catalog from --registry URLs, hears changes on Redis, keeps routing when they are down',
-    start: async (config, logger) => (await import('./roles/proxy')).startProxy(config, logger),
+    start: async (config, logger, load) => (await import('./roles/proxy')).startProxy(config, logger, load),
   },
   register: {
     summary: 'sidecar: registers one instance with a TTL check, heartbeats it, deregisters it on SIGTERM/SIGINT',
@@ -67,11 +68,19 @@ async function run(argv: string[]): Promise<void> {
     return exitWith(EXIT_USAGE, `switchboard: refusing to run with --insecure-http-parser (${insecure}): it lets malformed requests and responses through the proxy\n`, 'stderr');
   }
   const { config: file, ...flags } = parsed.values;
-  const config = loadConfig({ file: file ?? process.env[CONFIG_ENV], env: process.env, flags });
+  // Read again, the same way, by a reload (SIGHUP, POST /reload on the admin listener).
+  const load = (): Readonly<SwitchboardConfig> => loadConfig({ file: file ?? process.env[CONFIG_ENV], env: process.env, flags });
+  const config = load();
   const logger = createLogger(config.logLevel);
   installCrashHandlers(logger);
-  const running = await spec.start(config, logger.child({ role }));
+  const running = await spec.start(config, logger.child({ role }), load);
   stopOnSignals(running, logger);
+  const reload = running.reload;
+  process.on('SIGHUP', () => {
+    // Never the default action (exit): a role that cannot reload says so and keeps running.
+    if (reload === undefined) logger.warn({ role }, 'SIGHUP: this role does not reload its configuration live; restart it to apply changes');
+    else void Promise.resolve(reload()).catch((err: unknown) => logger.error({ err }, 'reload failed'));
+  });
 }
 
 /**

@@ -686,7 +686,7 @@ export const ConfigSchema = Type.Object(
     ),
     admin: Section(
       { listen: Listen('127.0.0.1:9901', { cli: { flag: 'admin-listen', roles: LISTENING, arg: 'HOST:PORT', help: 'admin host:port (/metrics, /healthz, /readyz)' } }) },
-      { description: 'Admin listener: GET /metrics (Prometheus), /healthz, /readyz.' },
+      { description: 'Admin listener: GET /metrics (Prometheus), /healthz, /readyz; POST /reload (all, proxy) re-reads the configuration.' },
     ),
     store: Section(
       {

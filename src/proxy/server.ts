@@ -57,23 +57,24 @@ export interface ServiceState {
  * are JSON with a stable code.
  */
 export class ProxyServer {
-  private readonly config: ProxyConfig;
+  private config: ProxyConfig;
   private readonly logger: Logger;
-  private readonly router: Router;
+  private router: Router;
+  private domain: string;
   private readonly catalog: CatalogCache;
   private readonly exchanges: DispatchContext;
   private readonly tunnels: TunnelForwarder;
-  private readonly heads: RequestHeadOptions;
-  private readonly transport: TransportOptions;
+  private heads: RequestHeadOptions;
+  private transport: TransportOptions;
   private readonly metrics = new ProxyMetrics();
   private readonly services = new Map<string, Service>();
   private readonly server: http.Server<typeof ProxyRequest>;
   /** Forwarded HTTP requests not finished yet (WebSocket tunnels are not counted). */
   private inFlight = 0;
   /** One line per answered request (proxy.accessLog); none when off. */
-  private readonly accessLog: AccessLog | undefined;
+  private accessLog: AccessLog | undefined;
   /** Sends this proxy's ejections to the webhooks that want them. */
-  private readonly notifier: Notifier | undefined;
+  private notifier: Notifier | undefined;
   private onDrained: (() => void) | undefined;
   private stopping: Promise<void> | undefined;
   private closing = false;
@@ -81,6 +82,7 @@ export class ProxyServer {
   constructor(options: ProxyOptions) {
     this.config = options.config;
     this.logger = options.logger.child({ component: 'proxy' });
+    this.domain = options.domain;
     this.router = new Router({
       domain: options.domain,
       routes: options.config.routes,
@@ -94,30 +96,35 @@ export class ProxyServer {
       resyncIntervalMs: options.config.resyncInterval,
     });
     this.catalog.onUpdate((update) => this.applyCatalog(update));
-    const { connect: connectMs, response: responseMs, idle: idleMs } = options.config.timeouts;
-    // A response body may pause for as long as a response may take to start.
-    this.transport = { connectMs, idleMs, bodyIdleMs: responseMs };
-    const trusted = options.config.trustedProxies;
-    this.heads = {
-      maxHeaders: options.config.maxRequestHeaders,
-      trustedProxies: trusted.length > 0 ? new TrustedProxies(trusted) : undefined,
-    };
-    const isClosing = (): boolean => this.closing;
+    this.transport = transportOf(options.config);
+    this.heads = headOptionsOf(options.config);
+    // Read per request, so a reload's timeouts apply to the next request.
+    const self = (): ProxyServer => this;
     this.exchanges = {
-      responseMs,
+      get responseMs() {
+        return self().config.timeouts.response;
+      },
       logger: this.logger,
       get closing() {
-        return isClosing();
+        return self().closing;
       },
       complete: (exchange) => this.completeExchange(exchange),
       internalError: (err, requestId, service) => this.internalError(err, requestId, service),
     };
-    const tunnelContext: TunnelContext = { connectMs, responseMs, logger: this.logger, complete: (t) => this.completeTunnel(t) };
+    const tunnelContext: TunnelContext = {
+      get connectMs() {
+        return self().config.timeouts.connect;
+      },
+      get responseMs() {
+        return self().config.timeouts.response;
+      },
+      logger: this.logger,
+      complete: (t) => this.completeTunnel(t),
+    };
     this.tunnels = new TunnelForwarder(tunnelContext);
     this.server = createServer(options.config.clientTimeouts, this.heads.maxHeaders);
     this.accessLog = options.config.accessLog.enabled ? new AccessLog(options.config.accessLog) : undefined;
-    const notifier = options.notify !== undefined ? new Notifier(options.notify, this.logger) : undefined;
-    this.notifier = notifier?.listensTo('instance-ejected') ? notifier : undefined;
+    this.notifier = ejectionNotifier(options.notify, this.logger);
     this.server.on('request', (req: ProxyRequest, res: ServerResponse) => this.handleRequest(req, res));
     // Expect: 100-continue is answered only once the request is routed and admitted (dispatch.ts).
     this.server.on('checkContinue', (req: ProxyRequest, res: ServerResponse) => this.handleRequest(req, res));
@@ -409,6 +416,72 @@ export class ProxyServer {
     });
   };
 
+  /**
+   * A reload: the new configuration applies to the next request — routes, service policies
+   * (a service whose policy or timeouts changed gets a new pool; requests in flight finish on
+   * the old one, which then drains), timeouts, client limits, trusted proxies, the access log
+   * and ejection notifications. What cannot change while listening (the listen address, the
+   * registry URLs, workers) is returned as restart-required and left as it was.
+   */
+  reconfigure(next: ProxyConfig, domain: string, notify?: NotifyConfig): { applied: string[]; restartRequired: string[] } {
+    const before = this.config;
+    const changed = (key: keyof ProxyConfig): boolean => JSON.stringify(before[key]) !== JSON.stringify(next[key]);
+    const restartRequired = (['listen', 'registry', 'workers', 'workerSockets', 'resyncInterval'] as const).filter(changed).map((k) => `proxy.${k}`);
+    const kept = { listen: before.listen, registry: before.registry, workers: before.workers, workerSockets: before.workerSockets, resyncInterval: before.resyncInterval };
+    this.config = { ...next, ...kept };
+    const applied: string[] = [];
+    if (changed('routes') || changed('pathRouting') || changed('stripServicePrefix') || domain !== this.domain) {
+      this.domain = domain;
+      this.router = new Router({ domain, routes: next.routes, pathRouting: next.pathRouting, stripServicePrefix: next.stripServicePrefix });
+      for (const name of this.services.keys()) this.router.setService(name, tagsOf(this.catalog.instances(name) ?? []));
+      applied.push('proxy.routes');
+    }
+    if (changed('trustedProxies') || changed('maxRequestHeaders')) {
+      this.heads = headOptionsOf(next);
+      this.server.maxHeadersCount = next.maxRequestHeaders + 1;
+      applied.push('proxy.trustedProxies', 'proxy.maxRequestHeaders');
+    }
+    if (changed('clientTimeouts')) {
+      this.server.headersTimeout = next.clientTimeouts.header;
+      this.server.requestTimeout = next.clientTimeouts.request;
+      applied.push('proxy.clientTimeouts');
+    }
+    const timeoutsChanged = changed('timeouts');
+    if (timeoutsChanged) {
+      this.transport = transportOf(next);
+      applied.push('proxy.timeouts');
+    }
+    if (changed('defaults') || changed('services') || timeoutsChanged) this.renewServices(timeoutsChanged, applied);
+    if (changed('accessLog')) {
+      this.accessLog?.close();
+      this.accessLog = next.accessLog.enabled ? new AccessLog(next.accessLog) : undefined;
+      applied.push('proxy.accessLog');
+    }
+    if (notify !== undefined) {
+      this.notifier?.close();
+      this.notifier = ejectionNotifier(notify, this.logger);
+    }
+    return { applied, restartRequired };
+  }
+
+  /** Services whose policy (or the timeouts) changed get a new Service; the old one drains. */
+  private renewServices(timeoutsChanged: boolean, applied: string[]): void {
+    for (const [name, old] of [...this.services]) {
+      const policy = this.policyFor(name);
+      if (!timeoutsChanged && JSON.stringify(policy) === JSON.stringify(old.policy)) continue;
+      this.services.delete(name);
+      const renewed = this.serviceNamed(name);
+      if (renewed === undefined) {
+        // An invalid policy for this one service: keep serving it as before.
+        this.services.set(name, old);
+        continue;
+      }
+      renewed.update(this.catalog.instances(name) ?? []);
+      void old.retire();
+      applied.push(`proxy.services.${name}`);
+    }
+  }
+
   /** A bad policy disables that one service (logged); the others keep working. */
   private serviceNamed(name: string): Service | undefined {
     let service = this.services.get(name);
@@ -472,4 +545,24 @@ function tagsOf(instances: readonly Instance[]): string[] {
   const tags = new Set<string>();
   for (const instance of instances) for (const tag of instance.tags) tags.add(tag);
   return [...tags];
+}
+
+/** How connections to upstreams behave, from the proxy's timeouts. */
+function transportOf(config: ProxyConfig): TransportOptions {
+  const { connect: connectMs, response: responseMs, idle: idleMs } = config.timeouts;
+  // A response body may pause for as long as a response may take to start.
+  return { connectMs, idleMs, bodyIdleMs: responseMs };
+}
+
+function headOptionsOf(config: ProxyConfig): RequestHeadOptions {
+  const trusted = config.trustedProxies;
+  return { maxHeaders: config.maxRequestHeaders, trustedProxies: trusted.length > 0 ? new TrustedProxies(trusted) : undefined };
+}
+
+/** A Notifier only when some webhook wants this proxy's ejections. */
+function ejectionNotifier(notify: NotifyConfig | undefined, logger: Logger): Notifier | undefined {
+  const notifier = notify !== undefined ? new Notifier(notify, logger) : undefined;
+  if (notifier?.listensTo('instance-ejected')) return notifier;
+  notifier?.close();
+  return undefined;
 }

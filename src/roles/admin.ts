@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import type { Logger } from '../log';
 import { collectProcessMetrics, registry as metricsRegistry } from '../metrics';
 import { listenTarget } from '../config/schema';
+import type { ReloadOutcome } from './reload';
 
 /**
  * The admin listener every role runs beside its main one: Prometheus metrics and the two
@@ -22,6 +23,8 @@ export interface AdminOptions {
    * primary process (`--workers N`) answers with the sum over its workers instead.
    */
   metrics?: () => Promise<string>;
+  /** POST /reload: re-read the configuration (roles that can apply one live). */
+  reload?: () => ReloadOutcome | Promise<ReloadOutcome>;
 }
 
 export interface AdminServer {
@@ -52,6 +55,15 @@ export async function startAdmin(options: AdminOptions): Promise<AdminServer> {
 
 async function handle(req: http.IncomingMessage, res: http.ServerResponse, options: AdminOptions): Promise<void> {
   const path = (req.url ?? '/').split('?')[0];
+  if (path === '/reload' && options.reload !== undefined) {
+    if (req.method !== 'POST') {
+      res.setHeader('Allow', 'POST');
+      return sendJson(res, 405, { error: 'method_not_allowed' });
+    }
+    req.resume();
+    const outcome = await options.reload();
+    return sendJson(res, outcome.status === 'reloaded' ? 200 : 400, outcome);
+  }
   if (req.method !== 'GET' && req.method !== 'HEAD') {
     res.setHeader('Allow', 'GET, HEAD');
     return sendJson(res, 405, { error: 'method_not_allowed' });

@@ -6,6 +6,7 @@ import { ProxyServer } from '../proxy/server';
 import { Registry } from '../registry/registry';
 import { EmbeddedStore } from '../registry/store/embedded-store';
 import { startRoleDns } from './dns';
+import { configReloader } from './reload';
 import { listen, logListening, startRole, startRoleAdmin, type RunningRole } from './lifecycle';
 
 /**
@@ -18,11 +19,14 @@ import { listen, logListening, startRole, startRoleAdmin, type RunningRole } fro
 export type RunningAll = RunningRole<{ api: string; proxy: string; admin: string; dns: string }>;
 
 /** stop(): stop accepting, drain in-flight requests (bounded by proxy.drain), flush the journal. */
-export async function startAll(config: Readonly<SwitchboardConfig>, logger: Logger): Promise<RunningAll> {
+export async function startAll(config: Readonly<SwitchboardConfig>, logger: Logger, load?: () => Readonly<SwitchboardConfig>): Promise<RunningAll> {
   assertLocalOnly(config);
   let proxy: ProxyServer | undefined;
   let dns = '';
-  return startRole(logger, async (role) => {
+  // The proxy applies what it can; the registry's settings need a restart (reload.ts).
+  const reload =
+    load === undefined ? undefined : configReloader(config, load, (next) => (proxy ? proxy.reconfigure(next.proxy, next.domain, next.notify) : { applied: [], restartRequired: ['proxy'] }), logger);
+  const running = await startRole(logger, async (role) => {
     const { stack } = role;
     const store = new EmbeddedStore({
       dataDir: config.dataDir,
@@ -41,7 +45,7 @@ export async function startAll(config: Readonly<SwitchboardConfig>, logger: Logg
     stack.push('bus', () => bus.close());
 
     // Not ready while the disk is full: a load balancer should send registrations elsewhere.
-    const admin = await startRoleAdmin(role, { listen: config.admin.listen, isReady: () => proxy?.isReady() === true && store.writable, logger });
+    const admin = await startRoleAdmin(role, { listen: config.admin.listen, isReady: () => proxy?.isReady() === true && store.writable, logger, reload });
 
     // Without an election the registry uses LocalElection: this process always leads.
     const registry = new Registry({
@@ -67,6 +71,7 @@ export async function startAll(config: Readonly<SwitchboardConfig>, logger: Logg
 
     return { api: registry.address, proxy: started.address, admin: admin.address, dns };
   });
+  return reload === undefined ? running : { ...running, reload };
 }
 
 /** `all` is the single-node shape: another store or bus needs the separate roles. */

@@ -1,3 +1,4 @@
+import type { ReloadOutcome } from './reload';
 import { SwitchboardError, isSwitchboardError } from '../errors';
 import type { Logger } from '../log';
 import { startAdmin, type AdminOptions, type AdminServer } from './admin';
@@ -15,6 +16,8 @@ export interface Stoppable {
 /** A started role with the addresses it actually bound. */
 export interface RunningRole<A> extends Stoppable {
   readonly addresses: A;
+  /** SIGHUP: re-read and apply the configuration (roles that can). */
+  reload?: () => ReloadOutcome | Promise<ReloadOutcome>;
 }
 
 /** What a role's start gets: where to push what it started, and whether stop() has begun. */

@@ -3,6 +3,7 @@ import type { SwitchboardConfig } from '../config/types';
 import type { Logger } from '../log';
 import type { DataPlane, ProxyCatalog } from './data-plane';
 import { logListening, startRole, startRoleAdmin, type RunningRole } from './lifecycle';
+import { configReloader } from './reload';
 
 /**
  * `switchboard proxy`: the data plane on its own. It syncs its catalog from the registries
@@ -20,19 +21,22 @@ const EMPTY_CATALOG: ProxyCatalog = { rev: 0, services: {} };
 
 export type RunningProxy = RunningRole<{ proxy: string; admin: string }>;
 
-export async function startProxy(config: Readonly<SwitchboardConfig>, logger: Logger): Promise<RunningProxy> {
+export async function startProxy(config: Readonly<SwitchboardConfig>, logger: Logger, load?: () => Readonly<SwitchboardConfig>): Promise<RunningProxy> {
   const workers = config.proxy.workers ?? availableParallelism();
   if (workers > 1) return (await import('./proxy-primary')).startProxyPrimary(config, logger, workers);
-  return startSingleProcess(config, logger);
+  return startSingleProcess(config, logger, load);
 }
 
-async function startSingleProcess(config: Readonly<SwitchboardConfig>, logger: Logger): Promise<RunningProxy> {
+async function startSingleProcess(config: Readonly<SwitchboardConfig>, logger: Logger, load: (() => Readonly<SwitchboardConfig>) | undefined): Promise<RunningProxy> {
   let plane: DataPlane | undefined;
-  return startRole(logger, async (role) => {
+  const reload =
+    load === undefined ? undefined : configReloader(config, load, (next) => (plane ? plane.proxy.reconfigure(next.proxy, next.domain, next.notify) : { applied: [], restartRequired: ['proxy'] }), logger);
+  const running = await startRole(logger, async (role) => {
     const admin = await startRoleAdmin(role, {
       listen: config.admin.listen,
       isReady: () => plane?.proxy.isReady() === true,
       logger,
+      reload,
       endpoints: { '/catalog': () => plane?.catalog() ?? EMPTY_CATALOG },
     });
 
@@ -44,4 +48,5 @@ async function startSingleProcess(config: Readonly<SwitchboardConfig>, logger: L
 
     return { proxy: started.address, admin: admin.address };
   });
+  return reload === undefined ? running : { ...running, reload };
 }

@@ -1,0 +1,41 @@
+import type { SwitchboardConfig } from '../config/types';
+import { isSwitchboardError } from '../errors';
+import type { Logger } from '../log';
+
+/**
+ * Live reload (SIGHUP, or POST /reload on the admin listener): the configuration is read
+ * again from the same file, environment and flags as at start. An invalid one changes nothing
+ * and is reported with its field path. A valid one is handed to `apply` (the proxy: routes,
+ * policies, timeouts, limits…), which says what it applied and what needs a restart; every
+ * other section that differs (listen addresses, the store, the registry's settings, the log
+ * level) is reported as needing a restart and left as it was.
+ */
+export type ReloadOutcome =
+  | { status: 'reloaded'; applied: string[]; restartRequired: string[] }
+  | { status: 'rejected'; error: string; field?: string; message: string };
+
+export type ApplyConfig = (next: Readonly<SwitchboardConfig>) => { applied: string[]; restartRequired: string[] };
+
+/** Sections the proxy applies itself (`apply`); any other top-level change needs a restart. */
+const APPLIED_BY_PROXY = new Set(['proxy', 'notify', 'domain']);
+
+export function configReloader(initial: Readonly<SwitchboardConfig>, load: () => Readonly<SwitchboardConfig>, apply: ApplyConfig, logger: Logger): () => ReloadOutcome {
+  // Sections that need a restart are compared with what the process started with: it still runs them.
+  return () => {
+    let next: Readonly<SwitchboardConfig>;
+    try {
+      next = load();
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      const field = isSwitchboardError(err) ? err.field : undefined;
+      logger.error({ err, field }, 'configuration reload rejected: nothing changed');
+      return { status: 'rejected', error: isSwitchboardError(err) ? err.code : 'config_invalid', ...(field === undefined ? {} : { field }), message };
+    }
+    const { applied, restartRequired } = apply(next);
+    for (const key of Object.keys(next) as Array<keyof SwitchboardConfig>) {
+      if (!APPLIED_BY_PROXY.has(key) && JSON.stringify(next[key]) !== JSON.stringify(initial[key])) restartRequired.push(key);
+    }
+    logger.info({ applied, restartRequired }, restartRequired.length > 0 ? 'configuration reloaded; some changes need a restart' : 'configuration reloaded');
+    return { status: 'reloaded', applied, restartRequired };
+  };
+}
