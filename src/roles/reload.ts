@@ -1,14 +1,14 @@
 import type { SwitchboardConfig } from '../config/types';
 import { isSwitchboardError } from '../errors';
-import type { Logger } from '../log';
+import { setLogLevel, type Logger } from '../log';
 
 /**
  * Live reload (SIGHUP, or POST /reload on the admin listener): the configuration is read
  * again from the same file, environment and flags as at start. An invalid one changes nothing
  * and is reported with its field path. A valid one is handed to `apply` (the proxy: routes,
  * policies, timeouts, limits…), which says what it applied and what needs a restart; every
- * other section that differs (listen addresses, the store, the registry's settings, the log
- * level) is reported as needing a restart and left as it was.
+ * other section that differs (listen addresses, the store, the registry's settings) is
+ * reported as needing a restart and left as it was. The log level applies to every logger.
  */
 export type ReloadOutcome =
   | { status: 'reloaded'; applied: string[]; restartRequired: string[] }
@@ -16,11 +16,12 @@ export type ReloadOutcome =
 
 export type ApplyConfig = (next: Readonly<SwitchboardConfig>) => { applied: string[]; restartRequired: string[] };
 
-/** Sections the proxy applies itself (`apply`); any other top-level change needs a restart. */
-const APPLIED_BY_PROXY = new Set(['proxy', 'notify', 'domain']);
+/** Sections applied live (the proxy's by `apply`, the log level here); any other change needs a restart. */
+const APPLIED_LIVE = new Set(['proxy', 'notify', 'domain', 'logLevel']);
 
 export function configReloader(initial: Readonly<SwitchboardConfig>, load: () => Readonly<SwitchboardConfig>, apply: ApplyConfig, logger: Logger): () => ReloadOutcome {
   // Sections that need a restart are compared with what the process started with: it still runs them.
+  let level = initial.logLevel;
   return () => {
     let next: Readonly<SwitchboardConfig>;
     try {
@@ -32,8 +33,13 @@ export function configReloader(initial: Readonly<SwitchboardConfig>, load: () =>
       return { status: 'rejected', error: isSwitchboardError(err) ? err.code : 'config_invalid', ...(field === undefined ? {} : { field }), message };
     }
     const { applied, restartRequired } = apply(next);
+    if (next.logLevel !== level) {
+      setLogLevel(logger, next.logLevel);
+      level = next.logLevel;
+      applied.push('logLevel');
+    }
     for (const key of Object.keys(next) as Array<keyof SwitchboardConfig>) {
-      if (!APPLIED_BY_PROXY.has(key) && JSON.stringify(next[key]) !== JSON.stringify(initial[key])) restartRequired.push(key);
+      if (!APPLIED_LIVE.has(key) && JSON.stringify(next[key]) !== JSON.stringify(initial[key])) restartRequired.push(key);
     }
     logger.info({ applied, restartRequired }, restartRequired.length > 0 ? 'configuration reloaded; some changes need a restart' : 'configuration reloaded');
     return { status: 'reloaded', applied, restartRequired };

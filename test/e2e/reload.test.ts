@@ -104,6 +104,16 @@ describe('live reload: switchboard all', () => {
     assert.equal((await request(sb.url('proxy', '/api/x'))).status, 200, 'the rest still applies');
   });
 
+  it('the log level changes for every component', async () => {
+    writeFileSync(file, `logLevel: debug\n${NEXT}`);
+    const outcome = await reload();
+    assert.ok(outcome.body.applied?.includes('logLevel'), JSON.stringify(outcome.body));
+    // The proxy's catalog cache logs each applied catalog at debug.
+    const body = JSON.stringify({ ID: 'late-1', Name: 'late', Address: '127.0.0.1', Port: ok.port });
+    assert.equal((await request(sb.url('api', '/v1/agent/service/register'), { method: 'PUT', body })).status, 200);
+    await waitFor('a debug line from the proxy', () => sb.logs().some((l) => l.level === 20 && l.component === 'proxy'), 10_000);
+  });
+
   it('SIGHUP reloads too', async () => {
     writeFileSync(file, BASE);
     sb.signal('SIGHUP');
