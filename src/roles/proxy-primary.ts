@@ -3,6 +3,7 @@ import type { Logger } from '../log';
 import { registry as metricsRegistry } from '../metrics';
 import { ClusterMetrics } from './cluster-metrics';
 import { logListening, startRole, startRoleAdmin } from './lifecycle';
+import { configReloader } from './reload';
 import type { ProxyCatalog } from './data-plane';
 import type { RunningProxy } from './proxy';
 import type { WorkerStatus } from './worker-protocol';
@@ -25,14 +26,17 @@ const STOP_GRACE_MS = 5_000;
 const ASK_TIMEOUT_MS = 2_000;
 
 /** `count`: proxy.workers, or one per core when unset (proxy.ts). */
-export async function startProxyPrimary(config: Readonly<SwitchboardConfig>, logger: Logger, count: number): Promise<RunningProxy> {
+export async function startProxyPrimary(config: Readonly<SwitchboardConfig>, logger: Logger, count: number, load?: () => Readonly<SwitchboardConfig>): Promise<RunningProxy> {
   const pool = new WorkerPool(config, logger, count);
   const metrics = new ClusterMetrics(pool, metricsRegistry);
-  return startRole(logger, async (role) => {
+  // Every worker applies a reload; a worker that does not answer in time is left out of the report.
+  const reload = load === undefined ? undefined : configReloader(config, load, (next) => pool.reload(next, ASK_TIMEOUT_MS), logger);
+  const running = await startRole(logger, async (role) => {
     const admin = await startRoleAdmin(role, {
       listen: config.admin.listen,
       isReady: () => pool.ready(),
       logger,
+      reload,
       metrics: () => metrics.render(),
       endpoints: { '/catalog': () => laggingCatalog(pool), '/workers': () => describeWorkers(pool) },
     });
@@ -40,10 +44,11 @@ export async function startProxyPrimary(config: Readonly<SwitchboardConfig>, log
     const address = await pool.start();
     role.stack.push('workers', () => pool.stop(config.proxy.drain + STOP_GRACE_MS));
     logListening(logger, 'proxy', address);
-    logger.info({ workers: count, scheduling: 'round-robin' }, 'proxy workers started');
+    logger.info({ workers: count }, 'proxy workers started');
 
     return { proxy: address, admin: admin.address };
   });
+  return reload === undefined ? running : { ...running, reload };
 }
 
 /** Converged means every worker converged: answer with the lowest revision. */

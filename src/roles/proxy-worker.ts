@@ -1,11 +1,11 @@
 import cluster from 'node:cluster';
 import type { SwitchboardConfig } from '../config/types';
 import { isSwitchboardError } from '../errors';
-import { createLogger, type Logger } from '../log';
+import { createLogger, setLogLevel, type Logger } from '../log';
 import { collectProcessMetrics, registry } from '../metrics';
 import { startDataPlane, untilReady, type DataPlane } from './data-plane';
 import { installCrashHandlers, onStopSignals } from './process-handlers';
-import { isToWorker, type AskWhat, type FromWorker, type WorkerStatus } from './worker-protocol';
+import { isToWorker, type AskWhat, type FromWorker, type ReloadReport, type WorkerStatus } from './worker-protocol';
 
 /**
  * One worker of `switchboard proxy --workers N`: the script the primary forks
@@ -59,6 +59,17 @@ class ProxyWorker {
     this.logger.info({ reason }, 'proxy worker draining');
     setTimeout(() => process.exit(1), this.config.proxy.drain + EXIT_GRACE_MS).unref();
     if (this.plane) void this.finish();
+  }
+
+  /** The primary reloaded the configuration: apply what can change live, say what was. */
+  reload(id: number, config: SwitchboardConfig): void {
+    try {
+      const report: ReloadReport = this.plane ? this.plane.proxy.reconfigure(config.proxy, config.domain, config.notify) : { applied: [], restartRequired: ['proxy'] };
+      if (config.logLevel !== this.logger.level) setLogLevel(this.logger, config.logLevel);
+      send({ sb: 'answer', id, value: report });
+    } catch (err) {
+      send({ sb: 'answer', id, error: err instanceof Error ? err.message : String(err) });
+    }
   }
 
   async answer(id: number, what: AskWhat): Promise<void> {
@@ -123,6 +134,8 @@ export function runProxyWorker(): void {
       void started.start(message.listenAfterSync);
     } else if (message.sb === 'ask') {
       void worker?.answer(message.id, message.what);
+    } else if (message.sb === 'reload') {
+      worker?.reload(message.id, message.config);
     } else if (message.sb === 'stop') {
       worker?.stop('primary');
     }

@@ -23,7 +23,7 @@ export type RunningProxy = RunningRole<{ proxy: string; admin: string }>;
 
 export async function startProxy(config: Readonly<SwitchboardConfig>, logger: Logger, load?: () => Readonly<SwitchboardConfig>): Promise<RunningProxy> {
   const workers = config.proxy.workers ?? availableParallelism();
-  if (workers > 1) return (await import('./proxy-primary')).startProxyPrimary(config, logger, workers);
+  if (workers > 1) return (await import('./proxy-primary')).startProxyPrimary(config, logger, workers, load);
   return startSingleProcess(config, logger, load);
 }
 

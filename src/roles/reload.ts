@@ -14,15 +14,15 @@ export type ReloadOutcome =
   | { status: 'reloaded'; applied: string[]; restartRequired: string[] }
   | { status: 'rejected'; error: string; field?: string; message: string };
 
-export type ApplyConfig = (next: Readonly<SwitchboardConfig>) => { applied: string[]; restartRequired: string[] };
+export type ApplyConfig = (next: Readonly<SwitchboardConfig>) => { applied: string[]; restartRequired: string[] } | Promise<{ applied: string[]; restartRequired: string[] }>;
 
 /** Sections applied live (the proxy's by `apply`, the log level here); any other change needs a restart. */
 const APPLIED_LIVE = new Set(['proxy', 'notify', 'domain', 'logLevel']);
 
-export function configReloader(initial: Readonly<SwitchboardConfig>, load: () => Readonly<SwitchboardConfig>, apply: ApplyConfig, logger: Logger): () => ReloadOutcome {
+export function configReloader(initial: Readonly<SwitchboardConfig>, load: () => Readonly<SwitchboardConfig>, apply: ApplyConfig, logger: Logger): () => Promise<ReloadOutcome> {
   // Sections that need a restart are compared with what the process started with: it still runs them.
   let level = initial.logLevel;
-  return () => {
+  return async () => {
     let next: Readonly<SwitchboardConfig>;
     try {
       next = load();
@@ -32,7 +32,7 @@ export function configReloader(initial: Readonly<SwitchboardConfig>, load: () =>
       logger.error({ err, field }, 'configuration reload rejected: nothing changed');
       return { status: 'rejected', error: isSwitchboardError(err) ? err.code : 'config_invalid', ...(field === undefined ? {} : { field }), message };
     }
-    const { applied, restartRequired } = apply(next);
+    const { applied, restartRequired } = await apply(next);
     if (next.logLevel !== level) {
       setLogLevel(logger, next.logLevel);
       level = next.logLevel;

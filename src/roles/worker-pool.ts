@@ -3,7 +3,7 @@ import path from 'node:path';
 import type { SwitchboardConfig } from '../config/types';
 import { SwitchboardError } from '../errors';
 import type { Logger } from '../log';
-import { isFromWorker, type AskWhat, type FromWorker, type ToWorker } from './worker-protocol';
+import { isFromWorker, type AskWhat, type FromWorker, type ReloadReport, type ToWorker } from './worker-protocol';
 
 /**
  * The primary's side of `switchboard proxy --workers N`: forks the workers
@@ -205,7 +205,32 @@ export class WorkerPool {
     }, delay);
   }
 
+  /**
+   * A reloaded configuration: every worker applies it (and a worker started later gets it).
+   * What cannot change live (the port and how it is shared) stays as the pool resolved it.
+   */
+  async reload(next: Readonly<SwitchboardConfig>, timeoutMs: number): Promise<ReloadReport> {
+    const { listen, workerSockets } = this.config.proxy;
+    this.config = { ...next, proxy: { ...next.proxy, listen, workerSockets } };
+    const workers = this.slots.map((s) => s.worker).filter((w): w is Worker => w !== undefined && w.isConnected());
+    const answers = await Promise.all(workers.map((w) => this.request(w, (id) => ({ sb: 'reload', id, config: this.config }), timeoutMs)));
+    const report: ReloadReport = { applied: [], restartRequired: [] };
+    for (const answer of answers) {
+      const r = answer as ReloadReport | undefined;
+      if (r === undefined) continue;
+      for (const a of r.applied) if (!report.applied.includes(a)) report.applied.push(a);
+      for (const a of r.restartRequired) if (!report.restartRequired.includes(a)) report.restartRequired.push(a);
+    }
+    if (next.proxy.listen !== listen && !report.restartRequired.includes('proxy.listen')) report.restartRequired.push('proxy.listen');
+    return report;
+  }
+
   private ask(worker: Worker, what: AskWhat, timeoutMs: number): Promise<unknown> {
+    return this.request(worker, (id) => ({ sb: 'ask', id, what }), timeoutMs);
+  }
+
+  /** Sends a message with a fresh id; resolves with the worker's answer (undefined on timeout). */
+  private request(worker: Worker, message: (id: number) => ToWorker, timeoutMs: number): Promise<unknown> {
     const id = this.nextAskId++;
     return new Promise((resolve) => {
       const timer = setTimeout(() => settle(undefined), timeoutMs);
@@ -215,7 +240,7 @@ export class WorkerPool {
         resolve(value);
       };
       this.pending.set(id, { workerId: worker.id, settle });
-      send(worker, { sb: 'ask', id, what });
+      send(worker, message(id));
     });
   }
 }

@@ -6,7 +6,7 @@ import type { ErrorCode } from '../errors';
  * (`switchboard proxy --workers N`). Every message carries `sb` so it is never mistaken for
  * node:cluster's own (`cmd: 'NODE_CLUSTER'`) or prom-client's.
  *
- *   primary → worker   start (once), ask, stop
+ *   primary → worker   start (once), ask, reload (a new configuration), stop
  *   worker → primary   listening, ready, failed (then exits 1), answer (to an ask)
  */
 
@@ -15,6 +15,8 @@ export type AskWhat = 'metrics' | 'catalog' | 'status';
 export type ToWorker =
   | { sb: 'start'; worker: number; config: SwitchboardConfig; listenAfterSync: boolean }
   | { sb: 'ask'; id: number; what: AskWhat }
+  /** Apply a reloaded configuration; answered with what was applied (ReloadReport). */
+  | { sb: 'reload'; id: number; config: SwitchboardConfig }
   | { sb: 'stop' };
 
 export type FromWorker =
@@ -22,6 +24,12 @@ export type FromWorker =
   | { sb: 'ready' }
   | { sb: 'failed'; code?: ErrorCode; message: string }
   | { sb: 'answer'; id: number; value?: unknown; error?: string };
+
+/** What a worker answers to `reload`. */
+export interface ReloadReport {
+  applied: string[];
+  restartRequired: string[];
+}
 
 /** What a worker answers to `ask status` (the primary's GET /workers adds pid and state). */
 export interface WorkerStatus {

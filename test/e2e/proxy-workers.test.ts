@@ -5,7 +5,10 @@
  * counters do not go backwards), and SIGTERM drains everything and exits 0.
  */
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Backend } from '../helpers/backend';
 import { waitFor } from '../helpers/child';
@@ -135,6 +138,29 @@ describe('switchboard proxy --workers 2', TIMEOUT, () => {
       assert.ok(counted.every((w) => (w.requests ?? 0) > 0), `the kernel spread connections over both workers: ${JSON.stringify(counted)}`);
     } finally {
       await own.stop();
+    }
+  });
+
+  test('a reload reaches every worker: a new route works on every connection', TIMEOUT, async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'sb-workers-reload-'));
+    const file = path.join(dir, 'switchboard.yaml');
+    writeFileSync(file, 'proxy: {}\n');
+    const own = await (t as Topology).startProxy(['--workers=2', '--config', file]);
+    try {
+      await waitReady(own);
+      await waitFor('the proxy to route app', async () => (await servedBy(own, 'app')) === 'app-1', 15_000);
+      assert.equal((await httpRequest(own.url('proxy', '/shop/x'))).status, 404);
+      writeFileSync(file, 'proxy:\n  routes:\n    - { prefix: /shop, service: app }\n');
+      const reply = await httpRequest(own.url('admin', '/reload'), { method: 'POST' });
+      assert.equal(reply.status, 200, reply.body);
+      assert.deepEqual((JSON.parse(reply.body) as { applied: string[] }).applied, ['proxy.routes']);
+      // Fresh connections land on both workers: every one of them must know the route.
+      for (let i = 0; i < 20; i++) assert.equal((await httpRequest(own.url('proxy', `/shop/${i}`))).status, 200);
+      const counted = await workersOf(own);
+      assert.ok(counted.every((w) => (w.requests ?? 0) > 0), JSON.stringify(counted));
+    } finally {
+      await own.stop();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 
