@@ -476,8 +476,9 @@ export class ProxyServer {
         this.services.set(name, old);
         continue;
       }
-      renewed.update(this.catalog.instances(name) ?? []);
+      // Retired before the new one reports (its per-service gauges must end up the new one's).
       void old.retire();
+      renewed.update(this.catalog.instances(name) ?? []);
       applied.push(`proxy.services.${name}`);
     }
   }
