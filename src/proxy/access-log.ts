@@ -32,14 +32,26 @@ export class AccessLog {
     res.once('close', () => this.write(req, res, startedAt));
   }
 
-  /** Flushes what is buffered (shutdown). */
-  close(): void {
-    try {
-      this.destination.flushSync();
-    } catch {
-      // Nothing buffered, or the file is gone: nothing more to do.
-    }
-    this.destination.end();
+  /**
+   * Writes out what is buffered and closes the file (stdout stays open). Resolves once done —
+   * also when the file was still being opened (a short-lived proxy) — or after 5 s at most.
+   */
+  close(): Promise<void> {
+    const destination = this.destination;
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, 5_000);
+      const done = (): void => {
+        clearTimeout(timer);
+        resolve();
+      };
+      destination.once('close', done);
+      destination.once('error', done);
+      try {
+        destination.end();
+      } catch {
+        done();
+      }
+    });
   }
 
   private write(req: ProxyRequest, res: ServerResponse, startedAt: number): void {

@@ -210,7 +210,7 @@ export class ProxyServer {
     await Promise.all([...this.services.values()].map((s) => s.destroy()));
     this.notifier?.close();
     await closed;
-    this.accessLog?.close();
+    await this.accessLog?.close();
     this.logger.info('proxy stopped');
   }
 
@@ -453,7 +453,7 @@ export class ProxyServer {
     }
     if (changed('defaults') || changed('services') || timeoutsChanged) this.renewServices(timeoutsChanged, applied);
     if (changed('accessLog')) {
-      this.accessLog?.close();
+      void this.accessLog?.close();
       this.accessLog = next.accessLog.enabled ? new AccessLog(next.accessLog) : undefined;
       applied.push('proxy.accessLog');
     }
