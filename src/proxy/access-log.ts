@@ -87,7 +87,8 @@ export class AccessLog {
   }
 }
 
-interface AccessEntry {
+/** One line of the JSON format: the fields, in this order. */
+export interface AccessEntry {
   time: string;
   id: string;
   client: string;

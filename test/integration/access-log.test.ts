@@ -9,24 +9,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Backend } from '../helpers/backend';
+import type { AccessEntry } from '../../src/proxy/access-log';
 import { ProxyHarness, instance, send } from '../helpers/proxy-harness';
 
-interface Line {
-  time: string;
-  id: string;
-  client: string;
-  method: string;
-  host: string;
-  path: string;
-  status: number;
-  bytesIn: number;
-  bytesOut: number;
-  durationMs: number;
-  service: string;
-  upstream: string;
-  attempts: number;
-  error: string;
-}
+type Line = AccessEntry;
 
 describe('access log', () => {
   let dir = '';
