@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The one test command (README quick start, .ci/run): installs what is missing, builds, runs
 # every test. Integration tests start their own etcd and redis-server on free loopback ports;
-# the DNS tests query with dig (dnsutils).
+# the DNS tests query with dig (dnsutils); the TLS tests make certificates with openssl and
+# speak HTTP/2 with curl.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,6 +10,8 @@ need_pkgs=()
 command -v etcd >/dev/null 2>&1 || need_pkgs+=(etcd-server)
 command -v redis-server >/dev/null 2>&1 || need_pkgs+=(redis-server)
 command -v dig >/dev/null 2>&1 || need_pkgs+=(dnsutils)
+command -v openssl >/dev/null 2>&1 || need_pkgs+=(openssl)
+command -v curl >/dev/null 2>&1 || need_pkgs+=(curl)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "installing ${need_pkgs[*]} (Debian packages) ..."

@@ -1,3 +1,4 @@
+import { fetch, type Dispatcher } from 'undici';
 import { SwitchboardError, type ErrorCode } from '../errors';
 import type { CatalogDelta } from './model';
 import type { CatalogSource } from './source';
@@ -15,6 +16,8 @@ export interface HttpSourceOptions {
    * (the registry's revWaitMs, default 5 s); such calls get this on top of timeoutMs.
    */
   minRevWaitMs?: number;
+  /** Connections to the registry (an https registry's CA: tls/client-tls.ts); fetch's default without. */
+  dispatcher?: Dispatcher;
 }
 
 const DEFAULT_TIMEOUT_MS = 2000;
@@ -32,11 +35,13 @@ export class HttpSource implements CatalogSource {
   private readonly minRevWaitMs: number;
   private readonly inFlight = new Set<AbortController>();
   private readonly headers: Record<string, string>;
+  private readonly dispatcher: Dispatcher | undefined;
 
   constructor(registryUrl: string, options: HttpSourceOptions = {}) {
     this.base = registryUrl.replace(/\/+$/, '');
     this.headers = options.token === undefined ? { accept: 'application/json' } : { accept: 'application/json', 'x-consul-token': options.token };
     this.timeoutMs = positive(options.timeoutMs ?? DEFAULT_TIMEOUT_MS, 'timeoutMs');
+    this.dispatcher = options.dispatcher;
     this.minRevWaitMs = positive(options.minRevWaitMs ?? DEFAULT_MIN_REV_WAIT_MS, 'minRevWaitMs');
   }
 
@@ -61,7 +66,7 @@ export class HttpSource implements CatalogSource {
     const timer = setTimeout(() => controller.abort(), timeoutMs);
     this.inFlight.add(controller);
     try {
-      const response = await fetch(url, { signal: controller.signal, headers: this.headers });
+      const response = await fetch(url, { signal: controller.signal, headers: this.headers, dispatcher: this.dispatcher });
       const body: unknown = await response.json().catch(() => undefined);
       if (!response.ok) throw errorFromResponse(url, response.status, body);
       return body;

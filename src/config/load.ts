@@ -76,6 +76,10 @@ export function defaultServicePolicy(): Readonly<ServicePolicy> {
 function finish(file: ConfigFile): SwitchboardConfig {
   const { proxy } = file;
   checkPolicy(proxy.defaults, 'proxy.defaults');
+  // Turning verification off must be a decision about one service, never a blanket default.
+  if (proxy.defaults.upstreamTls.skipVerify) {
+    throw new ConfigError('configuration', 'proxy.defaults.upstreamTls.skipVerify', 'may only be set for one service, in proxy.services.<name>.upstreamTls');
+  }
   const services: Record<string, ServicePolicy> = {};
   for (const [name, overrides] of Object.entries(proxy.services)) {
     services[name] = mergePolicy(proxy.defaults, overrides);
@@ -104,6 +108,10 @@ function mergeDeep(base: Record<string, unknown>, over: Record<string, unknown>)
 }
 
 function checkPolicy(policy: ServicePolicy, field: string): void {
+  const { certFile, keyFile } = policy.upstreamTls;
+  if ((certFile === '') !== (keyFile === '')) {
+    throw new ConfigError('configuration', `${field}.upstreamTls.${certFile === '' ? 'certFile' : 'keyFile'}`, 'certFile and keyFile go together');
+  }
   if (policy.outlierDetection.maxEjectionTime < policy.outlierDetection.baseEjectionTime) {
     throw new ConfigError('configuration', `${field}.outlierDetection.maxEjectionTime`, 'must not be shorter than baseEjectionTime');
   }
@@ -157,12 +165,7 @@ interface Override {
 function envOverrides(env: Record<string, string | undefined>): Override[] {
   const known = new Map(SETTINGS.map((s) => [envName(s), s]));
   const overrides: Override[] = [];
-  // Consul's tools read CONSUL_HTTP_TOKEN; ours does too, below SWITCHBOARD_TOKEN.
-  const consulToken = env.CONSUL_HTTP_TOKEN;
-  const tokenSetting = known.get('SWITCHBOARD_TOKEN');
-  if (consulToken !== undefined && consulToken !== '' && env.SWITCHBOARD_TOKEN === undefined && tokenSetting !== undefined) {
-    overrides.push({ setting: tokenSetting, source: 'environment CONSUL_HTTP_TOKEN', value: consulToken });
-  }
+  overrides.push(...consulEnvOverrides(env, known));
   for (const [name, raw] of Object.entries(env)) {
     if (!name.startsWith('SWITCHBOARD_') || raw === undefined || name === CONFIG_ENV) continue;
     const setting = known.get(name);
@@ -170,6 +173,28 @@ function envOverrides(env: Record<string, string | undefined>): Override[] {
     // A misspelt variable would otherwise be ignored silently.
     if (!setting) throw new ConfigError(source, '(environment)', 'unknown setting (check the spelling)');
     overrides.push({ setting, source, value: fromText(raw, setting) });
+  }
+  return overrides;
+}
+
+/**
+ * What Consul's own tools read, below our SWITCHBOARD_ variables: CONSUL_HTTP_TOKEN (the
+ * token), CONSUL_HTTP_ADDR (the registry: `host:port` or a URL; https when CONSUL_HTTP_SSL is
+ * true) and CONSUL_CACERT (the CA bundle for an https registry).
+ */
+function consulEnvOverrides(env: Record<string, string | undefined>, known: Map<string, Setting>): Override[] {
+  const overrides: Override[] = [];
+  const add = (consul: string, ours: string, value: string | undefined): void => {
+    const setting = known.get(ours);
+    if (value === undefined || value === '' || env[ours] !== undefined || setting === undefined) return;
+    overrides.push({ setting, source: `environment ${consul}`, value });
+  };
+  add('CONSUL_HTTP_TOKEN', 'SWITCHBOARD_TOKEN', env.CONSUL_HTTP_TOKEN);
+  add('CONSUL_CACERT', 'SWITCHBOARD_CA_FILE', env.CONSUL_CACERT);
+  const address = env.CONSUL_HTTP_ADDR?.trim();
+  if (address !== undefined && address !== '') {
+    const ssl = /^(1|true|yes)$/i.test(env.CONSUL_HTTP_SSL ?? '');
+    add('CONSUL_HTTP_ADDR', 'SWITCHBOARD_REGISTRY', /^https?:\/\//.test(address) ? address : `${ssl ? 'https' : 'http'}://${address}`);
   }
   return overrides;
 }

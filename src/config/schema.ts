@@ -85,6 +85,31 @@ function Section<T extends Record<string, TSchema>>(properties: T, annotations: 
   return Type.Object(properties, { additionalProperties: false, default: {}, ...annotations });
 }
 
+/**
+ * TLS on a listener (proxy, registry API, admin): the same shape everywhere. No certificate
+ * = plain HTTP. Files are PEM, relative to the working directory, re-read when they change.
+ */
+function ListenerTls<T extends Record<string, TSchema>>(what: string, extra: T) {
+  return Section(
+    {
+      certificates: Type.Array(
+        Type.Object({ certFile: Type.String({ minLength: 1 }), keyFile: Type.String({ minLength: 1 }) }, { additionalProperties: false }),
+        {
+          default: [],
+          description:
+            'PEM certificate (chain) and key files. Each certificate answers the names in its subjectAltName (exact or `*.example.com`, one label), chosen by the client\'s SNI; the first is the default, also for clients that send no SNI. Empty = no TLS.',
+          example: '- { certFile: /etc/switchboard/example.com.crt, keyFile: /etc/switchboard/example.com.key }',
+        },
+      ),
+      minVersion: Type.Union([Type.Literal('TLSv1.2'), Type.Literal('TLSv1.3')], { default: 'TLSv1.2', errorReason: 'must be TLSv1.2 or TLSv1.3' }),
+      ...extra,
+    },
+    {
+      description: `TLS for ${what}. Certificates are re-read when their files change (checked every second) and on SIGHUP or POST /reload, without touching open connections; a file that fails to load then keeps the old certificate (logged). A bad file at startup is a configuration error. File only.`,
+    },
+  );
+}
+
 // ---- one service's policy --------------------------------------------------------------
 
 /**
@@ -235,6 +260,22 @@ function policyNodes(withDefaults: boolean) {
           'Request bodies with a Content-Length up to this many bytes are buffered so a retry can send them again. Bigger or chunked bodies are streamed and never replayed, except when the connection failed before any of the body was read.',
       }),
     }),
+    upstreamTls: part(
+      {
+        caFile: Type.String({ ...d(''), description: "PEM bundle of the CAs upstream certificates must chain to; empty = Node's bundled public roots." }),
+        certFile: Type.String({ ...d(''), description: 'Client certificate (PEM) shown to upstreams that require mTLS; with keyFile.' }),
+        keyFile: Type.String({ ...d('') }),
+        serverName: Type.String({ ...d(''), description: "Name the upstream's certificate must carry (and the SNI sent); empty = the instance's address." }),
+        skipVerify: Type.Boolean({
+          ...d(false),
+          description: 'Accept any upstream certificate, expired or self-signed. Only in `proxy.services.<name>`, never in `defaults`: it must be a decision about one service.',
+        }),
+      },
+      {
+        description:
+          'How the proxy reaches instances registered with `Meta: { scheme: https }`: HTTPS, the certificate verified against `caFile` for `serverName` (or the instance address), optionally with a client certificate (mTLS). Instances without that meta are reached over plain HTTP.',
+      },
+    ),
     limits: part(
       { maxConcurrent: int(1, 1024), maxPending: int(0, 0), maxPendingWait: dur('1s') },
       {
@@ -265,6 +306,7 @@ export const ServicePolicyOverridesSchema = Type.Object(
     panicThreshold: Type.Optional(overrideNodes.panicThreshold),
     retries: Type.Optional(Type.Partial(overrideNodes.retries, { additionalProperties: false })),
     limits: Type.Optional(Type.Partial(overrideNodes.limits, { additionalProperties: false })),
+    upstreamTls: Type.Optional(Type.Partial(overrideNodes.upstreamTls, { additionalProperties: false })),
   },
   { additionalProperties: false },
 );
@@ -349,6 +391,7 @@ export const ConfigSchema = Type.Object(
           description: 'A client must send its whole request (headers and body) within this, or it is answered 408 and disconnected: a body dripped a byte a second is cut.',
           cli: { flag: 'api-request-timeout', roles: SERVING_REGISTRY, help: 'clients must send their whole request within this' },
         }),
+        tls: ListenerTls('the registry API (and the web UI on it)', {}),
         advertise: Type.Optional(
           Type.String({
             format: 'listen',
@@ -519,7 +562,7 @@ export const ConfigSchema = Type.Object(
               default: 'json',
               errorReason: 'must be json or combined',
               description:
-                '`json`: one object per line — time, id (request id), client, method, host, path, status, bytesIn, bytesOut (on the wire, headers included), durationMs, service, upstream (the instance that answered), attempts, error (the proxy\'s error code). `combined`: Apache/nginx combined format, then the same extra fields as key=value.',
+                '`json`: one object per line — time, id (request id), client, method, host, path, status, bytesIn, bytesOut (on the wire, headers included; for HTTP/2, whose streams share a connection, the bytes of the connection since its previous logged request), durationMs, service, upstream (the instance that answered), attempts, error (the proxy\'s error code). `combined`: Apache/nginx combined format, then the same extra fields as key=value.',
               cli: { flag: 'access-log-format', roles: SERVING_PROXY, arg: 'FORMAT', help: 'json or combined' },
             }),
             path: Type.String({
@@ -543,6 +586,20 @@ export const ConfigSchema = Type.Object(
           description:
             "With --workers: `shared`, node:cluster's primary accepts every connection and hands it to the workers in turn (round robin); `reuseport`, every worker binds the port itself (SO_REUSEPORT) and the kernel spreads connections, with no hand-off through the primary — Node 22.12 or newer; `auto`, reuseport where the Node supports it, else shared. reuseport measured 1.10–1.21× the requests/s of shared with 2 workers, and a lower p99 (bench/workers.ts, Node 24; README, Benchmarks).",
           cli: { flag: 'worker-sockets', roles: ['proxy'], arg: 'MODE', help: 'with --workers: auto, shared (cluster round robin) or reuseport (Node >= 22.12)' },
+        }),
+        tls: ListenerTls('the proxy listener (HTTPS, and HTTP/2 negotiated by ALPN)', {
+          http2: Type.Boolean({ default: true, description: 'Offer HTTP/2 (ALPN h2) beside HTTP/1.1. Requests are forwarded upstream as HTTP/1.1 whatever the client spoke.' }),
+          maxConcurrentStreams: Type.Integer({
+            minimum: 1,
+            maximum: 1000,
+            default: 100,
+            description: 'HTTP/2 streams one client connection may have open at once (SETTINGS_MAX_CONCURRENT_STREAMS).',
+          }),
+          redirectListen: Type.Union([Type.Literal(''), Type.String({ format: 'listen' })], {
+            default: '',
+            errorReason: `${LISTEN_REASON}, or "" (off)`,
+            description: 'A plain-HTTP listener that answers every request with 308 to the same URL over https (the proxy port unless 443). "" = none.',
+          }),
         }),
         clientTimeouts: Section(
           {
@@ -645,6 +702,15 @@ export const ConfigSchema = Type.Object(
         cli: { flag: 'token', roles: ['proxy', 'register'], arg: 'SECRET', help: 'ACL token sent to the registry' },
       }),
     ),
+    caFile: Type.Optional(
+      Type.String({
+        minLength: 1,
+        example: '/etc/switchboard/ca.pem',
+        defaultText: "Node's bundled public roots",
+        description: "PEM bundle of the CAs an https:// registry's certificate must chain to, for `switchboard proxy` and `switchboard register` (CONSUL_CACERT is read too, as Consul's tools do).",
+        cli: { flag: 'ca-file', roles: ['proxy', 'register'], arg: 'FILE', help: 'CA bundle (PEM) that verifies an https:// registry' },
+      }),
+    ),
     notify: Section(
       {
         webhooks: Type.Array(
@@ -685,7 +751,10 @@ export const ConfigSchema = Type.Object(
       },
     ),
     admin: Section(
-      { listen: Listen('127.0.0.1:9901', { cli: { flag: 'admin-listen', roles: LISTENING, arg: 'HOST:PORT', help: 'admin host:port (/metrics, /healthz, /readyz)' } }) },
+      {
+        listen: Listen('127.0.0.1:9901', { cli: { flag: 'admin-listen', roles: LISTENING, arg: 'HOST:PORT', help: 'admin host:port (/metrics, /healthz, /readyz)' } }),
+        tls: ListenerTls('the admin listener', {}),
+      },
       { description: 'Admin listener: GET /metrics (Prometheus), /healthz, /readyz; POST /reload (all, proxy) re-reads the configuration.' },
     ),
     store: Section(

@@ -22,8 +22,18 @@ export type StoreConfig = ConfigFile['store'];
 export type BusConfig = ConfigFile['bus'];
 export type RegisterConfig = ConfigFile['register'];
 export type ClientTimeouts = ProxyConfig['clientTimeouts'];
+/** TLS of a listener (api.tls, admin.tls; proxy.tls adds HTTP/2 and the redirect). */
+export type ListenerTlsConfig = ApiConfig['tls'];
 export type RouteRule = ProxyConfig['routes'][number];
 export type BalancerPolicy = ServicePolicy['balancer'];
+/** What a configuration reload did (the proxy's part, or a worker's). */
+export interface ReloadReport {
+  applied: string[];
+  restartRequired: string[];
+  /** Settings that could not be applied (a certificate file that fails to load): `field: reason`; the old value stays. */
+  failed?: string[];
+}
+
 /** Envoy's retry_on, narrowed by idempotency (the schema's description says which is which). */
 export type RetryOn = ServicePolicy['retries']['retryOn'][number];
 

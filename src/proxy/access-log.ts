@@ -29,7 +29,9 @@ export class AccessLog {
 
   /** Logs the request once its response is over. */
   track(req: ProxyRequest, res: ServerResponse, startedAt: number): void {
-    res.once('close', () => this.write(req, res, startedAt));
+    // Taken now: an HTTP/2 stream forgets its connection once it closes.
+    const socket = connectionOf(req);
+    res.once('close', () => this.write(req, res, startedAt, socket));
   }
 
   /**
@@ -54,10 +56,9 @@ export class AccessLog {
     });
   }
 
-  private write(req: ProxyRequest, res: ServerResponse, startedAt: number): void {
+  private write(req: ProxyRequest, res: ServerResponse, startedAt: number, socket: MarkedSocket): void {
     const status = res.headersSent ? res.statusCode : 499;
-    if (this.config.sample < 1 && status < 500 && Math.random() >= this.config.sample) return this.mark(req.socket as MarkedSocket);
-    const socket = req.socket as MarkedSocket;
+    if (this.config.sample < 1 && status < 500 && Math.random() >= this.config.sample) return this.mark(socket);
     const before = socket[MARK] ?? { read: 0, written: 0 };
     const bytesIn = socket.bytesRead - before.read;
     const bytesOut = socket.bytesWritten - before.written;
@@ -68,7 +69,7 @@ export class AccessLog {
       id: req.requestId,
       client: socket.remoteAddress ?? '',
       method: req.method ?? '',
-      host: headerText(req.headers.host),
+      host: headerText(req.headers.host ?? req.headers[':authority']),
       path: req.url ?? '',
       status,
       bytesIn,
@@ -130,4 +131,13 @@ function quoted(text: string): string {
     out += c < 0x20 || c > 0x7e || c === 0x22 || c === 0x5c ? `\\x${c.toString(16).padStart(2, '0')}` : text[i];
   }
   return `${out}"`;
+}
+
+/**
+ * The connection's socket (for HTTP/2, its session's: streams share the connection, so an
+ * HTTP/2 line's bytes are the connection's since its previous logged request).
+ */
+function connectionOf(req: ProxyRequest): MarkedSocket {
+  const session = (req as unknown as { stream?: { session?: { socket?: MarkedSocket } } }).stream?.session;
+  return session?.socket ?? (req.socket as MarkedSocket);
 }

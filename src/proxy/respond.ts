@@ -1,4 +1,5 @@
-import http, { STATUS_CODES, type ServerResponse } from 'node:http';
+import http, { STATUS_CODES, type OutgoingHttpHeaders, type ServerResponse } from 'node:http';
+import { Http2ServerRequest } from 'node:http2';
 import type { Duplex } from 'node:stream';
 import type { SwitchboardError } from '../errors';
 import type { Exchange } from './forward/dispatch';
@@ -24,6 +25,37 @@ export class ProxyRequest extends http.IncomingMessage {
 }
 
 /**
+ * The same fields on an HTTP/2 request (node's compatibility API). The forwarding path
+ * treats both alike through what they share — rawHeaders, url, method, the body stream,
+ * socket, and a response with writeHead/write/end and `close`/`drain` events; request-head.ts
+ * reads the pseudo-headers, and `writeResponseHead` leaves out what HTTP/2 has no place for.
+ */
+export class ProxyH2Request extends Http2ServerRequest {
+  requestId = '';
+  errorCode: string | undefined = undefined;
+  exchange: Exchange | undefined = undefined;
+  tunnel: Tunnel | undefined = undefined;
+}
+
+/** The request spoke HTTP/2 (its response has no reason phrase and no connection headers). */
+export function isHttp2(req: http.IncomingMessage): boolean {
+  return req.httpVersionMajor === 2;
+}
+
+/**
+ * writeHead with the reason phrase where the protocol has one (HTTP/2 has none: node warns
+ * and drops it). Headers left by an earlier refused writeHead (HTTP/2 keeps those it had
+ * set before the one it refused) are cleared first.
+ */
+export function writeResponseHead(res: ServerResponse, status: number, reason: string, headers: string[] | OutgoingHttpHeaders): void {
+  if (isHttp2(res.req)) {
+    for (const name of res.getHeaderNames()) res.removeHeader(name);
+    res.writeHead(status, headers);
+  } else if (reason) res.writeHead(status, reason, headers);
+  else res.writeHead(status, headers);
+}
+
+/**
  * A proxy-made error: JSON with the stable code. A started response can only be cut. The
  * status line is written in full, so nothing an upstream's refused head left behind (its
  * reason phrase) is reused.
@@ -37,7 +69,7 @@ export function sendError(res: ServerResponse, error: SwitchboardError, extra?: 
   const body = JSON.stringify(error.toJSON());
   const headers = ['x-request-id', (res.req as ProxyRequest).requestId || '-', 'content-type', 'application/json; charset=utf-8', 'content-length', String(Buffer.byteLength(body))];
   if (extra !== undefined) headers.push(...extra);
-  res.writeHead(error.status, STATUS_CODES[error.status] ?? 'Error', headers);
+  writeResponseHead(res, error.status, STATUS_CODES[error.status] ?? 'Error', headers);
   res.end(body);
 }
 

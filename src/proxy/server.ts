@@ -1,16 +1,15 @@
-import http, { type ServerResponse } from 'node:http';
-import type { AddressInfo, ListenOptions } from 'node:net';
+import type { ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
 import type { Bus } from '../bus/bus';
 import type { Instance } from '../catalog/model';
 import type { CatalogSource } from '../catalog/source';
+import type { ConnectionOptions } from 'node:tls';
 import { Notifier } from '../notify/notifier';
+import { clientTlsOptions } from '../tls/client-tls';
 import { AccessLog } from './access-log';
 import type { NotifyConfig } from '../notify/events';
-
-import { listenTarget } from '../config/schema';
-import type { ClientTimeouts, ProxyConfig, ServicePolicy } from '../config/types';
+import type { ProxyConfig, ReloadReport, ServicePolicy } from '../config/types';
 import { SwitchboardError } from '../errors';
 import type { Logger } from '../log';
 import { counter } from '../metrics';
@@ -21,7 +20,8 @@ import { TrustedProxies, readRequestHead, type RequestHead, type RequestHeadOpti
 import type { TransportOptions } from './forward/transport';
 import { writeOverloaded } from './overload';
 import { ProxyMetrics } from './proxy-metrics';
-import { CLIENT_CLOSED, ProxyRequest, sendError, writeRawError } from './respond';
+import { ProxyListener } from './listener';
+import { CLIENT_CLOSED, isHttp2, type ProxyRequest, sendError, writeRawError } from './respond';
 import { Router, type Route } from './router';
 import { Service, type UpstreamState } from './service';
 import { TunnelForwarder, isWebSocketUpgrade, type Tunnel, type TunnelContext } from './websocket';
@@ -65,10 +65,12 @@ export class ProxyServer {
   private readonly exchanges: DispatchContext;
   private readonly tunnels: TunnelForwarder;
   private heads: RequestHeadOptions;
+  /** Loaded upstreamTls settings, by their JSON (see upstreamTls). */
+  private tlsOptions = new Map<string, ConnectionOptions>();
   private transport: TransportOptions;
   private readonly metrics = new ProxyMetrics();
   private readonly services = new Map<string, Service>();
-  private readonly server: http.Server<typeof ProxyRequest>;
+  private readonly listener: ProxyListener;
   /** Forwarded HTTP requests not finished yet (WebSocket tunnels are not counted). */
   private inFlight = 0;
   /** One line per answered request (proxy.accessLog); none when off. */
@@ -98,6 +100,7 @@ export class ProxyServer {
     this.catalog.onUpdate((update) => this.applyCatalog(update));
     this.transport = transportOf(options.config);
     this.heads = headOptionsOf(options.config);
+    this.checkUpstreamTls(options.config);
     // Read per request, so a reload's timeouts apply to the next request.
     const self = (): ProxyServer => this;
     this.exchanges = {
@@ -122,15 +125,19 @@ export class ProxyServer {
       complete: (t) => this.completeTunnel(t),
     };
     this.tunnels = new TunnelForwarder(tunnelContext);
-    this.server = createServer(options.config.clientTimeouts, this.heads.maxHeaders);
+    this.listener = new ProxyListener(options.config, this.logger);
+    const server = this.listener.server;
     this.accessLog = options.config.accessLog.enabled ? new AccessLog(options.config.accessLog) : undefined;
     this.notifier = ejectionNotifier(options.notify, this.logger);
-    this.server.on('request', (req: ProxyRequest, res: ServerResponse) => this.handleRequest(req, res));
+    server.on('request', (req: ProxyRequest, res: ServerResponse) => this.handleRequest(req, res));
     // Expect: 100-continue is answered only once the request is routed and admitted (dispatch.ts).
-    this.server.on('checkContinue', (req: ProxyRequest, res: ServerResponse) => this.handleRequest(req, res));
-    this.server.on('upgrade', (req: ProxyRequest, socket: Duplex, head: Buffer) => this.handleUpgrade(req, socket, head));
-    this.server.on('connect', (_req: ProxyRequest, socket: Duplex) => {
-      writeRawError(socket, new SwitchboardError('bad_request', 'CONNECT is not served: this is a reverse proxy, not a forward proxy'));
+    server.on('checkContinue', (req: ProxyRequest, res: ServerResponse) => this.handleRequest(req, res));
+    server.on('upgrade', (req: ProxyRequest, socket: Duplex, head: Buffer) => this.handleUpgrade(req, socket, head));
+    server.on('connect', (req: ProxyRequest, socketOrResponse: Duplex | ServerResponse) => {
+      const error = new SwitchboardError('bad_request', 'CONNECT is not served: this is a reverse proxy, not a forward proxy');
+      // HTTP/1.1 hands over the socket; HTTP/2 a response on the CONNECT stream.
+      if (isHttp2(req)) sendError(socketOrResponse as ServerResponse, error);
+      else writeRawError(socketOrResponse as Duplex, error);
     });
   }
 
@@ -144,9 +151,12 @@ export class ProxyServer {
 
   /** `host:port` actually bound (the port is real even when the config asked for 0). */
   get address(): string {
-    const bound = this.server.address() as AddressInfo | null;
-    if (!bound) return this.config.listen;
-    return bound.family === 'IPv6' ? `[${bound.address}]:${bound.port}` : `${bound.address}:${bound.port}`;
+    return this.listener.address;
+  }
+
+  /** The plain-HTTP redirect listener's address (proxy.tls.redirectListen), if one runs. */
+  get redirectAddress(): string | undefined {
+    return this.listener.redirectAddress;
   }
 
   /** What this proxy thinks of a service (admin, tests); undefined if unknown. */
@@ -158,33 +168,11 @@ export class ProxyServer {
   }
 
   async start(): Promise<void> {
-    const { host, port } = listenTarget(this.config.listen, 'proxy.listen');
-    await new Promise<void>((resolve, reject) => {
-      const onError = (err: NodeJS.ErrnoException): void => {
-        this.server.off('listening', onListening);
-        reject(
-          err.code === 'EADDRINUSE'
-            ? new SwitchboardError('address_in_use', `cannot listen on ${this.config.listen}: address already in use`, {
-                cause: err,
-              })
-            : err,
-        );
-      };
-      const onListening = (): void => {
-        this.server.off('error', onError);
-        resolve();
-      };
-      this.server.once('error', onError);
-      this.server.once('listening', onListening);
-      // reuseport: this worker binds the port itself beside the others (exclusive: not through
-      // node:cluster's primary); the kernel spreads connections among them.
-      if (this.config.workerSockets === 'reuseport') this.server.listen({ port, host, exclusive: true, reusePort: true } as ListenOptions);
-      else this.server.listen(port, host);
-    });
+    await this.listener.listen();
     // After listening: accept errors (EMFILE…) must be logged, never crash the process.
-    this.server.on('error', (err) => this.logger.error({ err }, 'proxy server error'));
+    this.listener.server.on('error', (err) => this.logger.error({ err }, 'proxy server error'));
     this.catalog.start();
-    this.logger.info({ address: this.address }, 'proxy listening');
+    this.logger.info({ address: this.address, tls: this.listener.secure, redirect: this.redirectAddress }, 'proxy listening');
   }
 
   /**
@@ -199,13 +187,10 @@ export class ProxyServer {
   private async shutdown(drainMs: number): Promise<void> {
     this.catalog.stop();
     this.closing = true;
-    const closed = new Promise<void>((resolve) => {
-      if (this.server.listening) this.server.close(() => resolve());
-      else resolve();
-    });
-    this.server.closeIdleConnections();
+    const closed = this.listener.close();
+    this.listener.closeIdleConnections();
     await this.drained(drainMs);
-    this.server.closeAllConnections();
+    this.listener.closeAllConnections();
     this.tunnels.close();
     await Promise.all([...this.services.values()].map((s) => s.destroy()));
     this.notifier?.close();
@@ -423,13 +408,16 @@ export class ProxyServer {
    * and ejection notifications. What cannot change while listening (the listen address, the
    * registry URLs, workers) is returned as restart-required and left as it was.
    */
-  reconfigure(next: ProxyConfig, domain: string, notify?: NotifyConfig): { applied: string[]; restartRequired: string[] } {
+  reconfigure(next: ProxyConfig, domain: string, notify?: NotifyConfig): ReloadReport {
     const before = this.config;
     const changed = (key: keyof ProxyConfig): boolean => JSON.stringify(before[key]) !== JSON.stringify(next[key]);
     const restartRequired = (['listen', 'registry', 'workers', 'workerSockets', 'resyncInterval'] as const).filter(changed).map((k) => `proxy.${k}`);
     const kept = { listen: before.listen, registry: before.registry, workers: before.workers, workerSockets: before.workerSockets, resyncInterval: before.resyncInterval };
-    this.config = { ...next, ...kept };
-    const applied: string[] = [];
+    const tls = this.listener.reconfigureTls(next.tls);
+    restartRequired.push(...tls.restartRequired);
+    this.config = { ...next, ...kept, tls: tls.kept };
+    const applied: string[] = [...tls.applied];
+    const failed: string[] = [...tls.failed];
     if (changed('routes') || changed('pathRouting') || changed('stripServicePrefix') || domain !== this.domain) {
       this.domain = domain;
       this.router = new Router({ domain, routes: next.routes, pathRouting: next.pathRouting, stripServicePrefix: next.stripServicePrefix });
@@ -438,13 +426,16 @@ export class ProxyServer {
     }
     if (changed('trustedProxies') || changed('maxRequestHeaders')) {
       this.heads = headOptionsOf(next);
-      this.server.maxHeadersCount = next.maxRequestHeaders + 1;
       applied.push('proxy.trustedProxies', 'proxy.maxRequestHeaders');
     }
-    if (changed('clientTimeouts')) {
-      this.server.headersTimeout = next.clientTimeouts.header;
-      this.server.requestTimeout = next.clientTimeouts.request;
+    if (changed('clientTimeouts') || changed('maxRequestHeaders')) {
+      this.listener.applyLimits(next.clientTimeouts, next.maxRequestHeaders);
       applied.push('proxy.clientTimeouts');
+    }
+    try {
+      this.checkUpstreamTls(next);
+    } catch (err) {
+      failed.push(`${(err as SwitchboardError).message} (services keep their TLS settings)`);
     }
     const timeoutsChanged = changed('timeouts');
     if (timeoutsChanged) {
@@ -461,7 +452,7 @@ export class ProxyServer {
       this.notifier?.close();
       this.notifier = ejectionNotifier(notify, this.logger);
     }
-    return { applied, restartRequired };
+    return { applied, restartRequired, failed };
   }
 
   /** Services whose policy (or the timeouts) changed get a new Service; the old one drains. */
@@ -488,7 +479,9 @@ export class ProxyServer {
     let service = this.services.get(name);
     if (service) return service;
     try {
-      service = new Service(name, this.policyFor(name), { transport: this.transport, logger: this.logger, onEjected: this.onEjected });
+      const policy = this.policyFor(name);
+      const transport = { ...this.transport, tls: this.upstreamTls(policy, name) };
+      service = new Service(name, policy, { transport, logger: this.logger, onEjected: this.onEjected });
     } catch (err) {
       this.logger.error({ err, service: name }, 'invalid service policy: service disabled');
       return undefined;
@@ -497,29 +490,40 @@ export class ProxyServer {
     return service;
   }
 
+  /**
+   * TLS options for a policy's upstreamTls, files read once per distinct setting (10,000
+   * services sharing `defaults` read its CA file once). Throws config_invalid.
+   */
+  private upstreamTls(policy: Readonly<ServicePolicy>, name: string): ConnectionOptions {
+    const key = JSON.stringify(policy.upstreamTls);
+    let options = this.tlsOptions.get(key);
+    if (options === undefined) {
+      const { caFile, certFile, keyFile, serverName, skipVerify } = policy.upstreamTls;
+      const field = Object.prototype.hasOwnProperty.call(this.config.services, name) ? `proxy.services.${name}.upstreamTls` : 'proxy.defaults.upstreamTls';
+      options = clientTlsOptions({ caFile: caFile || undefined, certFile: certFile || undefined, keyFile: keyFile || undefined, serverName: serverName || undefined, skipVerify }, field);
+      this.tlsOptions.set(key, options);
+    }
+    return options;
+  }
+
+  /** Every configured upstreamTls loads (at startup: a configuration error; at reload: reported). */
+  private checkUpstreamTls(config: ProxyConfig): void {
+    const previous = this.tlsOptions;
+    this.tlsOptions = new Map();
+    try {
+      this.upstreamTls(config.defaults, '');
+      for (const [name, policy] of Object.entries(config.services)) this.upstreamTls(policy, name);
+    } catch (err) {
+      this.tlsOptions = previous;
+      throw err;
+    }
+  }
+
   private policyFor(name: string): Readonly<ServicePolicy> {
     const services = this.config.services;
     if (Object.prototype.hasOwnProperty.call(services, name)) return services[name];
     return this.config.defaults;
   }
-}
-
-/**
- * Client-side timeouts against slowloris: headers must arrive within `headerMs`, the whole
- * request within `requestMs`. node checks them on a timer (30 s by default); check often
- * enough that a short timeout is enforced close to when it expires. node keeps at most
- * `maxHeadersCount` header lines; one more than ours lets request-head.ts see the excess.
- */
-function createServer(timeouts: ClientTimeouts, maxHeaders: number): http.Server<typeof ProxyRequest> {
-  const shortest = timeouts.request > 0 ? Math.min(timeouts.header, timeouts.request) : timeouts.header;
-  const server = http.createServer({
-    IncomingMessage: ProxyRequest,
-    headersTimeout: timeouts.header,
-    requestTimeout: timeouts.request,
-    connectionsCheckingInterval: Math.max(50, Math.min(1_000, Math.floor(shortest / 4))),
-  });
-  server.maxHeadersCount = maxHeaders + 1;
-  return server;
 }
 
 /** Only made when a request has to queue: its wait ends if the client leaves. */

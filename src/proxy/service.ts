@@ -58,7 +58,7 @@ export class Service {
   private readonly panic: PanicMode;
   private readonly logger: Logger;
 
-  constructor(name: string, policy: Readonly<ServicePolicy>, options: ServiceOptions) {
+  constructor(name: string, policy: Readonly<ServicePolicy>, private readonly options: ServiceOptions) {
     const scheduler = options.scheduler ?? realScheduler;
     this.name = name;
     this.policy = policy;
@@ -130,7 +130,8 @@ export class Service {
     // A new endpoint under an old id starts with a clean record.
     if (replaced.length > 0) this.detector.setHosts(ids.filter((id) => !replaced.includes(id)));
     this.detector.setHosts(ids);
-    this.prober?.setTargets(upstreams.map((u) => ({ id: u.id, host: u.address, port: u.port })));
+    const tls = this.options.transport.tls ?? {};
+    this.prober?.setTargets(upstreams.map((u) => ({ id: u.id, host: u.address, port: u.port, ...(u.secure ? { tls } : {}) })));
     // Upstream objects made by this update start healthy; tell them what is known of their ids.
     this.pool.syncHealth(
       (id) => this.detector.isEjected(id),

@@ -26,6 +26,8 @@ export class Upstream {
   readonly id: string;
   readonly address: string;
   readonly port: number;
+  /** Reached over HTTPS: registered with `Meta: { scheme: https }`. */
+  readonly secure: boolean;
   instance: Instance;
   /** Consul weight for the instance's current health; 0 = no traffic. */
   baseWeight: number;
@@ -54,6 +56,7 @@ export class Upstream {
     this.id = instance.id;
     this.address = instance.address;
     this.port = instance.port;
+    this.secure = isHttpsInstance(instance);
     this.instance = instance;
     this.baseWeight = effectiveWeight(instance);
     this.weight = this.baseWeight;
@@ -63,7 +66,7 @@ export class Upstream {
 
   /** Its keep-alive connections. */
   get connections(): UpstreamConnections {
-    this.lazyConnections ??= new UpstreamConnections(originOf(this.address, this.port), this.transport);
+    this.lazyConnections ??= new UpstreamConnections(originOf(this.address, this.port, this.secure), this.transport);
     return this.lazyConnections;
   }
 
@@ -104,9 +107,9 @@ export class Upstream {
     return this.refreshHealthy();
   }
 
-  /** An address or port change is a different endpoint: it gets a new upstream. */
+  /** An address, port or scheme change is a different endpoint: it gets a new upstream. */
   sameEndpoint(instance: Instance): boolean {
-    return instance.address === this.address && instance.port === this.port;
+    return instance.address === this.address && instance.port === this.port && isHttpsInstance(instance) === this.secure;
   }
 
   acquire(): void {
@@ -146,4 +149,9 @@ export class Upstream {
     this.healthy = healthy;
     return true;
   }
+}
+
+/** Consul's convention (Meta `scheme`, as fabio and Traefik's Consul catalog read it). */
+export function isHttpsInstance(instance: Instance): boolean {
+  return instance.meta.scheme === 'https';
 }

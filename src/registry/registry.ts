@@ -1,4 +1,5 @@
 import type { AddressInfo } from 'node:net';
+import type { Server as TlsServer } from 'node:tls';
 import type { FastifyInstance } from 'fastify';
 import type { Bus } from '../bus/bus';
 import { LocalSource } from '../catalog/local-source';
@@ -23,6 +24,7 @@ import { realScheduler, type Scheduler } from '../clock';
 import { HealthNotifier } from './health-notifier';
 import { Notifier } from '../notify/notifier';
 import type { Store } from './store/store';
+import { ServerCertificates, serveCertificates } from '../tls/server-certificates';
 
 export { buildApi } from './api/server';
 
@@ -67,6 +69,9 @@ export class Registry {
   /** Leader-only health notifications; none without webhooks. */
   private readonly healthNotifier: HealthNotifier | undefined;
   private app?: FastifyInstance;
+  /** api.tls: the certificates served (config_invalid at construction when a file is bad). */
+  private readonly certificates: ServerCertificates | undefined;
+  private reloadTls: ReturnType<typeof serveCertificates> | undefined;
   private readonly acl: AclStore | undefined;
   private bound = '';
   private stopping?: Promise<void>;
@@ -76,6 +81,8 @@ export class Registry {
     const scheduler = options.scheduler ?? realScheduler;
     const now = (): number => scheduler.now();
     this.log = logger.child({ component: 'registry' });
+    const tls = options.config.api.tls;
+    this.certificates = tls.certificates.length > 0 ? new ServerCertificates(tls, 'api.tls') : undefined;
     this.catalogView = new CatalogView(store, { logger });
     this.election = options.election ?? new LocalElection(() => this.options.advertise ?? this.bound);
     this.writer = new CatalogWriter({ store, view: this.catalogView, now, election: this.election });
@@ -119,7 +126,8 @@ export class Registry {
     try {
       await this.catalogView.start();
       await this.acl?.start();
-      const app = buildApi({
+      const app = buildApi(
+        {
         view: this.catalogView,
         writer: this.writer,
         election: this.election,
@@ -132,9 +140,12 @@ export class Registry {
         targets: new TargetPolicy(this.options.config.registry, () => [this.bound, ...(this.options.otherListeners?.() ?? [])].filter((a) => a !== '')),
         clients: this.options.config.api,
         acl: this.acl,
-      });
+        },
+        this.certificates,
+      );
       this.bound = await listen(app, this.options.config.api.listen);
       this.app = app;
+      if (this.certificates !== undefined) this.reloadTls = serveCertificates(app.server as unknown as TlsServer, this.certificates, this.log);
       await this.election.start();
       this.publisher.start();
       this.ttlLoop.start();
@@ -153,6 +164,13 @@ export class Registry {
       await this.stop();
       throw err;
     }
+  }
+
+  /** Re-reads api.tls's certificate files (a reload). */
+  reloadCertificates(): { reloaded: boolean; error?: string } {
+    if (this.reloadTls === undefined) return { reloaded: false };
+    const error = this.reloadTls('reload');
+    return error === undefined ? { reloaded: true } : { reloaded: false, error: error.message };
   }
 
   /** The bound API address (host:port); '' before start. */
@@ -180,6 +198,7 @@ export class Registry {
     await this.checkRunner.stop();
     await this.ttlLoop.stop();
     await this.publisher.stop();
+    this.certificates?.close();
     await this.app?.close();
     await this.election.stop();
     this.catalogView.stop();

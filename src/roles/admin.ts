@@ -1,9 +1,12 @@
 import http from 'node:http';
+import https from 'node:https';
 import type { AddressInfo } from 'node:net';
+import type { ListenerTlsConfig } from '../config/types';
+import { ServerCertificates, serveCertificates } from '../tls/server-certificates';
 import type { Logger } from '../log';
 import { collectProcessMetrics, registry as metricsRegistry } from '../metrics';
 import { listenTarget } from '../config/schema';
-import type { ReloadOutcome } from './reload';
+import type { CertificateReload, ReloadOutcome } from './reload';
 
 /**
  * The admin listener every role runs beside its main one: Prometheus metrics and the two
@@ -25,31 +28,46 @@ export interface AdminOptions {
   metrics?: () => Promise<string>;
   /** POST /reload: re-read the configuration (roles that can apply one live). */
   reload?: () => ReloadOutcome | Promise<ReloadOutcome>;
+  /** admin.tls: HTTPS when it lists certificates. */
+  tls?: ListenerTlsConfig;
 }
 
 export interface AdminServer {
   /** host:port actually bound (the real port when asked for port 0). */
   readonly address: string;
+  /** Re-reads admin.tls's certificate files (a reload). */
+  reloadCertificates: CertificateReload;
   close(): Promise<void>;
 }
 
 export async function startAdmin(options: AdminOptions): Promise<AdminServer> {
   collectProcessMetrics();
   const logger = options.logger.child({ component: 'admin' });
-  const server = http.createServer((req, res) => {
+  const onRequest = (req: http.IncomingMessage, res: http.ServerResponse): void => {
     handle(req, res, options).catch((err: unknown) => {
       logger.error({ err }, 'admin request failed');
       if (!res.headersSent) sendJson(res, 500, { error: 'internal', message: String(err) });
       else res.destroy();
     });
-  });
+  };
+  const certificates = options.tls !== undefined && options.tls.certificates.length > 0 ? new ServerCertificates(options.tls, 'admin.tls') : undefined;
+  const server = certificates !== undefined ? https.createServer(certificates.serverOptions(), onRequest) : http.createServer(onRequest);
   server.keepAliveTimeout = 5_000;
   await listenOn(server, options.listen);
+  const reload = certificates !== undefined ? serveCertificates(server as https.Server, certificates, logger) : undefined;
   const bound = server.address() as AddressInfo;
   const address = `${bound.family === 'IPv6' ? `[${bound.address}]` : bound.address}:${bound.port}`;
   return {
     address,
-    close: () => closeServer(server),
+    reloadCertificates: () => {
+      if (reload === undefined) return { reloaded: false };
+      const error = reload('reload');
+      return error === undefined ? { reloaded: true } : { reloaded: false, error: error.message };
+    },
+    close: () => {
+      certificates?.close();
+      return closeServer(server);
+    },
   };
 }
 

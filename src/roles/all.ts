@@ -7,6 +7,7 @@ import { Registry } from '../registry/registry';
 import { EmbeddedStore } from '../registry/store/embedded-store';
 import { startRoleDns } from './dns';
 import { configReloader } from './reload';
+import type { AdminServer } from './admin';
 import { listen, logListening, startRole, startRoleAdmin, type RunningRole } from './lifecycle';
 
 /**
@@ -22,10 +23,24 @@ export type RunningAll = RunningRole<{ api: string; proxy: string; admin: string
 export async function startAll(config: Readonly<SwitchboardConfig>, logger: Logger, load?: () => Readonly<SwitchboardConfig>): Promise<RunningAll> {
   assertLocalOnly(config);
   let proxy: ProxyServer | undefined;
+  let registry: Registry | undefined;
+  let admin: AdminServer | undefined;
   let dns = '';
-  // The proxy applies what it can; the registry's settings need a restart (reload.ts).
+  // The proxy applies what it can; the registry's settings need a restart (reload.ts), its
+  // certificate files and the admin listener's are read again.
   const reload =
-    load === undefined ? undefined : configReloader(config, load, (next) => (proxy ? proxy.reconfigure(next.proxy, next.domain, next.notify) : { applied: [], restartRequired: ['proxy'] }), logger);
+    load === undefined
+      ? undefined
+      : configReloader(
+          config,
+          load,
+          (next) => (proxy ? proxy.reconfigure(next.proxy, next.domain, next.notify) : { applied: [], restartRequired: ['proxy'] }),
+          logger,
+          () => [
+            ['api.tls', () => registry?.reloadCertificates() ?? { reloaded: false }],
+            ['admin.tls', () => admin?.reloadCertificates() ?? { reloaded: false }],
+          ],
+        );
   const running = await startRole(logger, async (role) => {
     const { stack } = role;
     const store = new EmbeddedStore({
@@ -45,31 +60,33 @@ export async function startAll(config: Readonly<SwitchboardConfig>, logger: Logg
     stack.push('bus', () => bus.close());
 
     // Not ready while the disk is full: a load balancer should send registrations elsewhere.
-    const admin = await startRoleAdmin(role, { listen: config.admin.listen, isReady: () => proxy?.isReady() === true && store.writable, logger, reload });
+    const adminServer = await startRoleAdmin(role, { listen: config.admin.listen, tls: config.admin.tls, isReady: () => proxy?.isReady() === true && store.writable, logger, reload });
+    admin = adminServer;
 
     // Without an election the registry uses LocalElection: this process always leads.
-    const registry = new Registry({
+    const started = new Registry({
       store,
       bus,
       logger,
       config,
       // Known once bound (port 0 resolves then): registrations may never point at them.
-      otherListeners: () => [admin.address, proxy?.address ?? config.proxy.listen, dns],
+      otherListeners: () => [adminServer.address, proxy?.address ?? config.proxy.listen, dns],
     });
-    await listen('api', config.api.listen, () => registry.start());
-    stack.push('registry', () => registry.stop());
-    logListening(logger, 'api', registry.address);
-    dns = await startRoleDns(stack, config, registry, logger);
+    await listen('api', config.api.listen, () => started.start());
+    registry = started;
+    stack.push('registry', () => started.stop());
+    logListening(logger, 'api', started.address);
+    dns = await startRoleDns(stack, config, started, logger);
 
-    const source = registry.source();
+    const source = started.source();
     stack.push('catalog source', () => source.close());
-    const started = new ProxyServer({ config: config.proxy, domain: config.domain, source, bus, logger, notify: config.notify });
-    await listen('proxy', config.proxy.listen, () => started.start());
-    proxy = started;
-    stack.push('proxy', () => started.stop(config.proxy.drain));
-    logListening(logger, 'proxy', started.address);
+    const dataPlane = new ProxyServer({ config: config.proxy, domain: config.domain, source, bus, logger, notify: config.notify });
+    await listen('proxy', config.proxy.listen, () => dataPlane.start());
+    proxy = dataPlane;
+    stack.push('proxy', () => dataPlane.stop(config.proxy.drain));
+    logListening(logger, 'proxy', dataPlane.address);
 
-    return { api: registry.address, proxy: started.address, admin: admin.address, dns };
+    return { api: started.address, proxy: dataPlane.address, admin: adminServer.address, dns };
   });
   return reload === undefined ? running : { ...running, reload };
 }

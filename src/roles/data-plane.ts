@@ -6,6 +6,7 @@ import type { Logger } from '../log';
 import { ProxyServer } from '../proxy/server';
 import { StopStack, listen, unwindOnFailure } from './lifecycle';
 import { registryUrls } from './registry-urls';
+import { registryDispatcher } from '../tls/client-tls';
 
 /**
  * One process's data plane for `switchboard proxy`: the Redis bus, the registry source and
@@ -46,7 +47,10 @@ export async function startDataPlane(config: Readonly<SwitchboardConfig>, logger
   return unwindOnFailure(stack, async () => {
     const bus = new RedisBus({ url: config.bus.redis.url, channel: config.bus.redis.channel, logger: logger.child({ component: 'bus' }) });
     stack.push('bus', () => bus.close());
-    const source = FailoverSource.overHttp(urls, logger.child({ component: 'catalog-source' }), config.token === undefined ? {} : { token: config.token });
+    const source = FailoverSource.overHttp(urls, logger.child({ component: 'catalog-source' }), {
+      ...(config.token === undefined ? {} : { token: config.token }),
+      dispatcher: registryDispatcher(config.caFile),
+    });
     stack.push('catalog source', () => source.close());
 
     const proxy = new ProxyServer({ config: config.proxy, domain: config.domain, source, bus, logger, notify: config.notify });

@@ -2,6 +2,7 @@ import type { SwitchboardConfig } from '../config/types';
 import type { Logger } from '../log';
 import { registry as metricsRegistry } from '../metrics';
 import { ClusterMetrics } from './cluster-metrics';
+import type { AdminServer } from './admin';
 import { logListening, startRole, startRoleAdmin } from './lifecycle';
 import { configReloader } from './reload';
 import type { ProxyCatalog } from './data-plane';
@@ -30,10 +31,15 @@ export async function startProxyPrimary(config: Readonly<SwitchboardConfig>, log
   const pool = new WorkerPool(config, logger, count);
   const metrics = new ClusterMetrics(pool, metricsRegistry);
   // Every worker applies a reload; a worker that does not answer in time is left out of the report.
-  const reload = load === undefined ? undefined : configReloader(config, load, (next) => pool.reload(next, ASK_TIMEOUT_MS), logger);
+  let adminServer: AdminServer | undefined;
+  const reload =
+    load === undefined
+      ? undefined
+      : configReloader(config, load, (next) => pool.reload(next, ASK_TIMEOUT_MS), logger, () => [['admin.tls', () => adminServer?.reloadCertificates() ?? { reloaded: false }]]);
   const running = await startRole(logger, async (role) => {
     const admin = await startRoleAdmin(role, {
       listen: config.admin.listen,
+      tls: config.admin.tls,
       isReady: () => pool.ready(),
       logger,
       reload,
@@ -41,6 +47,7 @@ export async function startProxyPrimary(config: Readonly<SwitchboardConfig>, log
       endpoints: { '/catalog': () => laggingCatalog(pool), '/workers': () => describeWorkers(pool) },
     });
 
+    adminServer = admin;
     const address = await pool.start();
     role.stack.push('workers', () => pool.stop(config.proxy.drain + STOP_GRACE_MS));
     logListening(logger, 'proxy', address);

@@ -2,6 +2,7 @@ import { availableParallelism } from 'node:os';
 import type { SwitchboardConfig } from '../config/types';
 import type { Logger } from '../log';
 import type { DataPlane, ProxyCatalog } from './data-plane';
+import type { AdminServer } from './admin';
 import { logListening, startRole, startRoleAdmin, type RunningRole } from './lifecycle';
 import { configReloader } from './reload';
 
@@ -29,17 +30,24 @@ export async function startProxy(config: Readonly<SwitchboardConfig>, logger: Lo
 
 async function startSingleProcess(config: Readonly<SwitchboardConfig>, logger: Logger, load: (() => Readonly<SwitchboardConfig>) | undefined): Promise<RunningProxy> {
   let plane: DataPlane | undefined;
+  let adminServer: AdminServer | undefined;
   const reload =
-    load === undefined ? undefined : configReloader(config, load, (next) => (plane ? plane.proxy.reconfigure(next.proxy, next.domain, next.notify) : { applied: [], restartRequired: ['proxy'] }), logger);
+    load === undefined
+      ? undefined
+      : configReloader(config, load, (next) => (plane ? plane.proxy.reconfigure(next.proxy, next.domain, next.notify) : { applied: [], restartRequired: ['proxy'] }), logger, () => [
+          ['admin.tls', () => adminServer?.reloadCertificates() ?? { reloaded: false }],
+        ]);
   const running = await startRole(logger, async (role) => {
     const admin = await startRoleAdmin(role, {
       listen: config.admin.listen,
+      tls: config.admin.tls,
       isReady: () => plane?.proxy.isReady() === true,
       logger,
       reload,
       endpoints: { '/catalog': () => plane?.catalog() ?? EMPTY_CATALOG },
     });
 
+    adminServer = admin;
     const { startDataPlane } = await import('./data-plane');
     const started = await startDataPlane(config, logger);
     plane = started;

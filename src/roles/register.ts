@@ -1,4 +1,6 @@
+import { fetch, type Dispatcher } from 'undici';
 import type { RegisterConfig, SwitchboardConfig } from '../config/types';
+import { registryDispatcher } from '../tls/client-tls';
 import { SwitchboardError } from '../errors';
 import type { Logger } from '../log';
 import type { Stoppable } from './lifecycle';
@@ -19,7 +21,7 @@ const MAX_RETRY_MS = 1000;
 
 export async function startRegister(config: Readonly<SwitchboardConfig>, logger: Logger): Promise<RunningSidecar> {
   const urls = registryUrls(config.proxy.registry, 'register');
-  const sidecar = new Sidecar(urls, registrationOf(config.register), logger.child({ component: 'sidecar' }), config.token);
+  const sidecar = new Sidecar(urls, registrationOf(config.register), logger.child({ component: 'sidecar' }), config.token, registryDispatcher(config.caFile));
   sidecar.start();
   return { stop: () => sidecar.stop() };
 }
@@ -62,6 +64,8 @@ class Sidecar {
     private readonly log: Logger,
     /** ACL token sent as X-Consul-Token. */
     private readonly token?: string,
+    /** An https registry's CA (the caFile setting); fetch's default without. */
+    private readonly dispatcher?: Dispatcher,
   ) {}
 
   start(): void {
@@ -124,7 +128,7 @@ class Sidecar {
       const index = (this.current + tried) % this.urls.length;
       try {
         const headers = this.token === undefined ? undefined : { 'x-consul-token': this.token };
-        const response = await fetch(`${this.urls[index]}${path}`, { method: 'PUT', body, headers, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
+        const response = await fetch(`${this.urls[index]}${path}`, { method: 'PUT', body, headers, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS), dispatcher: this.dispatcher });
         await response.arrayBuffer();
         if (response.status >= 500) throw new Error(`${this.urls[index]} answered HTTP ${response.status}`);
         this.current = index;

@@ -38,7 +38,7 @@ export async function startRegistry(config: Readonly<SwitchboardConfig>, logger:
 
     // Ready = serving and able to write: a load balancer in front of several registries
     // should send registrations elsewhere while this one's store is unreachable.
-    const admin = await startRoleAdmin(role, { listen: config.admin.listen, isReady: () => apiServing && health.healthy, logger });
+    const admin = await startRoleAdmin(role, { listen: config.admin.listen, tls: config.admin.tls, isReady: () => apiServing && health.healthy, logger });
 
     const advertise = (): string => config.api.advertise ?? registry.address;
     const registry: Registry = new Registry({

@@ -220,6 +220,7 @@ export class WorkerPool {
       if (r === undefined) continue;
       for (const a of r.applied) if (!report.applied.includes(a)) report.applied.push(a);
       for (const a of r.restartRequired) if (!report.restartRequired.includes(a)) report.restartRequired.push(a);
+      for (const f of r.failed ?? []) if (!(report.failed ??= []).includes(f)) report.failed.push(f);
     }
     if (next.proxy.listen !== listen && !report.restartRequired.includes('proxy.listen')) report.restartRequired.push('proxy.listen');
     return report;

@@ -1,4 +1,4 @@
-import type { SwitchboardConfig } from '../config/types';
+import type { ReloadReport, SwitchboardConfig } from '../config/types';
 import type { ErrorCode } from '../errors';
 
 /**
@@ -26,10 +26,7 @@ export type FromWorker =
   | { sb: 'answer'; id: number; value?: unknown; error?: string };
 
 /** What a worker answers to `reload`. */
-export interface ReloadReport {
-  applied: string[];
-  restartRequired: string[];
-}
+export type { ReloadReport };
 
 /** What a worker answers to `ask status` (the primary's GET /workers adds pid and state). */
 export interface WorkerStatus {

@@ -7,6 +7,7 @@
  * must die by SIGKILL runs as its own process: backend-process.ts; raw bytes: raw-http.ts.)
  */
 import http from 'node:http';
+import https from 'node:https';
 import type { Socket } from 'node:net';
 import { closeNow, listenOnLoopback, portOf } from './http-server';
 
@@ -34,8 +35,14 @@ export class Backend {
   readonly held: Array<{ req: http.IncomingMessage; res: http.ServerResponse }> = [];
   private readonly server: http.Server;
 
-  private constructor(readonly id: string) {
-    this.server = http.createServer((req, res) => this.handle(req, res));
+  /** `tls`: serve HTTPS with these options (a certificate; `requestCert` for mTLS). */
+  private constructor(
+    readonly id: string,
+    tls?: https.ServerOptions,
+  ) {
+    const handle = (req: http.IncomingMessage, res: http.ServerResponse): void => this.handle(req, res);
+    // https.Server has every http.Server member the fixture uses.
+    this.server = tls !== undefined ? (https.createServer(tls, handle) as unknown as http.Server) : http.createServer(handle);
     this.server.on('connection', (socket: Socket) => {
       this.openConnections++;
       socket.once('close', () => this.openConnections--);
@@ -49,8 +56,8 @@ export class Backend {
   }
 
   /** `keepAliveTimeoutMs`: how long it keeps an idle connection open (node's default: 5 s). */
-  static async start(id: string, options: { keepAliveTimeoutMs?: number } = {}): Promise<Backend> {
-    const backend = new Backend(id);
+  static async start(id: string, options: { keepAliveTimeoutMs?: number; tls?: https.ServerOptions } = {}): Promise<Backend> {
+    const backend = new Backend(id, options.tls);
     if (options.keepAliveTimeoutMs !== undefined) backend.server.keepAliveTimeout = options.keepAliveTimeoutMs;
     await listenOnLoopback(backend.server);
     return backend;

@@ -87,6 +87,8 @@ export class ProxyHarness {
   readonly bus = new LocalBus();
   readonly catalog = new FakeCatalog(this.bus);
   readonly proxy: ProxyServer;
+  /** The configuration it started with (a test reloads it, changed or not). */
+  readonly config: ProxyConfig;
 
   constructor(options: HarnessOptions = {}) {
     const config = proxyConfig({
@@ -98,6 +100,7 @@ export class ProxyHarness {
       ...options.config,
     });
     const notify = options.notify === undefined ? undefined : resolveConfig({ notify: options.notify }).notify;
+    this.config = config;
     this.proxy = new ProxyServer({ config, domain: 'svc', source: this.catalog, bus: this.bus, logger: options.logger ?? silentLogger(), notify });
   }
 

@@ -1,7 +1,7 @@
 import type { ServerResponse } from 'node:http';
 import { SwitchboardError, type ErrorCode } from '../../errors';
 import type { Logger } from '../../log';
-import { CLIENT_CLOSED, sendError, type ProxyRequest } from '../respond';
+import { CLIENT_CLOSED, sendError, writeResponseHead, type ProxyRequest } from '../respond';
 import type { Service } from '../service';
 import { internalError, invalidResponse, type Attempt, type AttemptFailure } from './attempt';
 import { BODY_BUFFERED, BODY_STREAMED, BodyBuffer, StreamedBody, bodyMode } from './body';
@@ -95,8 +95,7 @@ export class Exchange implements ForwardHandler {
     // Shutting down: node answers `Connection: close` and ends the connection after this response.
     if (this.context.closing) this.res.shouldKeepAlive = false;
     try {
-      if (statusText) this.res.writeHead(status, statusText, headers);
-      else this.res.writeHead(status, headers);
+      writeResponseHead(this.res, status, statusText, headers);
     } catch (err) {
       // node refused the head (what response-head.ts did not foresee): nothing was written.
       attempt.cancel();

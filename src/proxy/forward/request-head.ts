@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
+import type { Http2ServerRequest } from 'node:http2';
 import { BlockList, isIP } from 'node:net';
 import { SwitchboardError } from '../../errors';
 import { nominatedHeaders, removeHeaders } from './header-list';
@@ -65,14 +66,22 @@ export class TrustedProxies {
   }
 }
 
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authorization', 'proxy-authenticate', 'trailer', 'transfer-encoding', 'upgrade']);
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authorization', 'proxy-authenticate', 'trailer', 'transfer-encoding', 'upgrade', 'http2-settings']);
 const FORWARDED = new Set(['x-forwarded-for', 'x-forwarded-host', 'x-forwarded-proto', 'forwarded']);
 /** Connection may not take these away: they frame or address the message. */
 const NEVER_NOMINATED = new Set(['host', 'content-length', 'transfer-encoding']);
 
 export function readRequestHead(req: IncomingMessage, options: RequestHeadOptions): RequestHead | SwitchboardError {
   const raw = req.rawHeaders;
-  if (raw.length / 2 > options.maxHeaders) {
+  // HTTP/2: the pseudo-headers come first (node checked them); the others are read as HTTP/1's.
+  let pseudo = 0;
+  let authority: string | undefined;
+  if (req.httpVersionMajor === 2) {
+    for (; pseudo * 2 < raw.length && raw[pseudo * 2].charCodeAt(0) === 0x3a; pseudo++) {
+      if (raw[pseudo * 2] === ':authority') authority = raw[pseudo * 2 + 1];
+    }
+  }
+  if (raw.length / 2 - pseudo > options.maxHeaders) {
     return new SwitchboardError('too_many_headers', `more than ${options.maxHeaders} request header lines`);
   }
   const target = normalizeTarget(req.url ?? '/');
@@ -89,7 +98,7 @@ export function readRequestHead(req: IncomingMessage, options: RequestHeadOption
   let priorFor: string | undefined;
   let priorHost: string | undefined;
   let priorProto: string | undefined;
-  for (let i = 0; i < raw.length; i += 2) {
+  for (let i = pseudo * 2; i < raw.length; i += 2) {
     const name = raw[i];
     const value = raw[i + 1];
     const lower = name.toLowerCase();
@@ -123,7 +132,16 @@ export function readRequestHead(req: IncomingMessage, options: RequestHeadOption
     headers.push(name, value);
   }
   if (hosts > 1) return new SwitchboardError('bad_request', 'more than one Host header', { field: 'host' });
+  if (authority !== undefined) {
+    // RFC 9113 §8.3.1: a Host that differs from :authority makes the request malformed.
+    if (hosts === 1 && host !== authority) return new SwitchboardError('bad_request', 'Host differs from :authority', { field: 'host' });
+    if (hosts === 0) headers.push('host', authority);
+    host = authority;
+    hosts = 1;
+  }
   if (hosts === 1 && !isHostHeader(host)) return new SwitchboardError('bad_request', `Host ${JSON.stringify(host.slice(0, 100))} is not a valid host[:port]`, { field: 'host' });
+  // HTTP/2 frames a body without Content-Length: its DATA frames are streamed on (chunked).
+  if (pseudo > 0 && bodyLength === 0 && !(req as unknown as Http2ServerRequest).stream.endAfterHeaders) bodyLength = -1;
   if (nominated !== undefined) removeHeaders(headers, nominated);
   if (requestId === '') {
     requestId = randomUUID();

@@ -32,7 +32,8 @@ export function isInformational(status: number): boolean {
 /** Framing stays whatever Connection names: node re-frames anyway, and Content-Length is the upstream's own. */
 const KEEP_FRAMING: ReadonlySet<string> = new Set(['content-length']);
 
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
+// http2-settings too: connection-specific in HTTP/2 (RFC 9113 §8.2.2), where node refuses it.
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'http2-settings']);
 
 /**
  * The upstream's raw header lines (latin1 bytes, as they came) as a flat [name, value, …]

@@ -1,4 +1,5 @@
-import { Pool, errors, type Dispatcher } from 'undici';
+import type { ConnectionOptions } from 'node:tls';
+import { Pool, buildConnector, errors, type Dispatcher } from 'undici';
 import type { RetryOn } from '../../config/types';
 
 /**
@@ -38,6 +39,8 @@ export interface TransportOptions {
   idleMs: number;
   /** Longest silence while a response body streams: an upstream that stalls mid-body is cut. */
   bodyIdleMs: number;
+  /** How to reach instances registered with `Meta: { scheme: https }` (the service's upstreamTls). */
+  tls?: ConnectionOptions;
 }
 
 /** The keep-alive connections to one upstream. */
@@ -82,12 +85,14 @@ export class UpstreamConnections {
   }
 }
 
-export function originOf(address: string, port: number): string {
-  return address.includes(':') ? `http://[${address}]:${port}` : `http://${address}:${port}`;
+export function originOf(address: string, port: number, secure = false): string {
+  const scheme = secure ? 'https' : 'http';
+  return address.includes(':') ? `${scheme}://[${address}]:${port}` : `${scheme}://${address}:${port}`;
 }
 
 function createPool(origin: string, options: TransportOptions): Pool {
   return new Pool(origin, {
+    ...(origin.startsWith('https:') ? { connect: verifiedConnector(options) } : {}),
     connections: null,
     pipelining: 1,
     connectTimeout: options.connectMs,
@@ -101,6 +106,17 @@ function createPool(origin: string, options: TransportOptions): Pool {
 }
 
 function ignore(): void {}
+
+/**
+ * TLS connections to an https instance: the service's CAs and client certificate, and the
+ * name verified (and sent as SNI) is `serverName`, or the instance's own address — never the
+ * client's Host header, which undici would otherwise use (a client must not choose which
+ * certificate name the proxy accepts for an upstream).
+ */
+function verifiedConnector(options: TransportOptions): buildConnector.connector {
+  const connect = buildConnector({ ...(options.tls as buildConnector.BuildOptions), timeout: options.connectMs });
+  return (opts, callback) => connect({ ...opts, servername: undefined }, callback);
+}
 
 /** What went wrong with one attempt, as the retry and health wrappers see it. */
 export interface TransportFailure {

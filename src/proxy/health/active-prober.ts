@@ -1,4 +1,6 @@
 import http from 'node:http';
+import https from 'node:https';
+import type { ConnectionOptions } from 'node:tls';
 import type { ServicePolicy } from '../../config/types';
 import { counter } from '../../metrics';
 import { realScheduler, type Scheduler } from '../../clock';
@@ -8,6 +10,8 @@ export interface ProbeTarget {
   readonly id: string;
   readonly host: string;
   readonly port: number;
+  /** TLS options for an instance reached over HTTPS; undefined = plain HTTP. */
+  readonly tls?: ConnectionOptions;
 }
 
 /**
@@ -197,7 +201,7 @@ export class ActiveProber {
 }
 
 function sameEndpoint(a: ProbeTarget, b: ProbeTarget): boolean {
-  return a.host === b.host && a.port === b.port;
+  return a.host === b.host && a.port === b.port && a.tls === b.tls;
 }
 
 /**
@@ -207,7 +211,9 @@ function sameEndpoint(a: ProbeTarget, b: ProbeTarget): boolean {
  */
 export function httpProbe(target: ProbeTarget, path: string, signal: AbortSignal): Promise<ProbeOutcome> {
   return new Promise((resolve) => {
-    const req = http.request({
+    const client = target.tls !== undefined ? https : http;
+    const req = client.request({
+      ...target.tls,
       host: target.host,
       port: target.port,
       path,

@@ -11,6 +11,7 @@ import { healthRoutes } from './routes-health';
 import { statusRoutes } from './routes-status';
 import { switchboardRoutes } from './routes-switchboard';
 import { fieldFromSchemaError } from './validation';
+import type { ServerCertificates } from '../../tls/server-certificates';
 
 /** Everything a route needs but the shutdown signal, which the server owns. */
 export type ApiOptions = Omit<ApiContext, 'shutdown'>;
@@ -29,9 +30,12 @@ const IDLE_MARGIN_MS = 30_000;
  * The registry's Consul-compatible HTTP API as a fastify app, not yet listening: tests drive
  * it with `inject`, the Registry binds it to a socket.
  */
-export function buildApi(options: ApiOptions): FastifyInstance {
+export function buildApi(options: ApiOptions, tls?: ServerCertificates): FastifyInstance {
   const shutdown = new AbortController();
+  // With api.tls the server is node's https one; everything above the socket is the same.
+  const https = tls !== undefined ? { https: tls.serverOptions() } : {};
   const app: FastifyInstance = Fastify({
+    ...(https as object),
     // pino's Logger is a FastifyBaseLogger; the cast only widens its generic type.
     loggerInstance: options.logger.child({ component: 'registry-api' }) as unknown as FastifyBaseLogger,
     // Per-request lines would dominate the log under heartbeat traffic.
