@@ -16,22 +16,43 @@ import type { ProxyRequest } from './respond';
 export type AccessLogConfig = ProxyConfig['accessLog'];
 
 /** Where this connection's byte counters stood when its previous request was logged. */
-const MARK = Symbol('access-log-mark');
-type MarkedSocket = Socket & { [MARK]?: { read: number; written: number } };
+const READ_MARK = Symbol('access-log-read');
+const WRITTEN_MARK = Symbol('access-log-written');
+type MarkedSocket = Socket & { [READ_MARK]?: number; [WRITTEN_MARK]?: number };
+
+/** What a tracked request carries to the one shared `close` listener (no closure per request). */
+const TRACKED = Symbol('access-log-tracked');
+interface Tracked {
+  log: AccessLog;
+  startedAt: number;
+  socket: MarkedSocket;
+}
+type TrackedResponse = ServerResponse & { [TRACKED]?: Tracked };
+
+/**
+ * Lines are gathered here and handed to the destination in batches: one write per ~32 KiB
+ * or per 200 ms, whichever comes first. Handing sonic-boom every line made it re-measure
+ * its growing buffer per line and issue a write syscall per 4 KiB — together a quarter of
+ * the proxy's throughput in the benchmark; batched, the log costs a few percent.
+ */
+const BATCH_BYTES = 32 * 1024;
+const BATCH_MS = 200;
 
 export class AccessLog {
   private readonly destination: ReturnType<typeof pino.destination>;
+  private pending = '';
+  private flushTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly config: Readonly<AccessLogConfig>) {
-    // A file takes batched writes; stdout is shared with the pino logs, so whole lines only.
-    this.destination = pino.destination(config.path === '' ? { dest: 1, sync: false } : { dest: config.path, sync: false, minLength: 4096, mkdir: true });
+    // Whole batches of whole lines: stdout is shared with the pino logs.
+    this.destination = pino.destination(config.path === '' ? { dest: 1, sync: false } : { dest: config.path, sync: false, mkdir: true });
   }
 
   /** Logs the request once its response is over. */
   track(req: ProxyRequest, res: ServerResponse, startedAt: number): void {
-    // Taken now: an HTTP/2 stream forgets its connection once it closes.
-    const socket = connectionOf(req);
-    res.once('close', () => this.write(req, res, startedAt, socket));
+    // The socket is taken now: an HTTP/2 stream forgets its connection once it closes.
+    (res as TrackedResponse)[TRACKED] = { log: this, startedAt, socket: connectionOf(req) };
+    res.on('close', onResponseClose);
   }
 
   /**
@@ -39,6 +60,7 @@ export class AccessLog {
    * also when the file was still being opened (a short-lived proxy) — or after 5 s at most.
    */
   close(): Promise<void> {
+    this.flush();
     const destination = this.destination;
     return new Promise<void>((resolve) => {
       const timer = setTimeout(resolve, 5_000);
@@ -56,20 +78,20 @@ export class AccessLog {
     });
   }
 
-  private write(req: ProxyRequest, res: ServerResponse, startedAt: number, socket: MarkedSocket): void {
+  /** @internal the response closed (onResponseClose). */
+  write(req: ProxyRequest, res: ServerResponse, startedAt: number, socket: MarkedSocket): void {
     const status = res.headersSent ? res.statusCode : 499;
     if (this.config.sample < 1 && status < 500 && Math.random() >= this.config.sample) return this.mark(socket);
-    const before = socket[MARK] ?? { read: 0, written: 0 };
-    const bytesIn = socket.bytesRead - before.read;
-    const bytesOut = socket.bytesWritten - before.written;
+    const bytesIn = socket.bytesRead - (socket[READ_MARK] ?? 0);
+    const bytesOut = socket.bytesWritten - (socket[WRITTEN_MARK] ?? 0);
     this.mark(socket);
     const exchange = req.exchange;
     const entry: AccessEntry = {
-      time: new Date().toISOString(),
+      time: isoNow(),
       id: req.requestId,
       client: socket.remoteAddress ?? '',
       method: req.method ?? '',
-      host: headerText(req.headers.host ?? req.headers[':authority']),
+      host: hostOf(req.rawHeaders),
       path: req.url ?? '',
       status,
       bytesIn,
@@ -80,11 +102,30 @@ export class AccessLog {
       attempts: exchange?.tries ?? 0,
       error: req.errorCode ?? '',
     };
-    this.destination.write(this.config.format === 'json' ? `${JSON.stringify(entry)}\n` : combinedLine(entry, req));
+    this.pending += this.config.format === 'json' ? jsonLine(entry) : combinedLine(entry, req);
+    if (this.pending.length >= BATCH_BYTES) this.flush();
+    else this.flushTimer ??= setTimeout(this.flushLater, BATCH_MS).unref();
+  }
+
+  private readonly flushLater = (): void => {
+    this.flushTimer = undefined;
+    this.flush();
+  };
+
+  private flush(): void {
+    if (this.flushTimer !== undefined) {
+      clearTimeout(this.flushTimer);
+      this.flushTimer = undefined;
+    }
+    if (this.pending === '') return;
+    const batch = this.pending;
+    this.pending = '';
+    this.destination.write(batch);
   }
 
   private mark(socket: MarkedSocket): void {
-    socket[MARK] = { read: socket.bytesRead, written: socket.bytesWritten };
+    socket[READ_MARK] = socket.bytesRead;
+    socket[WRITTEN_MARK] = socket.bytesWritten;
   }
 }
 
@@ -104,6 +145,39 @@ export interface AccessEntry {
   upstream: string;
   attempts: number;
   error: string;
+}
+
+/**
+ * The JSON line, field by field: the same text JSON.stringify(entry) makes (a test checks),
+ * at a third of its cost — only the strings need escaping.
+ */
+export function jsonLine(e: AccessEntry): string {
+  const q = JSON.stringify;
+  return `{"time":"${e.time}","id":${q(e.id)},"client":${q(e.client)},"method":${q(e.method)},"host":${q(e.host)},"path":${q(e.path)},"status":${e.status},"bytesIn":${e.bytesIn},"bytesOut":${e.bytesOut},"durationMs":${e.durationMs},"service":${q(e.service)},"upstream":${q(e.upstream)},"attempts":${e.attempts},"error":${q(e.error)}}\n`;
+}
+
+/** Date#toISOString, made once per millisecond: at 10,000 requests/s most lines share one. */
+let isoMs = 0;
+let isoText = '';
+function isoNow(): string {
+  const now = Date.now();
+  if (now !== isoMs) {
+    isoMs = now;
+    isoText = new Date(now).toISOString();
+  }
+  return isoText;
+}
+
+/**
+ * Host, or HTTP/2's :authority, read off the raw lines: `req.headers` would make node build
+ * its header object for every request just for the log.
+ */
+function hostOf(raw: readonly string[]): string {
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i];
+    if (name.length === 4 ? name.toLowerCase() === 'host' : name === ':authority') return raw[i + 1];
+  }
+  return '';
 }
 
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
@@ -140,4 +214,11 @@ function quoted(text: string): string {
 function connectionOf(req: ProxyRequest): MarkedSocket {
   const session = (req as unknown as { stream?: { session?: { socket?: MarkedSocket } } }).stream?.session;
   return session?.socket ?? (req.socket as MarkedSocket);
+}
+
+function onResponseClose(this: TrackedResponse): void {
+  const tracked = this[TRACKED];
+  if (tracked === undefined) return;
+  this[TRACKED] = undefined;
+  tracked.log.write(this.req as ProxyRequest, this, tracked.startedAt, tracked.socket);
 }
