@@ -10,6 +10,10 @@ export type ErrorCode =
   | 'not_found'
   | 'conflict'
   | 'store_unavailable'
+  /** A Consul endpoint (or option) this registry does not implement. */
+  | 'not_implemented'
+  /** A known path asked with a method it does not take (the answer says which it does). */
+  | 'method_not_allowed'
   /** The embedded store's disk is full: writes wait for space, reads go on. */
   | 'insufficient_storage'
   /** A leader-only write was refused by the election's fence: another process leads now. */
@@ -40,6 +44,8 @@ const HTTP_STATUS: Record<ErrorCode, number> = {
   not_found: 404,
   conflict: 409,
   store_unavailable: 503,
+  not_implemented: 501,
+  method_not_allowed: 405,
   insufficient_storage: 507,
   not_leader: 503,
   unknown_service: 404,

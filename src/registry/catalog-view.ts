@@ -1,6 +1,7 @@
 import type { CatalogDelta, Instance } from '../catalog/model';
 import type { Logger } from '../log';
 import { gauge } from '../metrics';
+import { KvTable } from './kv/kv-table';
 import { ChangeRing } from './change-ring';
 import { decodeDeadline, decodeInstance } from './instance-codec';
 import { INSTANCE_PREFIX, TTL_PREFIX } from './keys';
@@ -59,6 +60,8 @@ export class CatalogView {
   private readonly revWaiters = new RevWaiters();
   private readonly ring: ChangeRing;
   private readonly revWaitMs: number;
+  /** Consul's KV store, fed by the same change feed. */
+  readonly kv = new KvTable();
   private storeRev = 0;
   private lastChangeRev = 0;
   /** Index reported for a service this view has never seen change. */
@@ -97,6 +100,7 @@ export class CatalogView {
     this.watcher?.close();
     clearTimeout(this.resyncTimer);
     this.changeWaiters.wakeAll();
+    this.kv.wakeAll();
     this.revWaiters.abandonAll();
   }
 
@@ -122,7 +126,7 @@ export class CatalogView {
 
   /** Parked blocking queries and read-your-writes waits (tests check nothing leaks). */
   get pendingWaits(): number {
-    return this.changeWaiters.size + this.revWaiters.size;
+    return this.changeWaiters.size + this.revWaiters.size + this.kv.pendingWaits;
   }
 
   instance(id: string): Instance | undefined {
@@ -239,7 +243,9 @@ export class CatalogView {
     const movedDeadlines: string[] = [];
     for (const event of batch.events) {
       if (event.key.startsWith(INSTANCE_PREFIX)) this.applyInstanceEvent(event, touched, instanceIds);
-      else if (event.key.startsWith(TTL_PREFIX) && this.applyDeadlineEvent(event)) movedDeadlines.push(event.key.slice(TTL_PREFIX.length));
+      else if (event.key.startsWith(TTL_PREFIX)) {
+        if (this.applyDeadlineEvent(event)) movedDeadlines.push(event.key.slice(TTL_PREFIX.length));
+      } else this.kv.apply(event, batch.rev);
     }
     this.storeRev = batch.rev;
     if (touched.size > 0) this.commitChange(batch.rev, prevRev, [...touched].sort(), [...instanceIds]);
@@ -334,6 +340,7 @@ export class CatalogView {
 
   private loadInitial(rev: number, kvs: KeyValue[]): void {
     this.replaceAll(kvs);
+    this.kv.load(rev, kvs);
     this.storeRev = rev;
     this.lastChangeRev = rev;
     this.baseIndex = Math.max(1, rev);
@@ -357,6 +364,7 @@ export class CatalogView {
     const prevRev = this.lastChangeRev;
     const reset = rev < this.storeRev;
     this.replaceAll(kvs);
+    this.kv.load(rev, kvs);
     this.storeRev = rev;
     if (reset) {
       this.serviceIndexes.clear();

@@ -1,11 +1,12 @@
 import type { Check, HealthStatus, Instance } from '../catalog/model';
-import { SwitchboardError, isSwitchboardError } from '../errors';
+import { SwitchboardError } from '../errors';
 import type { CatalogView } from './catalog-view';
 import type { Election } from './election/election';
 import { canExpire, reapTime, ttlExpiry } from './checks/deadlines';
 import { decodeDeadline, decodeInstance, encodeDeadline, encodeInstance } from './instance-codec';
 import { instanceKey, ttlKey } from './keys';
 import type { KeyValue, Store, TxnCompare, TxnOp } from './store/store';
+import { guardStore } from './store/guard';
 
 /** A check as registered: validated, defaults applied, no runtime state yet. */
 export type CheckSpec = Omit<Check, 'status' | 'output' | 'statusSince'> & {
@@ -248,15 +249,8 @@ export class CatalogWriter {
     return this.guard(() => this.store.get(key));
   }
 
-  /** Any store failure is `store_unavailable` to our callers (HTTP 503), but a full disk (507). */
-  private async guard<T>(call: () => Promise<T>): Promise<T> {
-    try {
-      return await call();
-    } catch (err) {
-      if (isSwitchboardError(err, 'store_unavailable') || isSwitchboardError(err, 'insufficient_storage')) throw err;
-      const reason = err instanceof Error ? err.message : String(err);
-      throw new SwitchboardError('store_unavailable', `store unavailable: ${reason}`, { cause: err });
-    }
+  private guard<T>(call: () => Promise<T>): Promise<T> {
+    return guardStore(call);
   }
 }
 

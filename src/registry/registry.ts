@@ -25,6 +25,7 @@ import { HealthNotifier } from './health-notifier';
 import { Notifier } from '../notify/notifier';
 import type { Store } from './store/store';
 import { ServerCertificates, serveCertificates } from '../tls/server-certificates';
+import { KvWriter } from './kv/kv-writer';
 
 export { buildApi } from './api/server';
 
@@ -130,6 +131,7 @@ export class Registry {
         {
         view: this.catalogView,
         writer: this.writer,
+        kvWriter: new KvWriter(this.options.store, this.catalogView.kv),
         election: this.election,
         logger: this.options.logger,
         maxWaitMs: this.options.config.api.maxWait,

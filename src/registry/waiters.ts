@@ -9,7 +9,8 @@ interface Parked {
   finish(woken: boolean): void;
 }
 
-function park(timeoutMs: number, signal: AbortSignal | undefined, register: (p: Parked) => () => void): Promise<boolean> {
+/** Parks one caller until `finish`, the timeout or the signal; resolves true only when finished. */
+export function park(timeoutMs: number, signal: AbortSignal | undefined, register: (p: Parked) => () => void): Promise<boolean> {
   return new Promise((resolve) => {
     let unregister: () => void = () => undefined;
     const settle = (woken: boolean) => {

@@ -12,6 +12,7 @@ import { silentLogger } from '../../src/log';
 import { TargetPolicy } from '../../src/registry/targets';
 import { buildApi } from '../../src/registry/api/server';
 import { CatalogView } from '../../src/registry/catalog-view';
+import { KvWriter } from '../../src/registry/kv/kv-writer';
 import { CatalogWriter } from '../../src/registry/catalog-writer';
 import { TtlExpiryLoop } from '../../src/registry/checks/ttl-expiry';
 import { LocalElection } from '../../src/registry/election/local-election';
@@ -70,6 +71,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     acl,
     view,
     writer,
+    kvWriter: new KvWriter(store, view.kv),
     election,
     logger,
     maxWaitMs: options.maxWaitMs ?? 600_000,

@@ -110,7 +110,7 @@ describe('writes', () => {
 describe('unknown routes', () => {
   it('answer 404 with a JSON error', async () => {
     const { app } = await setup();
-    const reply = await get(app, '/v1/kv/anything');
+    const reply = await get(app, '/v1/no-such-endpoint/anything');
     assert.equal(reply.status, 404);
     assert.equal((reply.json as { error: string }).error, 'not_found');
   });

@@ -150,6 +150,18 @@ export class Authorizer {
     return this.allows('service', name, 'write');
   }
 
+  keyRead(key: string): boolean {
+    return this.allows('key', key, 'read');
+  }
+
+  keyWrite(key: string): boolean {
+    return this.allows('key', key, 'write');
+  }
+
+  nodeRead(node: string): boolean {
+    return this.allows('node', node, 'read');
+  }
+
   /** `agent "<node>" { policy = "write" }`: may act as the agent (script checks). */
   agentWrite(node: string): boolean {
     return this.allows('agent', node, 'write');

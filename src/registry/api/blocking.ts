@@ -58,7 +58,7 @@ export function setConsulHeaders(ctx: ApiContext, reply: FastifyReply, index: nu
 }
 
 /** Runs `wait` with a signal that aborts when the client disconnects or the server shuts down. */
-async function withCancellation<T>(reply: FastifyReply, shutdown: AbortSignal, wait: (signal: AbortSignal) => Promise<T>): Promise<T> {
+export async function withCancellation<T>(reply: FastifyReply, shutdown: AbortSignal, wait: (signal: AbortSignal) => Promise<T>): Promise<T> {
   const controller = new AbortController();
   const abort = () => controller.abort();
   // The response's 'close' before we answered means the client went away.

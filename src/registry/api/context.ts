@@ -4,12 +4,15 @@ import type { TargetPolicy } from '../targets';
 import type { ClientGuardConfig } from './client-guard';
 import type { CatalogView } from '../catalog-view';
 import type { CatalogWriter } from '../catalog-writer';
+import type { KvWriter } from '../kv/kv-writer';
 import type { Election } from '../election/election';
 
 /** What every route needs: the view to read, the writer to write, who leads. */
 export interface ApiContext {
   view: CatalogView;
   writer: CatalogWriter;
+  /** Writes to the KV store (reads come from `view.kv`). */
+  kvWriter: KvWriter;
   election: Election;
   logger: Logger;
   /** Upper bound for `?wait=` (Consul caps at 10 min). */

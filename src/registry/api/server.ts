@@ -10,6 +10,7 @@ import { aclRoutes } from './routes-acl';
 import { healthRoutes } from './routes-health';
 import { statusRoutes } from './routes-status';
 import { switchboardRoutes } from './routes-switchboard';
+import { kvRoutes } from './routes-kv';
 import { fieldFromSchemaError } from './validation';
 import type { ServerCertificates } from '../../tls/server-certificates';
 
@@ -80,6 +81,7 @@ export function buildApi(options: ApiOptions, tls?: ServerCertificates): Fastify
   healthRoutes(app, ctx);
   statusRoutes(app, ctx);
   switchboardRoutes(app, ctx);
+  kvRoutes(app, ctx);
   aclRoutes(app, options.acl);
   return app;
 }
