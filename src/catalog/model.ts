@@ -8,7 +8,12 @@ export type HealthStatus = 'passing' | 'warning' | 'critical';
 /** Severity order used to combine checks: an instance is as healthy as its worst check. */
 const SEVERITY: Record<HealthStatus, number> = { passing: 0, warning: 1, critical: 2 };
 
-export type CheckType = 'ttl' | 'http' | 'tcp' | 'script';
+/**
+ * ttl/http/tcp/script: Consul's agent checks. `maintenance`: the critical check maintenance
+ * mode adds. `external`: registered through /v1/catalog/register, its status set by whoever
+ * registers it (consul-esm and the like); neither is run or expired here.
+ */
+export type CheckType = 'ttl' | 'http' | 'tcp' | 'script' | 'maintenance' | 'external';
 
 export interface Check {
   checkId: string;

@@ -340,6 +340,22 @@ export const ConfigSchema = Type.Object(
       description: 'Host suffix for name routing: a request with `Host: users.svc` goes to service "users".',
       cli: { flag: 'domain', roles: SERVING_PROXY, arg: 'NAME', help: 'Host suffix: <service>.<domain> routes to <service>' },
     }),
+    datacenter: Type.String({
+      pattern: '^[A-Za-z0-9]([A-Za-z0-9_-]*[A-Za-z0-9])?$',
+      maxLength: 63,
+      default: 'dc1',
+      errorReason: 'must be a name of letters, digits, "-" and "_", like "dc1"',
+      description: "The datacenter the registry reports (Consul's `datacenter`): a request with `?dc=` naming another is answered 500 \"No path to datacenter\", as Consul answers.",
+      cli: { flag: 'datacenter', roles: SERVING_REGISTRY, arg: 'NAME', help: 'datacenter name reported by the API and DNS' },
+    }),
+    nodeName: Type.String({
+      pattern: '^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?$',
+      maxLength: 63,
+      default: 'switchboard',
+      errorReason: 'must be a DNS label like "switchboard"',
+      description: "The Consul node every instance is listed on (/v1/catalog/nodes, `Node` fields, `<node>.node.consul` in DNS). Instances are not tied to registry processes here: any registry serves the whole catalog; the registry processes themselves are listed as members (/v1/agent/members).",
+      cli: { flag: 'node-name', roles: SERVING_REGISTRY, arg: 'NAME', help: 'Consul node name the catalog is listed on' },
+    }),
     dataDir: Type.String({
       minLength: 1,
       default: './data',

@@ -10,8 +10,10 @@ import { guardStore } from './store/guard';
 
 /** A check as registered: validated, defaults applied, no runtime state yet. */
 export type CheckSpec = Omit<Check, 'status' | 'output' | 'statusSince'> & {
-  /** Initial status; a new check without one starts critical (Consul). */
+  /** Initial status; a new check without one starts critical (Consul). An `external` check takes it every time. */
   status?: HealthStatus;
+  /** An `external` check's output, as its registrant reports it. */
+  output?: string;
 };
 
 /** An instance as registered: the catalog fields without store indexes or check state. */
@@ -281,6 +283,12 @@ function newCheck(spec: CheckSpec, prev: Check | undefined, now: number): Check 
     output: prev?.output ?? '',
     statusSince: prev?.statusSince ?? now,
   };
+  // A check whose status its registrant sets (catalog/register) takes the status it is given.
+  if (spec.type === 'external' && spec.status !== undefined && spec.status !== check.status) {
+    check.status = spec.status;
+    check.statusSince = now;
+  }
+  if (spec.type === 'external' && spec.output !== undefined) check.output = spec.output;
   const optional = ['notes', 'ttlMs', 'intervalMs', 'timeoutMs', 'http', 'method', 'header', 'tcp', 'args', 'deregisterCriticalAfterMs'] as const;
   for (const key of optional) if (spec[key] !== undefined) Object.assign(check, { [key]: spec[key] });
   return check;

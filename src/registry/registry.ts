@@ -9,6 +9,7 @@ import { SwitchboardError } from '../errors';
 import type { Logger } from '../log';
 import { listenTarget } from '../config/schema';
 import { buildApi } from './api/server';
+import type { ConsulNode } from './api/consul-json';
 import { AclStore } from './acl/acl-store';
 import { HttpCheck } from './checks/http-check';
 import { ScriptCheck } from './checks/script-check';
@@ -30,7 +31,7 @@ import { KvWriter } from './kv/kv-writer';
 export { buildApi } from './api/server';
 
 /** What a Registry reads of the configuration. */
-export type RegistrySettings = Pick<SwitchboardConfig, 'api' | 'registry' | 'acl' | 'domain'> & Partial<Pick<SwitchboardConfig, 'notify'>>;
+export type RegistrySettings = Pick<SwitchboardConfig, 'api' | 'registry' | 'acl' | 'domain' | 'datacenter' | 'nodeName'> & Partial<Pick<SwitchboardConfig, 'notify'>>;
 
 export interface RegistryOptions {
   /** Already open; the registry never closes it. */
@@ -134,6 +135,7 @@ export class Registry {
         kvWriter: new KvWriter(this.options.store, this.catalogView.kv),
         election: this.election,
         logger: this.options.logger,
+        node: this.consulNode(),
         maxWaitMs: this.options.config.api.maxWait,
         storeHealthy: this.options.storeHealthy,
         domain: this.options.config.domain,
@@ -166,6 +168,23 @@ export class Registry {
       await this.stop();
       throw err;
     }
+  }
+
+  /** The catalog's Consul node: named by config, at this registry's API host. */
+  private consulNode(): ConsulNode {
+    const { nodeName, datacenter } = this.options.config;
+    // Known once bound (port 0 resolves then), so read when asked.
+    const address = (): string => {
+      const host = (this.options.advertise ?? this.bound).replace(/:\d+$/, '').replace(/^\[(.*)\]$/, '$1');
+      return host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
+    };
+    return {
+      name: nodeName,
+      datacenter,
+      get address(): string {
+        return address();
+      },
+    };
   }
 
   /** Re-reads api.tls's certificate files (a reload). */

@@ -1,7 +1,6 @@
 import { isIP } from 'node:net';
 import type { SwitchboardConfig } from '../config/types';
 import type { Logger } from '../log';
-import { DATACENTER, NODE_NAME } from '../registry/api/consul-json';
 import { DnsServer } from '../registry/dns/dns-server';
 import type { Registry } from '../registry/registry';
 import { listen, logListening, type StopStack } from './lifecycle';
@@ -21,8 +20,8 @@ export async function startRoleDns(
   const dns = new DnsServer({
     config: config.dns,
     catalog: registry.view,
-    datacenter: DATACENTER,
-    node: () => ({ name: NODE_NAME, address: hostOf(config.api.advertise ?? registry.address) }),
+    datacenter: config.datacenter,
+    node: () => ({ name: config.nodeName, address: hostOf(config.api.advertise ?? registry.address) }),
     storeHealthy,
     logger,
   });

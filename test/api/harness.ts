@@ -74,6 +74,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     kvWriter: new KvWriter(store, view.kv),
     election,
     logger,
+    node: { name: defaults.nodeName, datacenter: defaults.datacenter, address: '127.0.0.1' },
     maxWaitMs: options.maxWaitMs ?? 600_000,
     domain: defaults.domain,
     minCheckIntervalMs: options.targets?.minCheckInterval ?? defaults.registry.minCheckInterval,

@@ -22,6 +22,9 @@ export class FakeElection implements Election {
   leader(): string {
     return this.leading ? this.address : '';
   }
+  members(): string[] {
+    return [this.address];
+  }
   token(): number {
     return this.leading ? 1 : 0;
   }

@@ -77,6 +77,6 @@ export async function startedView(cleanups: Cleanups, store: Store): Promise<Cat
 export function registrySettings(api: Partial<ApiConfig> = {}, registry: Partial<RegistryConfig> = {}, acl: Partial<AclConfig> = {}): Pick<RegistryOptions, 'config'> {
   const defaults = defaultConfig();
   return {
-    config: { api: { ...defaults.api, listen: '127.0.0.1:0', ...api }, registry: { ...defaults.registry, ...registry }, domain: defaults.domain, acl: { ...defaults.acl, ...acl } },
+    config: { api: { ...defaults.api, listen: '127.0.0.1:0', ...api }, registry: { ...defaults.registry, ...registry }, domain: defaults.domain, datacenter: defaults.datacenter, nodeName: defaults.nodeName, acl: { ...defaults.acl, ...acl } },
   };
 }

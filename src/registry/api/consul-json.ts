@@ -7,11 +7,42 @@ import { formatDuration } from '../../config/duration';
  * address is the instance's own; tools that fall back to the node address (Prometheus) then
  * still reach the service.
  */
-export const NODE_NAME = 'switchboard';
-export const DATACENTER = 'dc1';
+export interface ConsulNode {
+  /** The catalog node every instance is reported on (config `nodeName`). */
+  name: string;
+  /** config `datacenter`: `?dc=` naming another is answered 500, as Consul does. */
+  datacenter: string;
+  /** The node's own address (the registry's API host), for /v1/catalog/nodes. */
+  readonly address: string;
+}
+
+/** The node part of Consul's shapes; `address` is the instance's where an instance is listed. */
+function nodeFields(node: ConsulNode, address: string): Record<string, unknown> {
+  return { ID: '', Node: node.name, Address: address, Datacenter: node.datacenter, TaggedAddresses: { lan: address, wan: address } };
+}
+
+/** /v1/catalog/nodes, and `Node` of /v1/catalog/node/:node. */
+export function catalogNode(node: ConsulNode, index: number): Record<string, unknown> {
+  return {
+    ...nodeFields(node, node.address),
+    Meta: {},
+    CreateIndex: 1,
+    ModifyIndex: index,
+  };
+}
+
+/** Consul's aggregated status of an instance: the worst of its checks (passing without any). */
+export function aggregatedStatus(instance: Instance): 'passing' | 'warning' | 'critical' {
+  let worst: 'passing' | 'warning' | 'critical' = 'passing';
+  for (const check of instance.checks) {
+    if (check.status === 'critical') return 'critical';
+    if (check.status === 'warning') worst = 'warning';
+  }
+  return worst;
+}
 
 /** /v1/agent/services and /v1/agent/service/:id */
-export function agentService(instance: Instance): Record<string, unknown> {
+export function agentService(instance: Instance, node: ConsulNode): Record<string, unknown> {
   return {
     ID: instance.id,
     Service: instance.service,
@@ -21,18 +52,14 @@ export function agentService(instance: Instance): Record<string, unknown> {
     Address: instance.address,
     Weights: { Passing: instance.weights.passing, Warning: instance.weights.warning },
     EnableTagOverride: false,
-    Datacenter: DATACENTER,
+    Datacenter: node.datacenter,
   };
 }
 
 /** One row of /v1/catalog/service/:name */
-export function catalogService(instance: Instance): Record<string, unknown> {
+export function catalogService(instance: Instance, node: ConsulNode): Record<string, unknown> {
   return {
-    ID: '',
-    Node: NODE_NAME,
-    Address: instance.address,
-    Datacenter: DATACENTER,
-    TaggedAddresses: { lan: instance.address, wan: instance.address },
+    ...nodeFields(node, instance.address),
     NodeMeta: {},
     ServiceKind: '',
     ServiceID: instance.id,
@@ -49,28 +76,21 @@ export function catalogService(instance: Instance): Record<string, unknown> {
 }
 
 /** One entry of /v1/health/service/:name: `{Node, Service, Checks}`. */
-export function healthEntry(instance: Instance): Record<string, unknown> {
+export function healthEntry(instance: Instance, node: ConsulNode): Record<string, unknown> {
   return {
-    Node: {
-      ID: '',
-      Node: NODE_NAME,
-      Address: instance.address,
-      Datacenter: DATACENTER,
-      TaggedAddresses: { lan: instance.address, wan: instance.address },
-      Meta: {},
-    },
+    Node: { ...nodeFields(node, instance.address), Meta: {} },
     Service: {
-      ...agentService(instance),
+      ...agentService(instance, node),
       CreateIndex: instance.createIndex,
       ModifyIndex: instance.modifyIndex,
     },
-    Checks: instance.checks.map((c) => healthCheck(instance, c)),
+    Checks: instance.checks.map((c) => healthCheck(instance, c, node)),
   };
 }
 
-export function healthCheck(instance: Instance, check: Check): Record<string, unknown> {
+export function healthCheck(instance: Instance, check: Check, node: ConsulNode): Record<string, unknown> {
   return {
-    Node: NODE_NAME,
+    Node: node.name,
     CheckID: check.checkId,
     Name: check.name,
     Status: check.status,

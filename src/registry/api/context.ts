@@ -2,6 +2,7 @@ import type { Logger } from '../../log';
 import type { AclStore } from '../acl/acl-store';
 import type { TargetPolicy } from '../targets';
 import type { ClientGuardConfig } from './client-guard';
+import type { ConsulNode } from './consul-json';
 import type { CatalogView } from '../catalog-view';
 import type { CatalogWriter } from '../catalog-writer';
 import type { KvWriter } from '../kv/kv-writer';
@@ -15,6 +16,8 @@ export interface ApiContext {
   kvWriter: KvWriter;
   election: Election;
   logger: Logger;
+  /** The catalog's node and datacenter, as Consul's shapes name them. */
+  node: ConsulNode;
   /** Upper bound for `?wait=` (Consul caps at 10 min). */
   maxWaitMs: number;
   /** The proxy's Host suffix (`users.<domain>` routes to users): no one may claim another's. */

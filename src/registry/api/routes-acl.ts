@@ -19,7 +19,7 @@ export function aclRoutes(app: FastifyInstance, acl: AclStore | undefined): void
     return tokenJson(token, secret, store());
   });
 
-  app.put('/v1/acl/policy', async (request) => {
+  app.put('/v1/acl/policy', { config: { jsonBody: true } }, async (request) => {
     requireManagement(request);
     const body = objectBody(request.body);
     const name = stringField(body, 'Name', true) as string;
@@ -28,7 +28,7 @@ export function aclRoutes(app: FastifyInstance, acl: AclStore | undefined): void
     return { ID: policy.id, Name: policy.name, Description: policy.description, Rules: policy.rules };
   });
 
-  app.put('/v1/acl/token', async (request) => {
+  app.put('/v1/acl/token', { config: { jsonBody: true } }, async (request) => {
     requireManagement(request);
     const body = objectBody(request.body);
     const policies = arrayField(body, 'Policies').map((p, i) => {

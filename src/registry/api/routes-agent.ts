@@ -1,8 +1,9 @@
-import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { HealthStatus } from '../../catalog/model';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { HealthStatus, Instance } from '../../catalog/model';
+import { applyFilter, parseFilter } from './filter';
 import { SwitchboardError } from '../../errors';
 import { awaitVisible, blockingRead } from './blocking';
-import { DATACENTER, NODE_NAME, agentService, canonicalCheckUpdate, canonicalRegistration } from './consul-json';
+import { aggregatedStatus, agentService, healthCheck, canonicalCheckUpdate, canonicalRegistration } from './consul-json';
 import { permissionDenied, readable, requireServiceWrite } from './acl';
 import type { ApiContext } from './context';
 import { isLoopback } from './client-guard';
@@ -96,10 +97,65 @@ export function agentRoutes(app: FastifyInstance, ctx: ApiContext): void {
   });
 
   app.get('/v1/agent/services', async (request, reply) => {
+    const filter = parseFilter((request.query as Record<string, unknown>).filter);
     await blockingRead(ctx, request, reply, undefined);
     const out: Record<string, unknown> = {};
-    for (const instance of readable(request, reply, [...ctx.view.instances()], (i) => i.service)) out[instance.id] = agentService(instance);
+    const services = readable(request, reply, [...ctx.view.instances()], (i) => i.service).map((i) => agentService(i, ctx.node));
+    for (const service of applyFilter(filter, services)) out[service.ID as string] = service;
     return out;
+  });
+
+  app.get('/v1/agent/checks', async (request, reply) => {
+    const filter = parseFilter((request.query as Record<string, unknown>).filter);
+    await blockingRead(ctx, request, reply, undefined);
+    const out: Record<string, unknown> = {};
+    const instances = readable(request, reply, [...ctx.view.instances()], (i) => i.service);
+    const checks = instances.flatMap((i) => i.checks.map((c) => healthCheck(i, c, ctx.node)));
+    for (const check of applyFilter(filter, checks)) out[check.CheckID as string] = check;
+    return out;
+  });
+
+  // Every registry process is a member (one, with the embedded store), named by its API address.
+  app.get('/v1/agent/members', async () =>
+    ctx.election.members().map((address) => {
+      const [, host = '', port = '0'] = /^\[?(.*?)\]?:(\d+)$/.exec(address) ?? [];
+      return { Name: address, Addr: host, Port: Number(port), Tags: { dc: ctx.node.datacenter, role: 'consul' }, Status: 1, ProtocolMin: 1, ProtocolMax: 5, ProtocolCur: 2, DelegateMin: 2, DelegateMax: 5, DelegateCur: 4 };
+    }),
+  );
+
+  /** Maintenance mode (Consul's): a critical check that takes the instance out of every proxy's rotation. */
+  app.put<IdParams>('/v1/agent/service/maintenance/:id', async (request, reply) => {
+    const query = request.query as Record<string, unknown>;
+    if (query.enable === undefined) throw new SwitchboardError('bad_request', 'enable: required (true or false)', { field: 'enable' });
+    const enable = parseFlag(query.enable, 'enable');
+    const reason = (optionalString(query.reason, 'reason') ?? '').slice(0, MAX_OUTPUT);
+    const instance = ctx.view.instance(request.params.id);
+    if (instance === undefined) throw new SwitchboardError('not_found', `unknown service ID "${request.params.id}"`);
+    requireServiceWrite(request, instance.service);
+    const checkId = maintenanceCheckId(instance.id);
+    const present = instance.checks.some((c) => c.checkId === checkId);
+    if (enable) {
+      const notes = reason || 'Maintenance mode is enabled for this service, but no reason was provided. This is a default message.';
+      await awaitVisible(ctx, await ctx.writer.putCheck(instance.id, { checkId, name: 'Service Maintenance Mode', type: 'maintenance', notes, status: 'critical' }));
+    } else if (present) {
+      await awaitVisible(ctx, await ctx.writer.removeCheck(checkId));
+    }
+    return reply.send('');
+  });
+
+  app.get<IdParams>('/v1/agent/health/service/id/:id', async (request, reply) => {
+    const instance = ctx.view.instance(request.params.id);
+    if (instance === undefined || !request.authorizer.serviceRead(instance.service)) {
+      return reply.status(404).type('text/plain; charset=utf-8').send(`ServiceId ${request.params.id} not found`);
+    }
+    return sendAggregated(request, reply, [instance], ctx, false);
+  });
+
+  app.get<{ Params: { name: string } }>('/v1/agent/health/service/name/:name', async (request, reply) => {
+    const name = request.params.name.toLowerCase();
+    const instances = readable(request, reply, ctx.view.serviceInstances(name), (i) => i.service);
+    if (instances.length === 0) return reply.status(404).type('text/plain; charset=utf-8').send(`ServiceName ${request.params.name} Not Found`);
+    return sendAggregated(request, reply, instances, ctx, true);
   });
 
   app.get<IdParams>('/v1/agent/service/:id', async (request, reply) => {
@@ -108,14 +164,34 @@ export function agentRoutes(app: FastifyInstance, ctx: ApiContext): void {
     await blockingRead(ctx, request, reply, known.service);
     const instance = ctx.view.instance(request.params.id);
     if (!instance) throw new SwitchboardError('not_found', `service ID "${request.params.id}" was deregistered`);
-    return agentService(instance);
+    return agentService(instance, ctx.node);
   });
 
   // Prometheus' consul_sd asks the agent for its datacenter when none is configured.
   app.get('/v1/agent/self', async () => ({
-    Config: { Datacenter: DATACENTER, NodeName: NODE_NAME, NodeID: '', Server: true, Version: '1.15.0' },
-    Member: { Name: NODE_NAME, Addr: '', Port: 0, Status: 1, Tags: { dc: DATACENTER } },
+    Config: { Datacenter: ctx.node.datacenter, NodeName: ctx.node.name, NodeID: '', Server: true, Version: '1.15.0' },
+    Member: { Name: ctx.node.name, Addr: '', Port: 0, Status: 1, Tags: { dc: ctx.node.datacenter } },
   }));
+}
+
+const AGGREGATED_CODE: Record<string, number> = { passing: 200, warning: 429, critical: 503 };
+
+/**
+ * /v1/agent/health/service/…: the status code says the (worst) aggregated status, as load
+ * balancers' health checks read it; `?format=text` answers the status alone.
+ */
+function sendAggregated(request: FastifyRequest, reply: FastifyReply, instances: Instance[], ctx: ApiContext, many: boolean): FastifyReply {
+  const statuses = instances.map(aggregatedStatus);
+  const worst = statuses.includes('critical') ? 'critical' : statuses.includes('warning') ? 'warning' : 'passing';
+  reply.status(AGGREGATED_CODE[worst]);
+  if ((request.query as Record<string, unknown>).format === 'text') return reply.type('text/plain; charset=utf-8').send(worst);
+  const entries = instances.map((i, n) => ({ AggregatedStatus: statuses[n], Service: agentService(i, ctx.node), Checks: i.checks.map((c) => healthCheck(i, c, ctx.node)) }));
+  return reply.send(many ? entries : entries[0]);
+}
+
+/** Consul's ID for a service's maintenance check. */
+export function maintenanceCheckId(serviceId: string): string {
+  return `_service_maintenance:${serviceId}`;
 }
 
 /** Updating a check is writing to the service that owns it. */
@@ -149,7 +225,7 @@ function prefixClaim(tag: string): string[] {
 }
 
 /** The registering peer's IP, without the IPv4-mapped IPv6 prefix. */
-function clientAddress(request: FastifyRequest): string {
+export function clientAddress(request: FastifyRequest): string {
   const ip = request.ip || request.socket.remoteAddress || '';
   return ip.startsWith('::ffff:') ? ip.slice('::ffff:'.length) : ip;
 }
@@ -160,6 +236,6 @@ function clientAddress(request: FastifyRequest): string {
  */
 function requireScriptRights(request: FastifyRequest, ctx: ApiContext): void {
   if (isLoopback(request.socket.remoteAddress)) return;
-  if (ctx.acl !== undefined && request.authorizer.agentWrite(NODE_NAME)) return;
-  throw permissionDenied(`agent:write on "${NODE_NAME}" (script checks are accepted from loopback clients, or tokens with agent:write)`);
+  if (ctx.acl !== undefined && request.authorizer.agentWrite(ctx.node.name)) return;
+  throw permissionDenied(`agent:write on "${ctx.node.name}" (script checks are accepted from loopback clients, or tokens with agent:write)`);
 }

@@ -13,7 +13,7 @@ export function statusRoutes(app: FastifyInstance, ctx: ApiContext): void {
 
   app.get('/v1/status/peers', async (_request, reply) => {
     setConsulHeaders(ctx, reply, ctx.view.catalogRev);
-    const leader = ctx.election.leader();
-    return leader === '' ? [] : [leader];
+    // Consul lists its raft peers; ours are the registry processes (the leader first).
+    return ctx.election.members();
   });
 }

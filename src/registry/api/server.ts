@@ -11,6 +11,9 @@ import { healthRoutes } from './routes-health';
 import { statusRoutes } from './routes-status';
 import { switchboardRoutes } from './routes-switchboard';
 import { kvRoutes } from './routes-kv';
+import { acceptJsonBodies } from './json-body';
+import { answerUnmatched } from './unmatched';
+import { setConsulHeaders } from './blocking';
 import { fieldFromSchemaError } from './validation';
 import type { ServerCertificates } from '../../tls/server-certificates';
 
@@ -67,9 +70,18 @@ export function buildApi(options: ApiOptions, tls?: ServerCertificates): Fastify
     if (status >= 500 && status !== 503) request.log.error({ err }, 'request failed');
     return reply.status(status).send(body);
   });
-  app.setNotFoundHandler((request, reply) =>
-    reply.status(404).send(new SwitchboardError('not_found', `no route for ${request.method} ${request.url.split('?')[0]}`).toJSON()),
-  );
+  answerUnmatched(app);
+  // Another datacenter is not ours to answer for: Consul's own answer, word for word.
+  app.addHook('onRequest', async (request, reply) => {
+    const dc = (request.query as Record<string, unknown> | undefined)?.dc;
+    if (dc === undefined || (typeof dc === 'string' && (dc === '' || dc.toLowerCase() === ctx.node.datacenter.toLowerCase()))) return;
+    return reply.status(500).type('text/plain; charset=utf-8').send('No path to datacenter');
+  });
+  // Every /v1/ answer carries the X-Consul-* headers, errors included: clients read them off any response.
+  app.addHook('onSend', async (request, reply, payload) => {
+    if (request.url.startsWith('/v1/') && !reply.hasHeader('x-consul-index')) setConsulHeaders(ctx, reply, ctx.view.catalogRev);
+    return payload;
+  });
   app.addHook('onResponse', async (request, reply) => {
     httpRequests.inc({ route: request.routeOptions.url ?? 'unmatched', code_class: statusClass(reply.statusCode) });
   });
@@ -84,44 +96,6 @@ export function buildApi(options: ApiOptions, tls?: ServerCertificates): Fastify
   kvRoutes(app, ctx);
   aclRoutes(app, options.acl);
   return app;
-}
-
-/**
- * Consul reads any body as JSON whatever its Content-Type (its own docs use
- * `curl --data @payload.json`, which says form-urlencoded), and an empty body is no body.
- * Stricter than JSON itself, because these strings become routes, DNS names and log lines:
- * invalid UTF-8 is refused (not turned into U+FFFD), as are CR, LF and NUL in any string but
- * free text (check Output and Notes, ACL Rules and Description), and `__proto__` / `constructor`
- * keys (refused, not dropped, so the client learns its object was not what we stored).
- */
-function acceptJsonBodies(app: FastifyInstance): void {
-  app.removeAllContentTypeParsers();
-  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, raw, done) => {
-    let source: string;
-    try {
-      source = UTF8.decode(raw as Buffer);
-    } catch {
-      done(badRequest('body', 'not valid UTF-8'), undefined);
-      return;
-    }
-    if (source.trim() === '') return done(null, undefined);
-    try {
-      done(null, JSON.parse(source, strictValue));
-    } catch (err) {
-      done(err instanceof SwitchboardError ? err : badRequest('body', `invalid JSON: ${(err as Error).message}`), undefined);
-    }
-  });
-}
-
-const UTF8 = new TextDecoder('utf-8', { fatal: true });
-const FREE_TEXT = new Set(['Output', 'Notes', 'Rules', 'Description']);
-
-function strictValue(key: string, value: unknown): unknown {
-  if (key === '__proto__' || key === 'constructor') throw badRequest(key, 'this key is not allowed');
-  if (typeof value === 'string' && !FREE_TEXT.has(key) && /[\r\n\0]/.test(value)) {
-    throw badRequest(key || 'body', 'may not contain CR, LF or NUL');
-  }
-  return value;
 }
 
 function errorResponse(err: unknown): { status: number; body: object } {

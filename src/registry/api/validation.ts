@@ -91,6 +91,88 @@ export const CHECK_UPDATE_SCHEMA = {
 /** Consul keeps at most 4 KiB of check output. */
 export const MAX_OUTPUT = 4096;
 
+/** A check of /v1/catalog/register: its status is set by the registrant, its Definition not run here. */
+const CATALOG_CHECK_SCHEMA = {
+  type: 'object',
+  properties: {
+    CheckID: { type: 'string', pattern: ID_PATTERN },
+    Name: { type: 'string', maxLength: 256 },
+    Status: { enum: ['passing', 'warning', 'critical'] },
+    Notes: { type: 'string', maxLength: MAX_OUTPUT },
+    Output: { type: 'string' },
+    ServiceID: { type: 'string', pattern: ID_PATTERN },
+  },
+} as const;
+
+/** PUT /v1/catalog/register: a node (accepted, not kept: every instance is on ours) and its service. */
+export const CATALOG_REGISTER_SCHEMA = {
+  type: 'object',
+  required: ['Node'],
+  properties: {
+    Node: { type: 'string', minLength: 1, maxLength: 256 },
+    Address: { type: 'string', maxLength: 253 },
+    Datacenter: { type: 'string' },
+    Service: {
+      type: ['object', 'null'],
+      required: ['Service'],
+      properties: {
+        ID: REGISTER_SCHEMA.properties.ID,
+        Service: REGISTER_SCHEMA.properties.Name,
+        Tags: REGISTER_SCHEMA.properties.Tags,
+        Address: REGISTER_SCHEMA.properties.Address,
+        Port: REGISTER_SCHEMA.properties.Port,
+        Meta: REGISTER_SCHEMA.properties.Meta,
+        Weights: REGISTER_SCHEMA.properties.Weights,
+      },
+    },
+    Check: { anyOf: [CATALOG_CHECK_SCHEMA, { type: 'null' }] },
+    Checks: { type: ['array', 'null'], items: CATALOG_CHECK_SCHEMA, maxItems: MAX_CHECKS },
+  },
+} as const;
+
+export const CATALOG_DEREGISTER_SCHEMA = {
+  type: 'object',
+  required: ['Node'],
+  properties: {
+    Node: { type: 'string', minLength: 1, maxLength: 256 },
+    Datacenter: { type: 'string' },
+    ServiceID: { type: 'string', pattern: ID_PATTERN },
+    CheckID: { type: 'string', pattern: ID_PATTERN },
+  },
+} as const;
+
+interface CatalogCheckBody {
+  CheckID?: string;
+  Name?: string;
+  Status?: HealthStatus;
+  Notes?: string;
+  Output?: string;
+  ServiceID?: string;
+}
+
+/**
+ * PUT /v1/catalog/register → the registration of its service (undefined for a node alone).
+ * The service's address defaults to the node's Address; its checks are `external`: kept
+ * with the Status the registrant gives, never run or expired here. Checks naming another
+ * ServiceID (node checks) are not kept.
+ */
+export function parseCatalogRegistration(body: unknown, context: RegistrationContext): RegistrationSpec | undefined {
+  const b = body as { Address?: string; Service?: Record<string, unknown> | null; Check?: CatalogCheckBody | null; Checks?: CatalogCheckBody[] | null };
+  if (b.Service === undefined || b.Service === null) return undefined;
+  const s = b.Service;
+  const spec = parseRegistration({ ID: s.ID, Name: s.Service, Tags: s.Tags, Address: s.Address || b.Address, Port: s.Port, Meta: s.Meta, Weights: s.Weights }, context);
+  const checks = [...(b.Check ? [b.Check] : []), ...(b.Checks ?? [])].filter((c) => c.ServiceID === undefined || c.ServiceID === spec.id);
+  spec.checks = checks.map((c, i) => ({
+    checkId: c.CheckID || `service:${spec.id}${i === 0 ? '' : `:${i + 1}`}`,
+    name: c.Name || `Service '${spec.service}' check`,
+    type: 'external' as const,
+    status: c.Status ?? 'critical',
+    output: (c.Output ?? '').slice(0, MAX_OUTPUT),
+    ...(c.Notes ? { notes: c.Notes } : {}),
+  }));
+  return spec;
+}
+
 /** Schema-validated register body (after canonicalRegistration). */
 interface RegisterBody {
   ID?: string;

@@ -11,6 +11,11 @@ export interface Election {
   /** API address (host:port) of the current leader, or '' when there is none right now. */
   leader(): string;
   /**
+   * API addresses of every registry process campaigning (the leader first): Consul's members
+   * and raft peers, as far as clients ask.
+   */
+  members(): string[];
+  /**
    * Fencing token while leading: the candidacy key's create revision. Leader-only writes
    * compare it so a deposed leader's late write fails instead of clobbering.
    */

@@ -88,6 +88,10 @@ export class EtcdElection implements Election {
     return this.lowest()?.address ?? '';
   }
 
+  members(): string[] {
+    return [...this.candidates.values()].sort((a, b) => a.createRev - b.createRev).map((c) => c.address);
+  }
+
   token(): number {
     return this.leading && this.candidacy ? this.candidacy.createRev : 0;
   }

@@ -15,6 +15,10 @@ export class LocalElection implements Election {
     return this.address();
   }
 
+  members(): string[] {
+    return [this.address()];
+  }
+
   token(): number {
     return 0;
   }
