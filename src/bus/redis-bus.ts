@@ -203,7 +203,7 @@ async function withTimeout<T>(ms: number, what: string, fn: () => Promise<T>): P
 }
 
 /** QUIT when connected (lets replies drain), otherwise just drop the socket and stop retrying. */
-async function quit(conn: RedisConnection): Promise<void> {
+export async function quit(conn: RedisConnection): Promise<void> {
   if (conn.status !== 'ready') {
     conn.disconnect();
     return;

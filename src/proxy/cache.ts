@@ -72,6 +72,9 @@ export class CatalogCache implements BusSubscriber {
     this.retryMaxMs = options.retryMaxMs ?? 10_000;
   }
 
+  /** When and why the cache last resynced (the web UI's cluster page). */
+  lastResync: { at: number; reason: string } | undefined = undefined;
+
   get rev(): number {
     return this.currentRev;
   }
@@ -131,6 +134,7 @@ export class CatalogCache implements BusSubscriber {
   /** Fetches what changed since our revision; resolves once no fetch is wanted or running. */
   resync(reason: ResyncReason): Promise<void> {
     resyncs.inc({ reason });
+    this.lastResync = { at: Date.now(), reason };
     return this.request(0, true);
   }
 

@@ -1,4 +1,7 @@
 import type { ServerResponse } from 'node:http';
+import { hostname } from 'node:os';
+import type { ProxyReport, ServiceReport } from '../bus/proxy-report';
+import type { ReportChannel } from '../bus/report-channel';
 import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
 import type { Bus } from '../bus/bus';
@@ -41,7 +44,12 @@ export interface ProxyOptions {
   logger: Logger;
   /** Webhooks told of this proxy's ejections (notify.webhooks); none when absent. */
   notify?: NotifyConfig;
+  /** Where this proxy's runtime report goes every second (the registry's web UI); none when absent. */
+  reports?: ReportChannel;
 }
+
+/** How often a proxy reports its runtime view. */
+export const REPORT_INTERVAL_MS = 1000;
 
 export interface ServiceState {
   inPanic: boolean;
@@ -78,6 +86,9 @@ export class ProxyServer {
   /** Sends this proxy's ejections to the webhooks that want them. */
   private notifier: Notifier | undefined;
   private onDrained: (() => void) | undefined;
+  private readonly reports: ReportChannel | undefined;
+  private reportTimer: NodeJS.Timeout | undefined;
+  private reportedAt = 0;
   private stopping: Promise<void> | undefined;
   private closing = false;
 
@@ -129,6 +140,7 @@ export class ProxyServer {
     const server = this.listener.server;
     this.accessLog = options.config.accessLog.enabled ? new AccessLog(options.config.accessLog) : undefined;
     this.notifier = ejectionNotifier(options.notify, this.logger);
+    this.reports = options.reports;
     server.on('request', (req: ProxyRequest, res: ServerResponse) => this.handleRequest(req, res));
     // Expect: 100-continue is answered only once the request is routed and admitted (dispatch.ts).
     server.on('checkContinue', (req: ProxyRequest, res: ServerResponse) => this.handleRequest(req, res));
@@ -172,6 +184,17 @@ export class ProxyServer {
     // After listening: accept errors (EMFILE…) must be logged, never crash the process.
     this.listener.server.on('error', (err) => this.logger.error({ err }, 'proxy server error'));
     this.catalog.start();
+    if (this.reports !== undefined) {
+      const reports = this.reports;
+      this.reportedAt = performance.now();
+      this.reportTimer = setInterval(() => {
+        try {
+          reports.publish(this.report());
+        } catch (err) {
+          this.logger.warn({ err }, 'runtime report not sent');
+        }
+      }, REPORT_INTERVAL_MS).unref();
+    }
     this.logger.info({ address: this.address, tls: this.listener.secure, redirect: this.redirectAddress }, 'proxy listening');
   }
 
@@ -184,7 +207,29 @@ export class ProxyServer {
     return this.stopping;
   }
 
+  /** This proxy's runtime view (bus/proxy-report.ts), closing the traffic windows. */
+  report(): ProxyReport {
+    const now = performance.now();
+    const elapsed = now - this.reportedAt;
+    this.reportedAt = now;
+    const services: Record<string, ServiceReport> = {};
+    for (const [name, service] of this.services) {
+      const report = service.report(elapsed);
+      if (report !== undefined) services[name] = report;
+    }
+    return {
+      proxy: `${hostname()}/${this.address}/${process.pid}`,
+      address: this.address,
+      pid: process.pid,
+      rev: this.catalog.rev,
+      ...(this.catalog.lastResync !== undefined ? { lastResync: this.catalog.lastResync } : {}),
+      at: Date.now(),
+      services,
+    };
+  }
+
   private async shutdown(drainMs: number): Promise<void> {
+    clearInterval(this.reportTimer);
     this.catalog.stop();
     this.closing = true;
     const closed = this.listener.close();

@@ -14,6 +14,7 @@ import { RetryPolicy } from './retry-policy';
 import { realScheduler, type Scheduler } from '../clock';
 import { Pool } from './pool';
 import type { Upstream } from './upstream';
+import type { InstanceReport, ServiceReport } from '../bus/proxy-report';
 
 export interface ServiceOptions {
   /** How connections to its upstreams behave. */
@@ -58,8 +59,11 @@ export class Service {
   private readonly panic: PanicMode;
   private readonly logger: Logger;
 
+  private readonly scheduler: Scheduler;
+
   constructor(name: string, policy: Readonly<ServicePolicy>, private readonly options: ServiceOptions) {
     const scheduler = options.scheduler ?? realScheduler;
+    this.scheduler = scheduler;
     this.name = name;
     this.policy = policy;
     this.logger = options.logger;
@@ -137,6 +141,33 @@ export class Service {
       (id) => this.detector.isEjected(id),
       (id) => this.prober?.isHealthy(id) ?? true,
     );
+  }
+
+  /**
+   * This service's part of the proxy's report (bus/proxy-report.ts), closing every
+   * instance's traffic window of `elapsedMs`; undefined when nothing is worth telling.
+   */
+  report(elapsedMs: number): ServiceReport | undefined {
+    const now = this.scheduler.now();
+    const instances: Record<string, InstanceReport> = {};
+    let any = false;
+    for (const u of this.pool.upstreams) {
+      const window = u.stats.take(elapsedMs);
+      const ejection = this.detector.ejection(u.id);
+      if (window === undefined && u.inFlight === 0 && ejection === undefined && !u.probeFailing && u.warmFactor >= 1 && u.latencyFactor >= 1) continue;
+      any = true;
+      instances[u.id] = {
+        ...window,
+        inFlight: u.inFlight,
+        weight: u.weight,
+        baseWeight: u.baseWeight,
+        ...(u.warmFactor < 1 ? { warm: u.warmFactor } : {}),
+        ...(u.latencyFactor < 1 ? { latencyFactor: u.latencyFactor } : {}),
+        ...(ejection !== undefined ? { ejected: { reason: ejection.reason, remainingMs: Math.max(0, ejection.until - now) } } : {}),
+        ...(u.probeFailing ? { probeFailing: true } : {}),
+      };
+    }
+    return any || this.inPanic ? { panic: this.inPanic, instances } : undefined;
   }
 
   states(): UpstreamState[] {

@@ -1,5 +1,6 @@
 import { effectiveWeight, type Instance } from '../catalog/model';
 import { InstanceLatency } from './health/instance-latency';
+import { InstanceStats } from './instance-stats';
 import { UpstreamConnections, originOf, type TransportOptions } from './forward/transport';
 
 /** How an upstream's connections behave (src/proxy/forward/transport.ts). */
@@ -39,6 +40,8 @@ export class Upstream {
   latencyFactor = 1;
   /** What its answers take lately (latency-aware weights, the latency outlier rule). */
   readonly latency = new InstanceLatency();
+  /** Its traffic per report window (the web UI). */
+  readonly stats = new InstanceStats();
   inFlight = 0;
   /** Made on first use: a catalog of 100,000 instances must not cost 100,000 idle pools. */
   private lazyConnections: UpstreamConnections | undefined;

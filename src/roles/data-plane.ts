@@ -1,4 +1,5 @@
 import { RedisBus } from '../bus/redis-bus';
+import { RedisReportChannel } from '../bus/redis-report-channel';
 import { FailoverSource } from '../catalog/failover-source';
 import type { Instance } from '../catalog/model';
 import type { SwitchboardConfig } from '../config/types';
@@ -53,7 +54,9 @@ export async function startDataPlane(config: Readonly<SwitchboardConfig>, logger
     });
     stack.push('catalog source', () => source.close());
 
-    const proxy = new ProxyServer({ config: config.proxy, domain: config.domain, source, bus, logger, notify: config.notify });
+    const reports = new RedisReportChannel({ url: config.bus.redis.url, channel: config.bus.redis.channel, logger: logger.child({ component: 'reports' }) });
+    stack.push('report channel', () => reports.close());
+    const proxy = new ProxyServer({ config: config.proxy, domain: config.domain, source, bus, logger, notify: config.notify, reports });
     stack.push('proxy', () => proxy.stop(config.proxy.drain));
     if (options.listenAfterSync) {
       // ProxyServer.start() below finds the cache already started and leaves it be.

@@ -19,8 +19,10 @@ export class PassiveHealthHandler implements AttemptHandler {
 
   onAttemptHeaders(attempt: Attempt, status: number, statusText: string, rawHeaders: Buffer[]): boolean {
     this.service.passive.response(attempt.upstream.id, status);
+    const ms = performance.now() - attempt.startedAt;
+    attempt.upstream.stats.record(ms, status >= 500);
     // Only answers that count as healthy teach what "normal" takes: a fast 500 is no merit.
-    if (status < 500) this.service.observeLatency(attempt.upstream, performance.now() - attempt.startedAt, true);
+    if (status < 500) this.service.observeLatency(attempt.upstream, ms, true);
     return this.next.onAttemptHeaders(attempt, status, statusText, rawHeaders);
   }
 
@@ -33,8 +35,12 @@ export class PassiveHealthHandler implements AttemptHandler {
   }
 
   onAttemptError(attempt: Attempt, failure: AttemptFailure): void {
-    if (failure.kind !== 'internal') this.service.passive.failure(attempt.upstream.id);
-    if (failure.kind === 'timeout') this.service.observeLatency(attempt.upstream, performance.now() - attempt.startedAt, false);
+    if (failure.kind !== 'internal') {
+      const ms = performance.now() - attempt.startedAt;
+      this.service.passive.failure(attempt.upstream.id);
+      attempt.upstream.stats.record(ms, true);
+      if (failure.kind === 'timeout') this.service.observeLatency(attempt.upstream, ms, false);
+    }
     this.next.onAttemptError(attempt, failure);
   }
 }

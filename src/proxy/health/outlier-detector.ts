@@ -37,6 +37,9 @@ interface HostState {
   /** When the host last came back (decay runs from here). */
   returnedAt: number;
   cancelReturn?: () => void;
+  /** While ejected: why, and when it comes back (scheduler ms). */
+  ejectedReason?: EjectionReason;
+  ejectedUntil?: number;
 }
 
 const ejectionsTotal = counter('switchboard_proxy_ejections_total', 'Hosts ejected by outlier detection.', ['service', 'reason']);
@@ -100,6 +103,13 @@ export class OutlierDetector {
     return this.hosts.get(id)?.cancelReturn !== undefined;
   }
 
+  /** Why and until when (scheduler ms) a host is ejected; undefined when it is not. */
+  ejection(id: string): { reason: EjectionReason; until: number } | undefined {
+    const state = this.hosts.get(id);
+    if (state?.cancelReturn === undefined || state.ejectedReason === undefined) return undefined;
+    return { reason: state.ejectedReason, until: state.ejectedUntil ?? 0 };
+  }
+
   get ejectedCount(): number {
     return this.ejected;
   }
@@ -134,6 +144,8 @@ export class OutlierDetector {
     state.consecutive5xx = 0;
     state.consecutiveGateway = 0;
     state.cancelReturn = this.scheduler.schedule(durationMs, () => this.bringBack(id, state));
+    state.ejectedReason = reason;
+    state.ejectedUntil = now + durationMs;
     this.ejected++;
     ejectionsTotal.inc({ service: this.service, reason });
     this.log?.warn({ instance: id, reason, durationMs, timesEjected: state.timesEjected }, 'instance ejected');
