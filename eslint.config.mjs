@@ -12,6 +12,14 @@ export default tseslint.config(
     },
   },
   {
+    // The web UI runs in the browser.
+    files: ['ui/**/*.js'],
+    languageOptions: {
+      sourceType: 'module',
+      globals: { window: 'readonly', document: 'readonly', location: 'readonly', localStorage: 'readonly', fetch: 'readonly', EventSource: 'readonly', Event: 'readonly', confirm: 'readonly' },
+    },
+  },
+  {
     files: ['bin/**/*.js'],
     languageOptions: { globals: { require: 'readonly', process: 'readonly', __dirname: 'readonly' } },
     rules: { '@typescript-eslint/no-require-imports': 'off' },

@@ -2,7 +2,7 @@
 # The one test command (README quick start, .ci/run): installs what is missing, builds, runs
 # every test. Integration tests start their own etcd and redis-server on free loopback ports;
 # the DNS tests query with dig (dnsutils); the TLS tests make certificates with openssl and
-# speak HTTP/2 with curl.
+# speak HTTP/2 with curl; the web UI tests drive a headless chromium.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,6 +12,7 @@ command -v redis-server >/dev/null 2>&1 || need_pkgs+=(redis-server)
 command -v dig >/dev/null 2>&1 || need_pkgs+=(dnsutils)
 command -v openssl >/dev/null 2>&1 || need_pkgs+=(openssl)
 command -v curl >/dev/null 2>&1 || need_pkgs+=(curl)
+command -v chromium >/dev/null 2>&1 || need_pkgs+=(chromium)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "installing ${need_pkgs[*]} (Debian packages) ..."

@@ -52,6 +52,11 @@ export interface Instance {
   meta: Record<string, string>;
   weights: Weights;
   checks: Check[];
+  /**
+   * Drained from the web UI (or /v1/switchboard/drain): no new requests, whatever its
+   * health; requests in flight finish. Survives re-registration until undrained.
+   */
+  drained?: boolean;
   /** Store revision that created / last modified this record (Consul's CreateIndex/ModifyIndex). */
   createIndex: number;
   modifyIndex: number;
@@ -72,6 +77,7 @@ export function instanceHealth(instance: Pick<Instance, 'checks'>): HealthStatus
 
 /** The weight a balancer should use, or 0 when the instance must not get traffic. */
 export function effectiveWeight(instance: Instance): number {
+  if (instance.drained === true) return 0;
   switch (instanceHealth(instance)) {
     case 'passing':
       return instance.weights.passing;

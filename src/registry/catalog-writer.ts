@@ -75,7 +75,7 @@ export class CatalogWriter {
       const prev = kv ? decodeInstance(kv) : undefined;
       const now = this.now();
       const checks = mergeChecks(spec, prev, now);
-      const instance: Instance = { ...pickInstanceFields(spec), checks, createIndex: 0, modifyIndex: 0 };
+      const instance: Instance = { ...pickInstanceFields(spec), checks, ...(prev?.drained === true ? { drained: true } : {}), createIndex: 0, modifyIndex: 0 };
       const ops: TxnOp[] = [{ kind: 'put', key: instanceKey(spec.id), value: encodeInstance(instance) }];
       for (const check of spec.checks) {
         if (check.type === 'ttl' && check.ttlMs !== undefined) ops.push(putDeadline(check.checkId, now + check.ttlMs));
@@ -83,6 +83,19 @@ export class CatalogWriter {
       const keptIds = new Set(checks.map((c) => c.checkId));
       for (const old of prev?.checks ?? []) if (old.type === 'ttl' && !keptIds.has(old.checkId)) ops.push(deleteDeadline(old.checkId));
       return { compares: [{ key: instanceKey(spec.id), modRev: kv?.modRev ?? 0 }], ops };
+    });
+    return rev as number;
+  }
+
+  /** Drain (no new requests; in-flight ones finish) or undrain an instance. */
+  async setDrained(instanceId: string, drained: boolean): Promise<number> {
+    const rev = await this.commit(async () => {
+      const kv = await this.read(instanceKey(instanceId));
+      const instance = kv && decodeInstance(kv);
+      if (!kv || !instance) throw new SwitchboardError('not_found', `unknown service ID "${instanceId}"`);
+      const { drained: _was, ...rest } = instance;
+      const next: Instance = drained ? { ...rest, drained: true } : rest;
+      return { compares: [{ key: kv.key, modRev: kv.modRev }], ops: [putInstance(next)] };
     });
     return rev as number;
   }

@@ -27,6 +27,10 @@ import { Notifier } from '../notify/notifier';
 import type { Store } from './store/store';
 import { ServerCertificates, serveCertificates } from '../tls/server-certificates';
 import { KvWriter } from './kv/kv-writer';
+import type { ReportChannel } from '../bus/report-channel';
+import { followCatalog } from './ui/catalog-events';
+import { EventLog } from './ui/event-log';
+import { RuntimeView } from './ui/runtime-view';
 
 export { buildApi } from './api/server';
 
@@ -54,6 +58,8 @@ export interface RegistryOptions {
   scheduler?: Scheduler;
   /** False while the store is unreachable: reads say so (X-Consul-KnownLeader: false). */
   storeHealthy?: () => boolean;
+  /** Where proxies' runtime reports arrive (the web UI); without it the UI shows the catalog only. */
+  reports?: ReportChannel;
 }
 
 /**
@@ -71,6 +77,10 @@ export class Registry {
   /** Leader-only health notifications; none without webhooks. */
   private readonly healthNotifier: HealthNotifier | undefined;
   private app?: FastifyInstance;
+  /** The web UI's timeline, and what the proxies report. */
+  private readonly events = new EventLog();
+  private readonly runtime = new RuntimeView(this.events);
+  private readonly stopFollowing: Array<() => void> = [];
   /** api.tls: the certificates served (config_invalid at construction when a file is bad). */
   private readonly certificates: ServerCertificates | undefined;
   private reloadTls: ReturnType<typeof serveCertificates> | undefined;
@@ -144,12 +154,16 @@ export class Registry {
         targets: new TargetPolicy(this.options.config.registry, () => [this.bound, ...(this.options.otherListeners?.() ?? [])].filter((a) => a !== '')),
         clients: this.options.config.api,
         acl: this.acl,
+        ui: { runtime: this.runtime, events: this.events },
         },
         this.certificates,
       );
       this.bound = await listen(app, this.options.config.api.listen);
       this.app = app;
       if (this.certificates !== undefined) this.reloadTls = serveCertificates(app.server as unknown as TlsServer, this.certificates, this.log);
+      this.stopFollowing.push(followCatalog(this.catalogView, this.events));
+      this.stopFollowing.push(this.election.onChange((leading) => this.events.add({ kind: 'leader', detail: `${this.address} ${leading ? 'leads' : 'no longer leads'}` })));
+      if (this.options.reports !== undefined) this.stopFollowing.push(this.options.reports.subscribe((report) => this.runtime.accept(report)));
       await this.election.start();
       this.publisher.start();
       this.ttlLoop.start();
@@ -215,6 +229,7 @@ export class Registry {
   }
 
   private async shutdown(): Promise<void> {
+    for (const stop of this.stopFollowing.splice(0)) stop();
     this.healthNotifier?.stop();
     await this.checkRunner.stop();
     await this.ttlLoop.stop();

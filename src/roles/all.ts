@@ -1,4 +1,5 @@
 import { LocalBus } from '../bus/local-bus';
+import { LocalReportChannel } from '../bus/local-report-channel';
 import type { SwitchboardConfig } from '../config/types';
 import { SwitchboardError } from '../errors';
 import type { Logger } from '../log';
@@ -58,6 +59,8 @@ export async function startAll(config: Readonly<SwitchboardConfig>, logger: Logg
 
     const bus = new LocalBus();
     stack.push('bus', () => bus.close());
+    // The proxy's runtime reports reach the registry's web UI in-process.
+    const reports = new LocalReportChannel();
 
     // Not ready while the disk is full: a load balancer should send registrations elsewhere.
     const adminServer = await startRoleAdmin(role, { listen: config.admin.listen, tls: config.admin.tls, isReady: () => proxy?.isReady() === true && store.writable, logger, reload });
@@ -71,6 +74,7 @@ export async function startAll(config: Readonly<SwitchboardConfig>, logger: Logg
       config,
       // Known once bound (port 0 resolves then): registrations may never point at them.
       otherListeners: () => [adminServer.address, proxy?.address ?? config.proxy.listen, dns],
+      reports,
     });
     await listen('api', config.api.listen, () => started.start());
     registry = started;
@@ -80,7 +84,7 @@ export async function startAll(config: Readonly<SwitchboardConfig>, logger: Logg
 
     const source = started.source();
     stack.push('catalog source', () => source.close());
-    const dataPlane = new ProxyServer({ config: config.proxy, domain: config.domain, source, bus, logger, notify: config.notify });
+    const dataPlane = new ProxyServer({ config: config.proxy, domain: config.domain, source, bus, logger, notify: config.notify, reports });
     await listen('proxy', config.proxy.listen, () => dataPlane.start());
     proxy = dataPlane;
     stack.push('proxy', () => dataPlane.stop(config.proxy.drain));

@@ -1,4 +1,5 @@
 import { RedisBus } from '../bus/redis-bus';
+import { RedisReportChannel } from '../bus/redis-report-channel';
 import type { SwitchboardConfig } from '../config/types';
 import { SwitchboardError, isSwitchboardError } from '../errors';
 import type { Logger } from '../log';
@@ -32,6 +33,10 @@ export async function startRegistry(config: Readonly<SwitchboardConfig>, logger:
     const bus = new RedisBus({ url: config.bus.redis.url, channel: config.bus.redis.channel, logger: logger.child({ component: 'bus' }) });
     stack.push('bus', () => bus.close());
 
+    // Proxies' runtime reports, for the web UI.
+    const reports = new RedisReportChannel({ url: config.bus.redis.url, channel: config.bus.redis.channel, logger: logger.child({ component: 'reports' }) });
+    stack.push('report channel', () => reports.close());
+
     const health = new StoreHealth({ store, logger });
     health.start();
     stack.push('store health', async () => health.stop());
@@ -50,6 +55,7 @@ export async function startRegistry(config: Readonly<SwitchboardConfig>, logger:
       election: electionFor(config, advertise, logger),
       advertise: config.api.advertise,
       storeHealthy: () => health.healthy,
+      reports,
     });
     await listen('api', config.api.listen, () => registry.start());
     apiServing = true;

@@ -13,6 +13,8 @@ import { TargetPolicy } from '../../src/registry/targets';
 import { buildApi } from '../../src/registry/api/server';
 import { CatalogView } from '../../src/registry/catalog-view';
 import { KvWriter } from '../../src/registry/kv/kv-writer';
+import { EventLog } from '../../src/registry/ui/event-log';
+import { RuntimeView } from '../../src/registry/ui/runtime-view';
 import { CatalogWriter } from '../../src/registry/catalog-writer';
 import { TtlExpiryLoop } from '../../src/registry/checks/ttl-expiry';
 import { LocalElection } from '../../src/registry/election/local-election';
@@ -44,6 +46,9 @@ export interface HarnessOptions {
   acl?: Partial<AclConfig>;
   /** This process's listeners as the target policy sees them (default: the API's 127.0.0.1:8500). */
   listeners?: string[];
+  /** The web UI's runtime view and timeline (tests feed reports in). */
+  runtime?: RuntimeView;
+  events?: EventLog;
 }
 
 export async function startHarness(options: HarnessOptions = {}): Promise<Harness> {
@@ -72,6 +77,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     view,
     writer,
     kvWriter: new KvWriter(store, view.kv),
+    ui: uiOf(options),
     election,
     logger,
     node: { name: defaults.nodeName, datacenter: defaults.datacenter, address: '127.0.0.1' },
@@ -138,4 +144,10 @@ export async function register(app: FastifyInstance, body: unknown, query = ''):
 export function ok(reply: Reply): Reply {
   if (reply.status !== 200) throw new Error(`expected 200, got ${reply.status}: ${reply.body}`);
   return reply;
+}
+
+/** The web UI's runtime view over one timeline (a test's own, or fresh). */
+function uiOf(options: HarnessOptions): { runtime: RuntimeView; events: EventLog } {
+  const events = options.events ?? new EventLog();
+  return { runtime: options.runtime ?? new RuntimeView(events), events };
 }

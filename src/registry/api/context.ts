@@ -6,6 +6,8 @@ import type { ConsulNode } from './consul-json';
 import type { CatalogView } from '../catalog-view';
 import type { CatalogWriter } from '../catalog-writer';
 import type { KvWriter } from '../kv/kv-writer';
+import type { EventLog } from '../ui/event-log';
+import type { RuntimeView } from '../ui/runtime-view';
 import type { Election } from '../election/election';
 
 /** What every route needs: the view to read, the writer to write, who leads. */
@@ -34,6 +36,8 @@ export interface ApiContext {
   storeHealthy?: () => boolean;
   /** ACL tokens and policies; undefined while acl.enabled is false. */
   acl?: AclStore;
+  /** The web UI's runtime view (proxy reports) and timeline. */
+  ui: { runtime: RuntimeView; events: EventLog };
   /** Aborted when the server closes, so parked blocking queries answer at once. */
   shutdown: AbortSignal;
 }

@@ -11,6 +11,7 @@ import { healthRoutes } from './routes-health';
 import { statusRoutes } from './routes-status';
 import { switchboardRoutes } from './routes-switchboard';
 import { kvRoutes } from './routes-kv';
+import { uiRoutes } from './routes-ui';
 import { acceptJsonBodies } from './json-body';
 import { answerUnmatched } from './unmatched';
 import { setConsulHeaders } from './blocking';
@@ -94,6 +95,7 @@ export function buildApi(options: ApiOptions, tls?: ServerCertificates): Fastify
   statusRoutes(app, ctx);
   switchboardRoutes(app, ctx);
   kvRoutes(app, ctx);
+  uiRoutes(app, ctx);
   aclRoutes(app, options.acl);
   return app;
 }
