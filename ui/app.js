@@ -205,7 +205,8 @@ function Cluster({ version }) {
       <div class="card">
         <h3>Registries</h3>
         ${data.registries.map((r) => html`<div>${r.address} ${r.leader && html`<${Badge} kind="passing">leader<//>`}</div>`)}
-        <p class="small muted">Store ${data.store.healthy ? 'healthy' : html`<b class="error">unreachable</b>`} · revision ${data.store.revision} · catalog ${data.store.catalogRevision}</p>
+        <p class="small muted" id="store">Store (${data.store.kind}) ${data.store.healthy ? 'healthy' : html`<b class="error">unreachable</b>`} · revision ${data.store.revision} · catalog ${data.store.catalogRevision}</p>
+        <p class="small muted" id="bus">Bus: ${data.bus.status === 'local' ? 'in-process' : html`Redis ${data.bus.status === 'connected' ? 'connected' : html`<b class="error">${data.bus.status}</b>`}`}</p>
       </div>
       <div class="card">
         <h3>Proxies</h3>

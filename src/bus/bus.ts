@@ -21,6 +21,8 @@ export interface BusSubscriber {
 }
 
 export interface Bus {
+  /** For the web UI's cluster page: `local`, or Redis `connected` / `disconnected` / `idle` (not used yet). */
+  readonly status: string;
   publish(message: CatalogMessage): Promise<void>;
   subscribe(subscriber: BusSubscriber): () => void;
   close(): Promise<void>;

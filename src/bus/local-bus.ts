@@ -3,6 +3,7 @@ import type { Bus, BusSubscriber, CatalogMessage } from './bus';
 /** In-process bus for `switchboard all`: synchronous fan-out, never disconnected. */
 export class LocalBus implements Bus {
   private readonly subscribers = new Set<BusSubscriber>();
+  readonly status = 'local';
 
   async publish(message: CatalogMessage): Promise<void> {
     for (const s of this.subscribers) s.onMessage(message);

@@ -53,6 +53,12 @@ export class RedisBus implements Bus {
     this.publishTimeoutMs = options.publishTimeoutMs ?? DEFAULT_PUBLISH_TIMEOUT_MS;
   }
 
+  get status(): string {
+    const conn = this.publisher ?? this.listener;
+    if (conn === undefined) return 'idle';
+    return conn.status === 'ready' ? 'connected' : 'disconnected';
+  }
+
   async publish(message: CatalogMessage): Promise<void> {
     if (this.closed) throw new BusUnavailableError('redis bus is closed');
     this.publisher ??= this.connect('publisher', false, { autoResendUnfulfilledCommands: false });

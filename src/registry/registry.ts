@@ -154,7 +154,7 @@ export class Registry {
         targets: new TargetPolicy(this.options.config.registry, () => [this.bound, ...(this.options.otherListeners?.() ?? [])].filter((a) => a !== '')),
         clients: this.options.config.api,
         acl: this.acl,
-        ui: { runtime: this.runtime, events: this.events },
+        ui: { runtime: this.runtime, events: this.events, bus: () => this.options.bus.status, storeKind: this.options.store.kind },
         },
         this.certificates,
       );

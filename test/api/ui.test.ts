@@ -114,6 +114,7 @@ describe('web UI endpoints', () => {
     const cluster = ok(await get(harness.app, '/v1/switchboard/ui/cluster')).json as { registries: Json[]; proxies: Json[]; events: Json[]; store: Json };
     assert.deepEqual(cluster.registries, [{ address: '127.0.0.1:8500', leader: true }]);
     assert.equal(cluster.store.healthy, true);
+    assert.equal(cluster.store.kind, 'unknown', 'the harness runs the API without a Registry');
     const [proxy] = cluster.proxies;
     assert.equal(proxy.stale, false);
     assert.ok((proxy.behind as number) > 0, 'the registry is past revision 1');

@@ -95,6 +95,8 @@ describe('web UI in headless Chromium', TIMEOUT, () => {
     await shot('service');
     await page.goto(sb.url('api', '/ui/#/cluster'), { waitUntil: 'domcontentloaded' });
     await page.waitForSelector('tr[data-kind="ejected"]', { timeout: 5_000 });
+    assert.match(await page.$eval('#store', (el) => el.textContent ?? ''), /Store \(embedded\) healthy/);
+    assert.match(await page.$eval('#bus', (el) => el.textContent ?? ''), /in-process/);
     await shot('cluster');
   });
 

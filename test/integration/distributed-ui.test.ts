@@ -12,6 +12,8 @@ import { Topology, httpRequest, register, servedBy, waitConverged } from '../hel
 const TIMEOUT = { timeout: 90_000 };
 
 interface Cluster {
+  store: { kind: string; healthy: boolean };
+  bus: { status: string };
   proxies: Array<{ proxy: string; address: string; rev: number; behind: number; stale: boolean }>;
 }
 
@@ -39,6 +41,8 @@ describe('distributed mode: the web UI sees every proxy', TIMEOUT, () => {
       const c = await cluster();
       return c.proxies.length === 2 && c.proxies.every((p) => !p.stale && p.behind === 0);
     }, 15_000);
+    const c = await cluster();
+    assert.deepEqual([c.store.kind, c.store.healthy, c.bus.status], ['etcd', true, 'connected']);
     // Traffic through the first proxy, until the registry's UI shows it for the instance.
     await waitFor('the instance traffic reported by the first proxy', async () => {
       for (let i = 0; i < 10; i++) await servedBy(topology.proxies[0], 'web');

@@ -13,6 +13,7 @@ import { FakeElection } from '../helpers/fake-election';
 /** Records messages; publish takes longer for odd revisions, to catch reordering. */
 class SlowBus implements Bus {
   readonly received: CatalogMessage[] = [];
+  readonly status = 'test';
   failing = false;
   async publish(message: CatalogMessage): Promise<void> {
     if (this.failing) throw new Error('redis down');

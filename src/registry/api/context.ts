@@ -36,8 +36,8 @@ export interface ApiContext {
   storeHealthy?: () => boolean;
   /** ACL tokens and policies; undefined while acl.enabled is false. */
   acl?: AclStore;
-  /** The web UI's runtime view (proxy reports) and timeline. */
-  ui: { runtime: RuntimeView; events: EventLog };
+  /** The web UI's runtime view (proxy reports) and timeline; the bus's state and the store's kind for its cluster page. */
+  ui: { runtime: RuntimeView; events: EventLog; bus?: () => string; storeKind?: string };
   /** Aborted when the server closes, so parked blocking queries answer at once. */
   shutdown: AbortSignal;
 }

@@ -89,7 +89,8 @@ export function uiRoutes(app: FastifyInstance, ctx: ApiContext): void {
     return {
       leader,
       registries: ctx.election.members().map((address) => ({ address, leader: address === leader })),
-      store: { healthy: ctx.storeHealthy?.() ?? true, revision: ctx.view.rev, catalogRevision: registryRev },
+      store: { kind: ctx.ui.storeKind ?? 'unknown', healthy: ctx.storeHealthy?.() ?? true, revision: ctx.view.rev, catalogRevision: registryRev },
+      bus: { status: ctx.ui.bus?.() ?? 'unknown' },
       proxies: runtime.list().map((p) => ({
         proxy: p.report.proxy,
         address: p.report.address,
