@@ -154,8 +154,14 @@ describe('proxy TLS termination and HTTP/2', () => {
       assert.equal((JSON.parse(unknown.body) as { error: string }).error, 'unknown_service');
       const mismatch = await h2Request(session, { ':method': 'GET', ':path': '/', ':authority': 'users.svc', host: 'orders.svc' });
       assert.equal(mismatch.status, 400);
-      const badAuthority = await h2Request(session, { ':method': 'GET', ':path': '/', ':authority': 'users.svc@127.0.0.2' });
-      assert.equal(badAuthority.status, 400, ':authority is held to the Host grammar');
+      // Held to the Host grammar: 400 from us, or (Node 24's nghttp2) the stream refused before it reaches us.
+      const requestsBefore = backend.requests;
+      const badAuthority = await h2Request(session, { ':method': 'GET', ':path': '/', ':authority': 'users.svc@127.0.0.2' }).then(
+        (reply) => reply.status,
+        (err: NodeJS.ErrnoException) => err.code,
+      );
+      assert.ok(badAuthority === 400 || badAuthority === 'ERR_HTTP2_STREAM_ERROR', `got ${badAuthority}`);
+      assert.equal(backend.requests, requestsBefore);
       const traversal = await h2Request(session, { ':method': 'GET', ':path': '/a/%2e%2e/%2e%2e/admin', ':authority': 'users.svc' });
       assert.equal((JSON.parse(traversal.body) as BackendReply).path, '/admin', 'the same normalisation as HTTP/1.1');
       const connect = await h2Request(session, { ':method': 'CONNECT', ':authority': 'users.svc:443' });
