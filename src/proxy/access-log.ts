@@ -152,8 +152,15 @@ export interface AccessEntry {
  * at a third of its cost — only the strings need escaping.
  */
 export function jsonLine(e: AccessEntry): string {
-  const q = JSON.stringify;
-  return `{"time":"${e.time}","id":${q(e.id)},"client":${q(e.client)},"method":${q(e.method)},"host":${q(e.host)},"path":${q(e.path)},"status":${e.status},"bytesIn":${e.bytesIn},"bytesOut":${e.bytesOut},"durationMs":${e.durationMs},"service":${q(e.service)},"upstream":${q(e.upstream)},"attempts":${e.attempts},"error":${q(e.error)}}\n`;
+  return `{"time":"${e.time}","id":${quote(e.id)},"client":${quote(e.client)},"method":${quote(e.method)},"host":${quote(e.host)},"path":${quote(e.path)},"status":${e.status},"bytesIn":${e.bytesIn},"bytesOut":${e.bytesOut},"durationMs":${e.durationMs},"service":${quote(e.service)},"upstream":${quote(e.upstream)},"attempts":${e.attempts},"error":${quote(e.error)}}\n`;
+}
+
+/** Printable ASCII without `"` and `\`: what JSON.stringify would only wrap in quotes. */
+const PLAIN = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
+
+/** A JSON string: most values need no escaping, and skip JSON.stringify's allocations. */
+function quote(text: string): string {
+  return PLAIN.test(text) ? `"${text}"` : JSON.stringify(text);
 }
 
 /** Date#toISOString, made once per millisecond: at 10,000 requests/s most lines share one. */
