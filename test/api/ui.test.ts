@@ -189,6 +189,12 @@ describe('proxy reports off the wire', () => {
     }
   });
 
+  it('a flood of reports from made-up proxies is bounded', () => {
+    const runtime = new RuntimeView(new EventLog());
+    for (let i = 0; i < 1_500; i++) runtime.accept(report({ proxy: `fake-${i}` }));
+    assert.equal(runtime.list().length, 1_000);
+  });
+
   it('a report naming __proto__ or constructor services changes nothing else', () => {
     const events = new EventLog();
     const runtime = new RuntimeView(events);

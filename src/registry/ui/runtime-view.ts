@@ -12,6 +12,13 @@ export const STALE_MS = 5_000;
 const FORGET_MS = 5 * 60_000;
 /** Points of history per instance: one per second, two minutes. */
 const HISTORY_POINTS = 120;
+/**
+ * Bounds on what reports can make us keep: reports come off Redis, and a publisher that is
+ * not a proxy must not grow these tables without end. Past them, new proxies or instances
+ * are not tracked (until old ones are forgotten).
+ */
+const MAX_PROXIES = 1_000;
+const MAX_HISTORIES = 100_000;
 
 export interface ProxyEntry {
   report: ProxyReport;
@@ -44,6 +51,10 @@ export class RuntimeView {
   accept(report: ProxyReport): void {
     const now = this.now();
     const previous = this.proxies.get(report.proxy)?.report;
+    if (previous === undefined && this.proxies.size >= MAX_PROXIES) {
+      this.forgetSilent(now);
+      if (this.proxies.size >= MAX_PROXIES) return;
+    }
     if (previous === undefined) this.events.add({ kind: 'proxy', detail: `proxy ${report.proxy} reporting` }, now);
     this.noteChanges(previous, report, now);
     this.proxies.set(report.proxy, { report, receivedAt: now });
@@ -95,7 +106,10 @@ export class RuntimeView {
     if (state.rps === undefined) return;
     const key = `${service}\0${instance}`;
     let points = this.history.get(key);
-    if (points === undefined) this.history.set(key, (points = []));
+    if (points === undefined) {
+      if (this.history.size >= MAX_HISTORIES) return;
+      this.history.set(key, (points = []));
+    }
     const second = Math.floor(at / 1000) * 1000;
     const last = points[points.length - 1];
     // Several proxies' reports of one second add up.
