@@ -40,7 +40,9 @@ const BATCH_MS = 200;
 
 export class AccessLog {
   private readonly destination: ReturnType<typeof pino.destination>;
-  private pending = '';
+  /** Lines not handed on yet, joined once at flush (a string grown line by line is a deep rope that every consumer must flatten first). */
+  private pending: string[] = [];
+  private pendingLength = 0;
   private flushTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly config: Readonly<AccessLogConfig>) {
@@ -102,8 +104,10 @@ export class AccessLog {
       attempts: exchange?.tries ?? 0,
       error: req.errorCode ?? '',
     };
-    this.pending += this.config.format === 'json' ? jsonLine(entry) : combinedLine(entry, req);
-    if (this.pending.length >= BATCH_BYTES) this.flush();
+    const line = this.config.format === 'json' ? jsonLine(entry) : combinedLine(entry, req);
+    this.pending.push(line);
+    this.pendingLength += line.length;
+    if (this.pendingLength >= BATCH_BYTES) this.flush();
     else this.flushTimer ??= setTimeout(this.flushLater, BATCH_MS).unref();
   }
 
@@ -117,9 +121,10 @@ export class AccessLog {
       clearTimeout(this.flushTimer);
       this.flushTimer = undefined;
     }
-    if (this.pending === '') return;
-    const batch = this.pending;
-    this.pending = '';
+    if (this.pending.length === 0) return;
+    const batch = this.pending.join('');
+    this.pending = [];
+    this.pendingLength = 0;
     this.destination.write(batch);
   }
 
