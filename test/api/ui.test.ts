@@ -123,6 +123,26 @@ describe('web UI endpoints', () => {
     assert.ok(kinds.includes('proxy') && kinds.includes('resync') && kinds.includes('ejected'), kinds.join(','));
   });
 
+  it('is ACL-aware: a read-only token sees the service without write rights, and its drain is refused', async () => {
+    const harness = await startHarness({
+      acl: {
+        enabled: true,
+        defaultPolicy: 'deny',
+        tokens: { initialManagement: 'root-token-0000000000' },
+        policies: [{ name: 'viewer', rules: 'service_prefix "" { policy = "read" }', description: '' }],
+        staticTokens: [{ secret: 'viewer-token-000000000', description: '', policies: ['viewer'], serviceIdentities: [] }],
+      },
+    });
+    h = harness;
+    ok(await register(harness.app, { Name: 'web', ID: 'web-1', Address: '127.0.0.1', Port: 8001 }, '?token=root-token-0000000000'));
+    const viewer = '?token=viewer-token-000000000';
+    const [web] = ok(await get(harness.app, `/v1/switchboard/ui/services${viewer}`)).json as Json[];
+    assert.equal(web.canWrite, false);
+    assert.equal((ok(await get(harness.app, `/v1/switchboard/ui/service/web${viewer}`)).json as Json).canWrite, false);
+    assert.equal((await put(harness.app, `/v1/switchboard/drain/web-1${viewer}&enable=true`)).status, 403);
+    assert.deepEqual(ok(await get(harness.app, '/v1/switchboard/ui/services')).json, [], 'an anonymous reader sees nothing under default deny');
+  });
+
   it('a proxy silent for more than 5 s is shown stale, and its ejections no longer count', async () => {
     let now = 1_000_000;
     const events = new EventLog();
