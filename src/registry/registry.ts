@@ -7,7 +7,7 @@ import type { CatalogSource } from '../catalog/source';
 import type { SwitchboardConfig } from '../config/types';
 import { SwitchboardError } from '../errors';
 import type { Logger } from '../log';
-import { listenTarget } from '../config/schema';
+import { listenTarget, parseListen } from '../config/schema';
 import { buildApi } from './api/server';
 import type { ConsulNode } from './api/consul-json';
 import { AclStore } from './acl/acl-store';
@@ -25,7 +25,7 @@ import { realScheduler, type Scheduler } from '../clock';
 import { HealthNotifier } from './health-notifier';
 import { Notifier } from '../notify/notifier';
 import type { Store } from './store/store';
-import { ServerCertificates, serveCertificates } from '../tls/server-certificates';
+import { ServerCertificates, reloadOnRequest, serveCertificates, type CertificateReloader } from '../tls/server-certificates';
 import { KvWriter } from './kv/kv-writer';
 import type { ReportChannel } from '../bus/report-channel';
 import { followCatalog } from './ui/catalog-events';
@@ -83,7 +83,7 @@ export class Registry {
   private readonly stopFollowing: Array<() => void> = [];
   /** api.tls: the certificates served (config_invalid at construction when a file is bad). */
   private readonly certificates: ServerCertificates | undefined;
-  private reloadTls: ReturnType<typeof serveCertificates> | undefined;
+  private reloadTls: CertificateReloader | undefined;
   private readonly acl: AclStore | undefined;
   private bound = '';
   private stopping?: Promise<void>;
@@ -189,8 +189,8 @@ export class Registry {
     const { nodeName, datacenter } = this.options.config;
     // Known once bound (port 0 resolves then), so read when asked.
     const address = (): string => {
-      const host = (this.options.advertise ?? this.bound).replace(/:\d+$/, '').replace(/^\[(.*)\]$/, '$1');
-      return host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
+      const host = parseListen(this.options.advertise ?? this.bound)?.host ?? '';
+      return host === '' || host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
     };
     return {
       name: nodeName,
@@ -203,9 +203,7 @@ export class Registry {
 
   /** Re-reads api.tls's certificate files (a reload). */
   reloadCertificates(): { reloaded: boolean; error?: string } {
-    if (this.reloadTls === undefined) return { reloaded: false };
-    const error = this.reloadTls('reload');
-    return error === undefined ? { reloaded: true } : { reloaded: false, error: error.message };
+    return reloadOnRequest(this.reloadTls);
   }
 
   /** The bound API address (host:port); '' before start. */

@@ -31,16 +31,6 @@ export function catalogNode(node: ConsulNode, index: number): Record<string, unk
   };
 }
 
-/** Consul's aggregated status of an instance: the worst of its checks (passing without any). */
-export function aggregatedStatus(instance: Instance): 'passing' | 'warning' | 'critical' {
-  let worst: 'passing' | 'warning' | 'critical' = 'passing';
-  for (const check of instance.checks) {
-    if (check.status === 'critical') return 'critical';
-    if (check.status === 'warning') worst = 'warning';
-  }
-  return worst;
-}
-
 /** /v1/agent/services and /v1/agent/service/:id */
 export function agentService(instance: Instance, node: ConsulNode): Record<string, unknown> {
   return {

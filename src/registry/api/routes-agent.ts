@@ -1,9 +1,10 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { HealthStatus, Instance } from '../../catalog/model';
+import { instanceHealth, type HealthStatus, type Instance } from '../../catalog/model';
 import { applyFilter, parseFilter } from './filter';
+import { parseListen } from '../../config/schema';
 import { SwitchboardError } from '../../errors';
 import { awaitVisible, blockingRead } from './blocking';
-import { aggregatedStatus, agentService, healthCheck, canonicalCheckUpdate, canonicalRegistration } from './consul-json';
+import { agentService, healthCheck, canonicalCheckUpdate, canonicalRegistration } from './consul-json';
 import { permissionDenied, readable, requireServiceWrite } from './acl';
 import type { ApiContext } from './context';
 import { isLoopback } from './client-guard';
@@ -118,8 +119,8 @@ export function agentRoutes(app: FastifyInstance, ctx: ApiContext): void {
   // Every registry process is a member (one, with the embedded store), named by its API address.
   app.get('/v1/agent/members', async () =>
     ctx.election.members().map((address) => {
-      const [, host = '', port = '0'] = /^\[?(.*?)\]?:(\d+)$/.exec(address) ?? [];
-      return { Name: address, Addr: host, Port: Number(port), Tags: { dc: ctx.node.datacenter, role: 'consul' }, Status: 1, ProtocolMin: 1, ProtocolMax: 5, ProtocolCur: 2, DelegateMin: 2, DelegateMax: 5, DelegateCur: 4 };
+      const { host, port } = parseListen(address) ?? { host: '', port: 0 };
+      return { Name: address, Addr: host, Port: port, Tags: { dc: ctx.node.datacenter, role: 'consul' }, Status: 1, ProtocolMin: 1, ProtocolMax: 5, ProtocolCur: 2, DelegateMin: 2, DelegateMax: 5, DelegateCur: 4 };
     }),
   );
 
@@ -181,7 +182,8 @@ const AGGREGATED_CODE: Record<string, number> = { passing: 200, warning: 429, cr
  * balancers' health checks read it; `?format=text` answers the status alone.
  */
 function sendAggregated(request: FastifyRequest, reply: FastifyReply, instances: Instance[], ctx: ApiContext, many: boolean): FastifyReply {
-  const statuses = instances.map(aggregatedStatus);
+  // Consul's aggregated status is the worst of the checks: our instance health.
+  const statuses = instances.map(instanceHealth);
   const worst = statuses.includes('critical') ? 'critical' : statuses.includes('warning') ? 'warning' : 'passing';
   reply.status(AGGREGATED_CODE[worst]);
   if ((request.query as Record<string, unknown>).format === 'text') return reply.type('text/plain; charset=utf-8').send(worst);

@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Instance } from '../../catalog/model';
 import { SwitchboardError } from '../../errors';
 import { blockingRead, awaitVisible } from './blocking';
-import { agentService, catalogNode, catalogService, serviceTags, type ConsulNode } from './consul-json';
+import { agentService, catalogNode, catalogService, serviceTags } from './consul-json';
 import { readable, requireServiceWrite } from './acl';
 import type { ApiContext } from './context';
 import { applyFilter, parseFilter } from './filter';
@@ -20,7 +20,7 @@ type NodeParams = { Params: { node: string } };
 export function catalogRoutes(app: FastifyInstance, ctx: ApiContext): void {
   app.get('/v1/catalog/services', async (request, reply) => {
     const filter = parseFilter(queryOf(request).filter);
-    const nodeMeta = nodeMetaMatches(request, ctx.node);
+    const nodeMeta = nodeMetaMatches(request);
     await blockingRead(ctx, request, reply, undefined);
     const names = readable(request, reply, ctx.view.serviceNames(), (name) => name);
     // A filter selects instances (Consul's ServiceNode fields); a service is listed with the tags of those that match.
@@ -31,7 +31,7 @@ export function catalogRoutes(app: FastifyInstance, ctx: ApiContext): void {
   app.get<NameParams>('/v1/catalog/service/:name', async (request, reply) => {
     const tags = stringList(queryOf(request).tag, 'tag');
     const filter = parseFilter(queryOf(request).filter);
-    const nodeMeta = nodeMetaMatches(request, ctx.node);
+    const nodeMeta = nodeMetaMatches(request);
     const name = request.params.name.toLowerCase();
     await blockingRead(ctx, request, reply, name);
     if (!nodeMeta) return [];
@@ -43,7 +43,7 @@ export function catalogRoutes(app: FastifyInstance, ctx: ApiContext): void {
 
   app.get('/v1/catalog/nodes', async (request, reply) => {
     const filter = parseFilter(queryOf(request).filter);
-    const nodeMeta = nodeMetaMatches(request, ctx.node);
+    const nodeMeta = nodeMetaMatches(request);
     await blockingRead(ctx, request, reply, undefined);
     return nodeMeta && request.authorizer.nodeRead(ctx.node.name) ? applyFilter(filter, [catalogNode(ctx.node, ctx.view.catalogRev)]) : [];
   });
@@ -108,7 +108,7 @@ export function hasTags(instance: Instance, tags: string[]): boolean {
 }
 
 /** `?node-meta=key:value` (repeatable): our node has no metadata, so any asked-for pair excludes it. */
-export function nodeMetaMatches(request: FastifyRequest, _node: ConsulNode): boolean {
+export function nodeMetaMatches(request: FastifyRequest): boolean {
   return stringList(queryOf(request)['node-meta'], 'node-meta').length === 0;
 }
 

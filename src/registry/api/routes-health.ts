@@ -23,7 +23,7 @@ export function healthRoutes(app: FastifyInstance, ctx: ApiContext): void {
     const passingOnly = parseFlag(query.passing, 'passing');
     const tags = stringList(query.tag, 'tag');
     const filter = parseFilter(query.filter);
-    const nodeMeta = nodeMetaMatches(request, ctx.node);
+    const nodeMeta = nodeMetaMatches(request);
     const name = request.params.name.toLowerCase();
     await blockingRead(ctx, request, reply, name);
     if (!nodeMeta) return [];
@@ -37,7 +37,7 @@ export function healthRoutes(app: FastifyInstance, ctx: ApiContext): void {
 
   app.get<NameParams>('/v1/health/checks/:name', async (request, reply) => {
     const filter = parseFilter(queryOf(request).filter);
-    const nodeMeta = nodeMetaMatches(request, ctx.node);
+    const nodeMeta = nodeMetaMatches(request);
     const name = request.params.name.toLowerCase();
     await blockingRead(ctx, request, reply, name);
     if (!nodeMeta) return [];
@@ -55,7 +55,7 @@ export function healthRoutes(app: FastifyInstance, ctx: ApiContext): void {
     const state = request.params.state;
     if (!STATES.has(state)) throw badRequest('state', 'must be any, passing, warning or critical');
     const filter = parseFilter(queryOf(request).filter);
-    const nodeMeta = nodeMetaMatches(request, ctx.node);
+    const nodeMeta = nodeMetaMatches(request);
     await blockingRead(ctx, request, reply, undefined);
     if (!nodeMeta) return [];
     const checks = checksOf(readable(request, reply, [...ctx.view.instances()], (i) => i.service), ctx);
