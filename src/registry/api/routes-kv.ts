@@ -22,39 +22,33 @@ const MAX_KEY_LENGTH = 2048;
 type KeyParams = { Params: { '*': string } };
 
 export function kvRoutes(app: FastifyInstance, ctx: ApiContext): void {
-  // Its own encapsulated context: any body is the value, as bytes (the API's JSON parser is
-  // not reachable from here).
-  void app.register(async (kv) => {
-    kv.removeAllContentTypeParsers();
-    kv.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: MAX_VALUE_BYTES }, (_request, body, done) => done(null, body));
+  app.get<KeyParams>('/v1/kv/*', (request, reply) => read(ctx, request, reply));
 
-    kv.get<KeyParams>('/v1/kv/*', (request, reply) => read(ctx, request, reply));
+  // The body arrives as bytes (json-body.ts parses JSON only on routes that take it): the value.
+  app.put<KeyParams>('/v1/kv/*', { bodyLimit: MAX_VALUE_BYTES }, async (request, reply) => {
+    const key = keyOf(request, true);
+    const query = request.query as Record<string, unknown>;
+    refuseSessions(query);
+    requireKeyWrite(request, key);
+    const flags = parseFlags(query.flags);
+    const cas = parseRevision(query.cas, 'cas');
+    const value = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
+    const result = await ctx.kvWriter.put(key, value, flags, cas);
+    if (result.ok) await awaitVisible(ctx, result.rev);
+    return sendBoolean(reply, result.ok);
+  });
 
-    kv.put<KeyParams>('/v1/kv/*', async (request, reply) => {
-      const key = keyOf(request, true);
-      const query = request.query as Record<string, unknown>;
-      refuseSessions(query);
-      requireKeyWrite(request, key);
-      const flags = parseFlags(query.flags);
-      const cas = parseRevision(query.cas, 'cas');
-      const value = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
-      const result = await ctx.kvWriter.put(key, value, flags, cas);
-      if (result.ok) await awaitVisible(ctx, result.rev);
-      return sendBoolean(reply, result.ok);
-    });
-
-    kv.delete<KeyParams>('/v1/kv/*', async (request, reply) => {
-      const query = request.query as Record<string, unknown>;
-      const recurse = parseFlag(query.recurse, 'recurse');
-      const key = keyOf(request, !recurse);
-      const cas = parseRevision(query.cas, 'cas');
-      if (recurse && cas !== undefined) throw badRequest('cas', 'cannot be combined with recurse');
-      if (recurse) for (const entry of ctx.view.kv.list(key)) requireKeyWrite(request, entry.key);
-      else requireKeyWrite(request, key);
-      const result = await ctx.kvWriter.delete(key, { recurse, cas });
-      if (result.ok) await awaitVisible(ctx, result.rev);
-      return sendBoolean(reply, result.ok);
-    });
+  app.delete<KeyParams>('/v1/kv/*', async (request, reply) => {
+    const query = request.query as Record<string, unknown>;
+    const recurse = parseFlag(query.recurse, 'recurse');
+    const key = keyOf(request, !recurse);
+    const cas = parseRevision(query.cas, 'cas');
+    if (recurse && cas !== undefined) throw badRequest('cas', 'cannot be combined with recurse');
+    if (recurse) for (const entry of ctx.view.kv.list(key)) requireKeyWrite(request, entry.key);
+    else requireKeyWrite(request, key);
+    const result = await ctx.kvWriter.delete(key, { recurse, cas });
+    if (result.ok) await awaitVisible(ctx, result.rev);
+    return sendBoolean(reply, result.ok);
   });
 }
 
