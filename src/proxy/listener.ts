@@ -9,7 +9,7 @@ import { SwitchboardError } from '../errors';
 import { counter } from '../metrics';
 import type { Logger } from '../log';
 import type { Server as TlsServer } from 'node:tls';
-import { ServerCertificates, serveCertificates } from '../tls/server-certificates';
+import { ServerCertificates, serveCertificates, type CertificateReloader } from '../tls/server-certificates';
 import { ProxyH2Request, ProxyRequest } from './respond';
 
 /**
@@ -38,7 +38,7 @@ export class ProxyListener {
   /** HTTP/1.1 connections over TLS: node's http2 server cannot close them for us. */
   private readonly tlsSockets = new Set<Socket>();
   private redirect: http.Server | undefined;
-  private reload: ReturnType<typeof serveCertificates> | undefined;
+  private reload: CertificateReloader | undefined;
 
   constructor(
     private readonly config: ProxyConfig,

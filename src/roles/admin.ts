@@ -2,7 +2,7 @@ import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { ListenerTlsConfig } from '../config/types';
-import { ServerCertificates, serveCertificates } from '../tls/server-certificates';
+import { ServerCertificates, reloadOnRequest, serveCertificates } from '../tls/server-certificates';
 import type { Logger } from '../log';
 import { collectProcessMetrics, registry as metricsRegistry } from '../metrics';
 import { listenTarget } from '../config/schema';
@@ -59,11 +59,7 @@ export async function startAdmin(options: AdminOptions): Promise<AdminServer> {
   const address = `${bound.family === 'IPv6' ? `[${bound.address}]` : bound.address}:${bound.port}`;
   return {
     address,
-    reloadCertificates: () => {
-      if (reload === undefined) return { reloaded: false };
-      const error = reload('reload');
-      return error === undefined ? { reloaded: true } : { reloaded: false, error: error.message };
-    },
+    reloadCertificates: () => reloadOnRequest(reload),
     close: () => {
       certificates?.close();
       return closeServer(server);

@@ -149,11 +149,9 @@ export class ServerCertificates {
  * reload for SIGHUP / POST /reload (with new settings, if a reload brought some). Logged
  * either way; a failure keeps the old certificates and is returned.
  */
-export function serveCertificates(
-  server: TlsServer,
-  certificates: ServerCertificates,
-  logger: Logger,
-): (why: string, settings?: ListenerTlsConfig) => SwitchboardError | undefined {
+export type CertificateReloader = (why: string, settings?: ListenerTlsConfig) => SwitchboardError | undefined;
+
+export function serveCertificates(server: TlsServer, certificates: ServerCertificates, logger: Logger): CertificateReloader {
   const reload = (why: string, settings?: ListenerTlsConfig): SwitchboardError | undefined => {
     const error = certificates.reload((defaults) => server.setSecureContext(defaults), settings);
     if (error !== undefined) logger.error({ err: error, why }, 'certificates not reloaded: the old ones stay');
@@ -162,6 +160,13 @@ export function serveCertificates(
   };
   certificates.watch(() => reload('files changed'));
   return reload;
+}
+
+/** A reload on request (SIGHUP, POST /reload), as the reload answer reports it: not served with TLS, reloaded, or why not. */
+export function reloadOnRequest(reload: CertificateReloader | undefined): { reloaded: boolean; error?: string } {
+  if (reload === undefined) return { reloaded: false };
+  const error = reload('reload');
+  return error === undefined ? { reloaded: true } : { reloaded: false, error: error.message };
 }
 
 function loadPair(pair: CertificatePair, minVersion: SecureVersion, field: string): Loaded {
