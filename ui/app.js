@@ -212,7 +212,7 @@ function Cluster({ version }) {
         <h3>Proxies</h3>
         <table id="proxies" class="small">
           <thead><tr><th>Proxy</th><th>Catalog</th><th>Last resync</th><th>Last report</th></tr></thead>
-          <tbody>${data.proxies.map((p) => html`<tr><td>${p.proxy} ${p.stale && html`<${Badge} kind="stale">stale<//>`}</td>
+          <tbody>${data.proxies.map((p) => html`<tr><td>${p.proxy} ${p.stale && html`<${Badge} kind="stale">stale<//>`}${p.workers > 1 ? html` <span class="muted">(${p.workers} workers)</span>` : ''}</td>
             <td>rev ${p.rev}${p.behind > 0 ? html` <${Badge} kind="warning">${p.behind} behind<//>` : ''}</td>
             <td>${p.lastResync ? `${p.lastResync.reason}, ${ago(Date.now() - p.lastResync.at)}` : '–'}</td><td>${ago(p.lastSeenMs)}</td></tr>`)}</tbody>
         </table>

@@ -42,8 +42,18 @@ export interface ProxyReport {
   lastResync?: { at: number; reason: string };
   /** Wall-clock ms when made. */
   at: number;
+  /** The proxy's configured route rules (proxy.routes), so the UI can list a service's routes. */
+  routes?: RouteReport[];
   services: Record<string, ServiceReport>;
 }
+
+export interface RouteReport {
+  service: string;
+  host?: string;
+  prefix?: string;
+}
+
+const MAX_ROUTES = 10_000;
 
 /** Largest report accepted off the wire: well above 10,000 busy instances' worth. */
 export const MAX_REPORT_BYTES = 4 * 1024 * 1024;
@@ -62,6 +72,7 @@ export function parseReport(text: string): ProxyReport | undefined {
   if (typeof r.proxy !== 'string' || r.proxy.length > 300 || typeof r.address !== 'string' || r.address.length > 300) return undefined;
   if (!Number.isSafeInteger(r.pid) || !Number.isSafeInteger(r.rev) || !Number.isFinite(r.at)) return undefined;
   if (typeof r.services !== 'object' || r.services === null || Array.isArray(r.services)) return undefined;
+  if (r.routes !== undefined && !(Array.isArray(r.routes) && r.routes.length <= MAX_ROUTES && r.routes.every(isRoute))) return undefined;
   // Name-keyed tables are Maps downstream; here only the shape of each entry is checked.
   for (const service of Object.values(r.services)) {
     if (typeof service !== 'object' || service === null || typeof service.instances !== 'object' || service.instances === null) return undefined;
@@ -70,4 +81,12 @@ export function parseReport(text: string): ProxyReport | undefined {
     }
   }
   return r as ProxyReport;
+}
+
+function isRoute(value: unknown): value is RouteReport {
+  const r = value as Partial<RouteReport>;
+  return (
+    typeof r === 'object' && r !== null && typeof r.service === 'string' &&
+    (r.host === undefined || typeof r.host === 'string') && (r.prefix === undefined || typeof r.prefix === 'string')
+  );
 }

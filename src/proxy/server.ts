@@ -224,6 +224,7 @@ export class ProxyServer {
       rev: this.catalog.rev,
       ...(this.catalog.lastResync !== undefined ? { lastResync: this.catalog.lastResync } : {}),
       at: Date.now(),
+      routes: this.config.routes.map((r) => ({ service: r.service, ...(r.host !== undefined ? { host: r.host } : {}), ...(r.prefix !== undefined ? { prefix: r.prefix } : {}) })),
       services,
     };
   }

@@ -65,6 +65,13 @@ describe('web UI endpoints', () => {
     assert.deepEqual((services.find((s) => s.name === 'db') as Json).counts, { passing: 0, warning: 0, critical: 1, ejected: 0, draining: 0, maintenance: 0 });
   });
 
+  it('lists the routes proxies have configured for a service beside its host, path and urlprefix tags', async () => {
+    const { harness, runtime } = await setup();
+    runtime.accept(report({ routes: [{ service: 'web', host: 'www.example.test' }, { service: 'web', prefix: '/store' }, { service: 'db', prefix: '/db' }] }));
+    const web = (ok(await get(harness.app, '/v1/switchboard/ui/services')).json as Json[]).find((s) => s.name === 'web') as Json;
+    assert.deepEqual(web.routes, ['web.svc', '/web/', 'www.example.test', '/store', '/shop']);
+  });
+
   it('/v1/switchboard/ui/service/:name: per instance what each proxy sees, the explaining rule, a history', async () => {
     const { harness, runtime } = await setup();
     runtime.accept(report());
@@ -117,6 +124,10 @@ describe('web UI endpoints', () => {
     assert.equal(cluster.store.kind, 'unknown', 'the harness runs the API without a Registry');
     const [proxy] = cluster.proxies;
     assert.equal(proxy.stale, false);
+    assert.equal(proxy.workers, 1);
+    runtime.accept(report({ proxy: 'host/127.0.0.1:8080/101', pid: 101 }));
+    const workers = (ok(await get(harness.app, '/v1/switchboard/ui/cluster')).json as { proxies: Json[] }).proxies.map((p) => p.workers);
+    assert.deepEqual(workers, [2, 2], 'two workers of one proxy address');
     assert.ok((proxy.behind as number) > 0, 'the registry is past revision 1');
     assert.deepEqual((proxy.lastResync as Json).reason, 'connect');
     const kinds = cluster.events.map((e) => e.kind);
@@ -204,7 +215,7 @@ describe('proxy reports off the wire', () => {
   it('accepts a report and refuses what is not one, whatever the bytes', () => {
     const good = report();
     assert.deepEqual(parseReport(JSON.stringify(good)), good);
-    for (const bad of ['', 'null', '[]', '{}', 'not json', '{"proxy":1}', JSON.stringify({ ...report(), services: [] }), JSON.stringify({ ...report(), pid: 'x' }), JSON.stringify({ ...report(), services: { web: { instances: { a: { weight: 'x', inFlight: 0 } } } } }), 'x'.repeat(5 * 1024 * 1024)]) {
+    for (const bad of [JSON.stringify({ ...report(), routes: [{ host: 'x' }] }), JSON.stringify({ ...report(), routes: 'all' }), '', 'null', '[]', '{}', 'not json', '{"proxy":1}', JSON.stringify({ ...report(), services: [] }), JSON.stringify({ ...report(), pid: 'x' }), JSON.stringify({ ...report(), services: { web: { instances: { a: { weight: 'x', inFlight: 0 } } } } }), 'x'.repeat(5 * 1024 * 1024)]) {
       assert.equal(parseReport(bad), undefined, bad.slice(0, 60));
     }
   });

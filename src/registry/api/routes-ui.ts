@@ -47,7 +47,7 @@ export function uiRoutes(app: FastifyInstance, ctx: ApiContext): void {
         if (i.drained === true) counts.draining++;
         if (i.checks.some((c) => c.type === 'maintenance')) counts.maintenance++;
       }
-      return { name, instances: instances.length, counts, tags: [...new Set(instances.flatMap((i) => i.tags))].sort(), routes: routesOf(name, instances, ctx.domain), canWrite: request.authorizer.serviceWrite(name) };
+      return { name, instances: instances.length, counts, tags: [...new Set(instances.flatMap((i) => i.tags))].sort(), routes: routesOf(name, instances, ctx.domain, runtime.configuredRoutes(name)), canWrite: request.authorizer.serviceWrite(name) };
     });
   });
 
@@ -59,7 +59,7 @@ export function uiRoutes(app: FastifyInstance, ctx: ApiContext): void {
     const proxies = runtime.list().map((p) => ({ proxy: p.report.proxy, stale: p.stale, panic: Object.prototype.hasOwnProperty.call(p.report.services, name) ? p.report.services[name].panic : false }));
     return {
       name,
-      routes: routesOf(name, instances, ctx.domain),
+      routes: routesOf(name, instances, ctx.domain, runtime.configuredRoutes(name)),
       canWrite: request.authorizer.serviceWrite(name),
       proxies,
       instances: instances.map((i) => {
@@ -86,15 +86,18 @@ export function uiRoutes(app: FastifyInstance, ctx: ApiContext): void {
   app.get('/v1/switchboard/ui/cluster', async () => {
     const leader = ctx.election.leader();
     const registryRev = ctx.view.catalogRev;
+    const proxies = runtime.list();
     return {
       leader,
       registries: ctx.election.members().map((address) => ({ address, leader: address === leader })),
       store: { kind: ctx.ui.storeKind ?? 'unknown', healthy: ctx.storeHealthy?.() ?? true, revision: ctx.view.rev, catalogRevision: registryRev },
       bus: { status: ctx.ui.bus?.() ?? 'unknown' },
-      proxies: runtime.list().map((p) => ({
+      proxies: proxies.map((p) => ({
         proxy: p.report.proxy,
         address: p.report.address,
         pid: p.report.pid,
+        // Workers of one `switchboard proxy --workers N` share its address and report each.
+        workers: proxies.filter((q) => !q.stale && q.report.address === p.report.address).length,
         rev: p.report.rev,
         behind: Math.max(0, registryRev - p.report.rev),
         lastResync: p.report.lastResync ?? null,
@@ -122,9 +125,9 @@ export function uiRoutes(app: FastifyInstance, ctx: ApiContext): void {
   serveStatic(app);
 }
 
-/** How clients reach the service through a proxy: its host, its path, and `urlprefix-` tags. */
-function routesOf(name: string, instances: readonly Instance[], domain: string): string[] {
-  const routes = new Set([`${name}.${domain}`, `/${name}/`]);
+/** How clients reach the service through a proxy: its host, its path, the proxies' configured routes, and `urlprefix-` tags. */
+function routesOf(name: string, instances: readonly Instance[], domain: string, configured: readonly string[]): string[] {
+  const routes = new Set([`${name}.${domain}`, `/${name}/`, ...configured]);
   for (const i of instances) {
     for (const tag of i.tags) {
       const rule = parsePrefixTag(tag);

@@ -98,6 +98,16 @@ export class RuntimeView {
     return out;
   }
 
+  /** Routes to `service` that fresh proxies have configured (host or prefix), as the UI lists them. */
+  configuredRoutes(service: string): string[] {
+    const routes = new Set<string>();
+    for (const entry of this.list()) {
+      if (entry.stale) continue;
+      for (const route of entry.report.routes ?? []) if (route.service === service) routes.add(`${route.host ?? ''}${route.prefix ?? ''}`);
+    }
+    return [...routes];
+  }
+
   historyOf(service: string, instance: string): HistoryPoint[] {
     return this.history.get(`${service}\0${instance}`) ?? [];
   }
