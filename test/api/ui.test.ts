@@ -159,10 +159,10 @@ describe('web UI endpoints', () => {
     const events = new EventLog();
     const runtime = new RuntimeView(events, () => now);
     runtime.accept(report());
-    assert.equal(runtime.ejectedAnywhere('web', 'web-2'), true);
+    assert.equal(runtime.ejectedSet().has('web\0web-2'), true);
     now += 6_000;
     assert.equal(runtime.list()[0].stale, true);
-    assert.equal(runtime.ejectedAnywhere('web', 'web-2'), false);
+    assert.equal(runtime.ejectedSet().has('web\0web-2'), false);
     now += 5 * 60_000;
     assert.deepEqual(runtime.list(), [], 'forgotten after five minutes');
   });

@@ -6,7 +6,7 @@
 export interface UiEvent {
   /** Wall-clock ms. */
   at: number;
-  kind: 'registered' | 'deregistered' | 'health' | 'ejected' | 'returned' | 'leader' | 'resync' | 'drained' | 'proxy';
+  kind: 'registered' | 'deregistered' | 'health' | 'ejected' | 'leader' | 'resync' | 'drained' | 'proxy';
   service?: string;
   instance?: string;
   detail: string;

@@ -81,11 +81,6 @@ export class RuntimeView {
     });
   }
 
-  /** Is `instance` ejected by any proxy that is not stale? */
-  ejectedAnywhere(service: string, instance: string): boolean {
-    return this.instanceViews(service, instance).some((v) => !v.stale && v.state?.ejected !== undefined);
-  }
-
   /** `service\0instance` of every instance some fresh proxy has ejected (one pass for a whole list). */
   ejectedSet(): Set<string> {
     const out = new Set<string>();
