@@ -4,7 +4,10 @@
  * only, bounded), then the profile is summarised as µs of CPU per request by function and
  * by file. This is how the fast path was tuned (issue "benchmark harness", item 5).
  *
- *   npm run build && node dist/bench/profile.js [--seconds 5] [--connections 32] [--top 30] [--out DIR]
+ *   npm run build && node dist/bench/profile.js [--seconds 5] [--connections 32] [--top 30] [--out DIR] [--access-log]
+ *
+ * `--access-log` turns the proxy's access log on (JSON lines to a file in the run's dir), to see
+ * what logging every request costs and where.
  *
  * The .cpuprofile is kept in the output dir (open it in Chrome DevTools for the call tree).
  * Sampling adds overhead and startup is included, so compare runs with each other, not with
@@ -24,6 +27,7 @@ interface ProfileOptions {
   connections: number;
   top: number;
   outDir: string;
+  accessLog: boolean;
 }
 
 interface CpuProfileNode {
@@ -38,16 +42,21 @@ interface CpuProfile {
 }
 
 function parseArgs(argv: string[]): ProfileOptions {
-  const options: ProfileOptions = { seconds: 5, connections: 32, top: 30, outDir: '' };
+  const options: ProfileOptions = { seconds: 5, connections: 32, top: 30, outDir: '', accessLog: false };
   for (let i = 0; i < argv.length; i += 2) {
     const [flag, value] = [argv[i], argv[i + 1]];
+    if (flag === '--access-log') {
+      options.accessLog = true;
+      i--;
+      continue;
+    }
     const n = Number(value);
     if (flag === '--out') options.outDir = path.resolve(value ?? '');
     else if (!Number.isInteger(n) || n <= 0) throw new Error(`${flag}: expected a positive integer`);
     else if (flag === '--seconds') options.seconds = Math.min(n, 60);
     else if (flag === '--connections') options.connections = n;
     else if (flag === '--top') options.top = n;
-    else throw new Error(`unknown option ${flag} (--seconds, --connections, --top, --out)`);
+    else throw new Error(`unknown option ${flag} (--seconds, --connections, --top, --out, --access-log)`);
   }
   options.outDir ||= mkdtempSync(path.join(os.tmpdir(), 'switchboard-profile-'));
   return options;
@@ -59,7 +68,8 @@ async function profileUnderLoad(options: ProfileOptions, workDir: string): Promi
   try {
     const ctx = { backends, dir: workDir, mode: 'all-in-one' as const, log: (line: string) => console.error(line) };
     const nodeArgs = ['--cpu-prof', `--cpu-prof-dir=${options.outDir}`];
-    const peer = await startSwitchboard(ctx, { dataDir: path.join(workDir, 'data'), nodeArgs });
+    const args = options.accessLog ? ['--access-log=true', `--access-log-path=${path.join(workDir, 'access.log')}`] : [];
+    const peer = await startSwitchboard(ctx, { dataDir: path.join(workDir, 'data'), nodeArgs, args });
     try {
       const load = chooseLoadGenerator(await hasCommand('wrk'));
       const result = await load.run({
