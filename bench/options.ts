@@ -2,7 +2,7 @@
 import path from 'node:path';
 import { type Mode, PEER_NAMES, type PeerName } from './peers/peer';
 import { SCENARIO_NAMES, type ScenarioName } from './scenarios/scenario';
-import { type BenchSettings, fullSettings, quickSettings, withDuration } from './settings';
+import { type BenchSettings, fullSettings, quickSettings, withDuration, withRounds } from './settings';
 
 export const MODES: readonly Mode[] = ['all-in-one', 'distributed'];
 const PER_MODE_HINT = 'churn, propagation, failover';
@@ -12,6 +12,7 @@ export const USAGE = `usage: node dist/bench/run.js [options]
   --scenarios a,b         of ${SCENARIO_NAMES.join(',')} (default: all)
   --peers a,b             of ${PEER_NAMES.join(',')} (default: all)
   --duration S            seconds per duration-bound load run (default 4)
+  --rounds N              interleaved rounds of the small and cpu scenarios (default 3)
   --out DIR               where <date>.md/.json/.svg go (default bench/results)
   --loadgen NAME          wrk | autocannon | auto (default auto: wrk when installed)
   --modes a,b             Switchboard modes of ${MODES.join(',')} (default: both). The first
@@ -58,12 +59,19 @@ function positiveNumber(flag: string, value: string): number {
   return n;
 }
 
+function positiveInteger(flag: string, value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n <= 0 || n > 50) throw new UsageError(`${flag}: expected a whole number from 1 to 50`);
+  return n;
+}
+
 /** Repo root, from dist/bench/options.js. */
 const REPO_ROOT = path.resolve(__dirname, '..', '..');
 
 export function parseOptions(argv: string[]): BenchOptions {
   let quick = false;
   let duration: number | undefined;
+  let rounds: number | undefined;
   const options: Omit<BenchOptions, 'settings'> = {
     scenarios: [...SCENARIO_NAMES],
     peers: [...PEER_NAMES],
@@ -85,6 +93,7 @@ export function parseOptions(argv: string[]): BenchOptions {
     else if (flag === '--scenarios') options.scenarios = list(flag, value(), SCENARIO_NAMES);
     else if (flag === '--peers') options.peers = list(flag, value(), PEER_NAMES);
     else if (flag === '--duration') duration = positiveNumber(flag, value());
+    else if (flag === '--rounds') rounds = positiveInteger(flag, value());
     else if (flag === '--out') options.outDir = path.resolve(value());
     else if (flag === '--loadgen') options.loadgen = oneOf(flag, value(), ['wrk', 'autocannon', 'auto'] as const);
     else if (flag === '--modes') options.modes = uniqueList(flag, value(), MODES);
@@ -92,5 +101,6 @@ export function parseOptions(argv: string[]): BenchOptions {
     else throw new UsageError(`unknown option ${flag}`);
   }
   const base = quick ? quickSettings() : fullSettings();
-  return { ...options, settings: duration === undefined ? base : withDuration(base, duration) };
+  const timed = duration === undefined ? base : withDuration(base, duration);
+  return { ...options, settings: rounds === undefined ? timed : withRounds(timed, rounds) };
 }

@@ -84,3 +84,11 @@ export function withDuration(settings: BenchSettings, seconds: number): BenchSet
   const run: RunBound = { durationMs: seconds * 1000 };
   return { ...settings, small: { ...settings.small, run }, large: { ...settings.large, run } };
 }
+
+/**
+ * `--rounds N` replaces the number of interleaved rounds of the small-GET and CPU scenarios:
+ * more rounds narrow the median when the difference sought (a feature's cost) is a few percent.
+ */
+export function withRounds(settings: BenchSettings, rounds: number): BenchSettings {
+  return { ...settings, small: { ...settings.small, rounds }, cpu: { ...settings.cpu, rounds } };
+}
