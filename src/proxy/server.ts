@@ -10,7 +10,7 @@ import type { CatalogSource } from '../catalog/source';
 import type { ConnectionOptions } from 'node:tls';
 import { Notifier } from '../notify/notifier';
 import { clientTlsOptions } from '../tls/client-tls';
-import { AccessLog } from './access-log';
+import { AccessLog } from './access-log/access-log';
 import type { NotifyConfig } from '../notify/events';
 import type { ProxyConfig, ReloadReport, ServicePolicy } from '../config/types';
 import { SwitchboardError } from '../errors';
@@ -262,27 +262,17 @@ export class ProxyServer {
 
   /** Nothing thrown while handling one request may reach the process: it fails that request. */
   private handleRequest(req: ProxyRequest, res: ServerResponse): void {
+    const startedAt = performance.now();
+    this.accessLog?.begin(req, res);
     try {
-      this.serve(req, res);
+      this.serve(req, res, startedAt);
     } catch (err) {
-      const exchange = req.exchange;
-      if (exchange !== undefined) {
-        exchange.crash(err);
-        return;
-      }
-      this.internalError(err, req.requestId, UNKNOWN_SERVICE);
-      try {
-        sendError(res, internalError(err));
-      } catch {
-        res.destroy();
-      }
+      this.handleRequestFailure(req, res, err, startedAt);
     }
   }
 
   /** read the head → route → limit → dispatch (forward/dispatch.ts) */
-  private serve(req: ProxyRequest, res: ServerResponse): void {
-    const startedAt = performance.now();
-    this.accessLog?.track(req, res, startedAt);
+  private serve(req: ProxyRequest, res: ServerResponse, startedAt: number): void {
     const head = readRequestHead(req, this.heads);
     if (head instanceof SwitchboardError) {
       this.refuseHead(req, res, head, startedAt);
@@ -315,32 +305,39 @@ export class ProxyServer {
         const clientGone = res.destroyed || req.socket.destroyed;
         if (granted && !clientGone) return this.forward(req, res, service, head, path, startedAt);
         if (granted) service.limiter.release();
-        if (clientGone) this.metrics.record(service.name, CLIENT_CLOSED, startedAt);
-        else this.overloaded(res, head, service, startedAt);
+        if (!clientGone) return this.overloaded(res, head, service, startedAt);
+        this.metrics.record(service.name, CLIENT_CLOSED, startedAt);
+        this.accessLog?.answered({ req, res, startedAt, status: CLIENT_CLOSED, service, upstream: '', tries: 0, error: undefined });
       } catch (err) {
-        this.handleRequestFailure(req, res, err);
+        this.handleRequestFailure(req, res, err, startedAt);
       }
     });
   }
 
-  private handleRequestFailure(req: ProxyRequest, res: ServerResponse, err: unknown): void {
+  /** Our exception while handling a request: that request fails (500 internal_error), nothing else. */
+  private handleRequestFailure(req: ProxyRequest, res: ServerResponse, err: unknown, startedAt: number): void {
     const exchange = req.exchange;
-    if (exchange !== undefined) exchange.crash(err);
-    else {
-      this.internalError(err, req.requestId, UNKNOWN_SERVICE);
-      if (!res.headersSent) sendError(res, internalError(err));
+    if (exchange !== undefined) return exchange.crash(err);
+    this.internalError(err, req.requestId, UNKNOWN_SERVICE);
+    this.accessLog?.track(res, startedAt);
+    try {
+      sendError(res, internalError(err));
+    } catch {
+      res.destroy();
     }
   }
 
   private overloaded(res: ServerResponse, head: RequestHead, service: Service, startedAt: number): void {
     // A client waiting for 100 Continue must not send its body to a refused request.
     if (head.expectContinue) res.shouldKeepAlive = false;
+    this.accessLog?.track(res, startedAt, service.name);
     writeOverloaded(res, `service "${service.name}" is at its concurrency limit`);
     this.metrics.record(service.name, 503, startedAt);
   }
 
   private refuse(res: ServerResponse, head: RequestHead, label: string, error: SwitchboardError, startedAt: number): void {
     if (head.expectContinue) res.shouldKeepAlive = false;
+    this.accessLog?.track(res, startedAt);
     sendError(res, error);
     this.metrics.record(label, error.status, startedAt);
   }
@@ -351,6 +348,7 @@ export class ProxyServer {
    */
   private refuseHead(req: ProxyRequest, res: ServerResponse, error: SwitchboardError, startedAt: number): void {
     if (error.code === 'too_many_headers') res.shouldKeepAlive = false;
+    this.accessLog?.track(res, startedAt);
     sendError(res, error);
     this.metrics.record(UNKNOWN_SERVICE, error.status, startedAt);
     if (this.logger.isLevelEnabled('debug')) this.logger.debug({ err: error, peer: req.socket.remoteAddress }, 'request refused');
@@ -362,6 +360,7 @@ export class ProxyServer {
   }
 
   private completeExchange(exchange: Exchange): void {
+    this.accessLog?.answered(exchange);
     const name = exchange.service.name;
     this.metrics.record(name, exchange.status, exchange.startedAt);
     if (exchange.error !== undefined) this.metrics.upstreamError(name, exchange.error);

@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Backend } from '../helpers/backend';
-import type { AccessEntry } from '../../src/proxy/access-log';
+import type { AccessEntry } from '../../src/proxy/access-log/formats';
 import { ProxyHarness, instance, send } from '../helpers/proxy-harness';
 
 type Line = AccessEntry;
@@ -77,6 +77,19 @@ describe('access log', () => {
     });
     assert.equal(lines.length, 1);
     assert.match(lines[0], /^127\.0\.0\.1 - - \[\d\d\/\w{3}\/\d{4}:\d\d:\d\d:\d\d \+0000\] "GET \/a\?q=\\x22x\\x22 HTTP\/1\.1" 200 \d+ "http:\/\/r\/\\x[0-9a-f]+" "evil\\x22 200 9999 \\x22forged" id="[^"]+" host="web\.svc" service="web" upstream="[^"]+" attempts=\d duration_ms=[\d.]+ bytes_in=\d+ error="-"$/);
+  });
+
+  it('a 12 KB header of non-ASCII bytes is logged whole, escaped, and the next request after it', async () => {
+    // 12,000 bytes of é (obs-text, allowed in a header) escape to 48,000 bytes.
+    const agent = 'é'.repeat(12_000);
+    const lines = await logged({ format: 'combined' }, async (h) => {
+      assert.equal((await send(h, 'web', '/big', { headers: { 'user-agent': agent } })).status, 200);
+      assert.equal((await send(h, 'web', '/after')).status, 200);
+    });
+    assert.equal(lines.length, 2);
+    assert.ok(lines[0].includes(`"${'\\xe9'.repeat(12_000)}"`), 'the whole agent, escaped');
+    assert.match(lines[0], /"GET \/big HTTP\/1\.1" 200 /);
+    assert.match(lines[1], /"GET \/after HTTP\/1\.1" 200 /);
   });
 
   it('sampling keeps a share of the requests, and every 5xx', async () => {
