@@ -41,10 +41,14 @@ export interface ScaleData {
   cpuFullVsEmpty: number | null;
 }
 
-/** Instance `k` of the catalog: spread round-robin over the services, at a port nobody calls. */
+/**
+ * Instance `k` of the catalog: spread round-robin over the services, at a port nobody calls —
+ * below Linux's ephemeral range (32768+), where the peer's own listeners are (the registry
+ * refuses an instance at one of its listeners).
+ */
 function catalogInstance(k: number, services: number): InstanceSpec {
   const service = `svc-${String(k % services).padStart(5, '0')}`;
-  return { id: `${service}-${Math.floor(k / services)}`, service, port: 10_000 + (k % 50_000) };
+  return { id: `${service}-${Math.floor(k / services)}`, service, port: 10_000 + (k % 20_000) };
 }
 
 /** Registers instances 0..total-1 with `concurrency` PUTs in flight; stops at the deadline. */
