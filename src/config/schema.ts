@@ -784,8 +784,9 @@ export const ConfigSchema = Type.Object(
         compactEvery: Type.Integer({
           minimum: 1,
           default: 10000,
-          description: 'Embedded store: snapshot + truncate the journal after this many records.',
-          cli: { flag: 'compact-every', roles: SERVING_REGISTRY, help: 'compact the journal after this many records' },
+          description:
+            'Embedded store: compact (seal the journal, write a snapshot in the background while writes go on, delete the journal it covers) once the journal holds this many records and at least half the last snapshot\'s size.',
+          cli: { flag: 'compact-every', roles: SERVING_REGISTRY, help: 'compact the journal after at least this many records' },
         }),
         etcd: Section({
           endpoints: Type.Array(Type.String({ minLength: 1 }), {

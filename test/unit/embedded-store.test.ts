@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { appendFile, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { appendFile, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
@@ -9,7 +9,7 @@ import { isSwitchboardError } from '../../src/errors';
 import { createLogger, type Logger } from '../../src/log';
 import { LOCK_FILE } from '../../src/registry/store/data-dir-lock';
 import { EmbeddedStore } from '../../src/registry/store/embedded-store';
-import { encodeFrame, JOURNAL_FILE, scanJournal, SNAPSHOT_FILE } from '../../src/registry/store/journal';
+import { encodeFrame, JOURNAL_FILE, scanJournal, SNAPSHOT_FILE, writeSnapshot } from '../../src/registry/store/journal';
 
 let dir: string;
 const openStores: EmbeddedStore[] = [];
@@ -44,6 +44,11 @@ async function writeKeys(store: EmbeddedStore, n: number, from = 1): Promise<num
 
 function journalPath(): string {
   return path.join(dir, JOURNAL_FILE);
+}
+
+/** Sealed journal segments left in the data dir. */
+async function sealedFiles(): Promise<string[]> {
+  return (await readdir(dir)).filter((name) => name.startsWith(`${JOURNAL_FILE}.`));
 }
 
 function captureLogger(): { logger: Logger; lines: () => Array<{ level: number; msg: string }> } {
@@ -94,39 +99,103 @@ describe('EmbeddedStore durability', () => {
     );
   });
 
-  it('compaction keeps every key, empties the journal and keeps the revision', async () => {
+  it('compaction seals the journal, snapshots that revision in the background and deletes what the snapshot covers', async () => {
     const store = await openStore({ compactEvery: 5 });
     await writeKeys(store, 4);
     await closeStore(store); // close waits for the drain, so file sizes are settled
     const before = (await stat(journalPath())).size;
 
     const again = await openStore({ compactEvery: 5 });
-    await writeKeys(again, 8, 5); // revs 5..12: compacts at 5 and at 10
-    await closeStore(again);
-    const records = scanJournal(await readFile(journalPath()), journalPath()).records;
+    assert.equal(await writeKeys(again, 1, 5), 5, 'the 5th record since the last snapshot seals the journal');
+    await writeKeys(again, 2, 6); // revs 6, 7 go to the new journal, whatever the snapshot is doing
+    await again.compactionSettled();
+    assert.deepEqual(await sealedFiles(), [], 'the sealed segment the snapshot covers is deleted');
     assert.deepEqual(
-      records.map((r) => r.rev),
-      [11, 12],
+      scanJournal(await readFile(journalPath()), journalPath()).records.map((r) => r.rev),
+      [6, 7],
     );
     assert.ok((await stat(journalPath())).size < before, 'journal did not shrink');
-    await stat(path.join(dir, SNAPSHOT_FILE));
+    await closeStore(again);
 
     const reopened = await openStore({ compactEvery: 5 });
     const { rev, kvs } = await reopened.range('key-');
-    assert.equal(rev, 12);
-    assert.equal(kvs.length, 12);
-    assert.equal((await reopened.get('key-12'))?.value, 'v12');
+    assert.equal(rev, 7);
+    assert.equal(kvs.length, 7);
+    assert.equal((await reopened.get('key-7'))?.value, 'v7');
   });
 
   it('restarts at the snapshot revision when compaction left the journal empty', async () => {
     const store = await openStore({ compactEvery: 5 });
-    await writeKeys(store, 10);
-    await closeStore(store);
+    await writeKeys(store, 5);
+    await closeStore(store); // waits for the background snapshot too
     assert.equal((await stat(journalPath())).size, 0);
+    assert.deepEqual(await sealedFiles(), []);
 
     const reopened = await openStore({ compactEvery: 5 });
-    assert.equal((await reopened.range('')).rev, 10);
-    assert.equal((await reopened.txn([], [{ kind: 'put', key: 'after', value: 'x' }])).rev, 11);
+    assert.equal((await reopened.range('')).rev, 5);
+    assert.equal((await reopened.txn([], [{ kind: 'put', key: 'after', value: 'x' }])).rev, 6);
+  });
+
+  it('replays sealed segments after an older snapshot, as a crash in the middle of a compaction leaves them', async () => {
+    // The state a crash leaves: the snapshot of rev 2, the journal sealed at rev 4 (its
+    // snapshot never finished), and a journal that went on.
+    const record = (rev: number): Buffer => encodeFrame({ rev, ops: [{ kind: 'put', key: `key-${rev}`, value: `v${rev}` }] });
+    await writeSnapshot(dir, { rev: 2, kvs: [1, 2].map((rev) => ({ key: `key-${rev}`, value: `v${rev}`, createRev: rev, modRev: rev })) });
+    await writeFile(path.join(dir, `${JOURNAL_FILE}.${'4'.padStart(16, '0')}`), Buffer.concat([record(1), record(2), record(3), record(4)]));
+    await writeFile(journalPath(), Buffer.concat([record(5), record(6)]));
+    const store = await openStore();
+    const { rev, kvs } = await store.range('key-');
+    assert.equal(rev, 6);
+    assert.deepEqual(
+      kvs.map((kv) => kv.value),
+      ['v1', 'v2', 'v3', 'v4', 'v5', 'v6'],
+    );
+    await closeStore(store);
+
+    // A sealed segment with damage in it is corruption (it was synced whole), never a torn tail.
+    const sealed = path.join(dir, `${JOURNAL_FILE}.${'4'.padStart(16, '0')}`);
+    await writeFile(sealed, Buffer.concat([record(3), record(4).subarray(0, 10)]));
+    await rejectsWithCode(new EmbeddedStore({ dataDir: dir }).open(), 'journal_corrupt');
+  });
+
+  it('waits for the journal to reach half the snapshot before rewriting a large one', async () => {
+    const big = 'x'.repeat(1024);
+    const store = await openStore({ compactEvery: 300 });
+    for (let i = 0; i < 300; i++) await store.txn([], [{ kind: 'put', key: `big-${i}`, value: big }]);
+    await closeStore(store);
+    const snapshotBytes = (await stat(path.join(dir, SNAPSHOT_FILE))).size;
+    assert.ok(snapshotBytes > 300 * 1024);
+
+    const again = await openStore({ compactEvery: 1 });
+    await writeKeys(again, 50); // ~3 KB of journal: far from half of ~320 KB
+    await again.compactionSettled();
+    assert.equal(scanJournal(await readFile(journalPath()), journalPath()).records.length, 50, 'no compaction yet');
+    assert.equal((await stat(path.join(dir, SNAPSHOT_FILE))).size, snapshotBytes);
+    await again.txn([], [{ kind: 'put', key: 'large', value: 'y'.repeat(snapshotBytes / 2) }]);
+    await again.compactionSettled();
+    assert.equal((await stat(journalPath())).size, 0, 'the journal past half the snapshot was compacted');
+    await closeStore(again);
+  });
+
+  it('writes a snapshot in chunks, and refuses one cut short instead of loading part of it', async () => {
+    const kvs = Array.from({ length: 2500 }, (_, i) => ({ key: `k-${i}`, value: `v${i}`, createRev: i + 1, modRev: i + 1 }));
+    await writeSnapshot(dir, { rev: 2500, kvs });
+    const file = path.join(dir, SNAPSHOT_FILE);
+    const bytes = await readFile(file);
+    const store = await openStore();
+    assert.equal((await store.range('k-')).kvs.length, 2500);
+    assert.equal((await store.range('')).rev, 2500);
+    await closeStore(store);
+
+    // Cut after the first chunk: the end frame is missing.
+    const firstFrameEnd = 8 + bytes.readUInt32BE(0);
+    await writeFile(file, bytes.subarray(0, firstFrameEnd));
+    await rejectsWithCode(new EmbeddedStore({ dataDir: dir }).open(), 'journal_corrupt');
+
+    // The format before chunking (one frame, no end frame) still loads.
+    await writeFile(file, encodeFrame({ rev: 3, kvs: kvs.slice(0, 3) }));
+    const legacy = await openStore();
+    assert.equal((await legacy.range('k-')).kvs.length, 3);
   });
 
   const unacknowledged = (): Buffer => encodeFrame({ rev: 4, ops: [{ kind: 'put', key: 'lost', value: 'x' }] });

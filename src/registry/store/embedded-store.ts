@@ -1,14 +1,18 @@
 import { promises as fs } from 'node:fs';
+import { performance } from 'node:perf_hooks';
 import { SwitchboardError } from '../../errors';
 import { type Logger, silentLogger } from '../../log';
 import { acquireDataDirLock, type DataDirLock } from './data-dir-lock';
-import { encodeFrame, Journal, JournalSyncError, type JournalRecord, readSnapshot, writeSnapshot } from './journal';
+import { encodeFrame, Journal, JournalSyncError, type JournalRecord, readSnapshot, snapshotSize, writeSnapshot } from './journal';
 import { KvState } from './kv-state';
 import type { KeyValue, Store, TxnCompare, TxnOp, TxnResult, WatchListener, Watcher } from './store';
 
 export interface EmbeddedStoreOptions {
   dataDir: string;
-  /** Journal records between compactions (snapshot + empty journal). */
+  /**
+   * Journal records before a compaction (snapshot, then the journal it covers deleted); it
+   * also waits for the journal to reach half the snapshot's size (see shouldCompact).
+   */
   compactEvery?: number;
   logger?: Logger;
   /** Past revisions kept in memory for watchers that start behind. */
@@ -22,6 +26,13 @@ export interface EmbeddedStoreOptions {
 
 export const DEFAULT_COMPACT_EVERY = 10_000;
 
+/**
+ * Compaction also waits until the journal since the last snapshot is this share of the
+ * snapshot's size: rewriting a large catalog after every 10,000 records made each write pay
+ * O(catalog) over time; this way the snapshot bytes written stay within twice the journal
+ * bytes written (amortised O(1) a write), and replay at restart stays bounded by half a snapshot.
+ */
+const COMPACT_JOURNAL_SHARE = 0.5;
 interface Settle {
   resolve(result: TxnResult): void;
   reject(err: Error): void;
@@ -60,6 +71,11 @@ export class EmbeddedStore implements Store {
   /** Highest revision handed out, durable or not. */
   private lastRev = 0;
   private recordsSinceSnapshot = 0;
+  /** Journal bytes since the last snapshot (sealed segments included), and that snapshot's size. */
+  private journalBytesSinceSnapshot = 0;
+  private snapshotBytes = 0;
+  /** The snapshot being written in the background, if one is. */
+  private compaction: Promise<void> | undefined;
   private draining = false;
   private drained: Promise<void> = Promise.resolve();
   private failure?: SwitchboardError;
@@ -103,7 +119,7 @@ export class EmbeddedStore implements Store {
   close(): Promise<void> {
     if (this.phase !== 'open') return this.closed ?? Promise.resolve();
     this.phase = 'closing';
-    this.closed = this.drained.then(async () => {
+    this.closed = this.compactionSettled().then(async () => {
       await this.releaseFiles();
       this.state.closeWatchers();
       this.phase = 'closed';
@@ -155,10 +171,12 @@ export class EmbeddedStore implements Store {
   private async load(): Promise<void> {
     const snapshot = await readSnapshot(this.dataDir);
     if (snapshot) this.state.restore(snapshot.rev, snapshot.kvs);
-    const { journal, records } = await Journal.open(this.dataDir, this.logger);
+    const { journal, records, sealedBytes } = await Journal.open(this.dataDir, this.logger);
     this.journal = journal;
     const replayed = this.replay(records, journal.path);
     this.recordsSinceSnapshot = replayed;
+    this.journalBytesSinceSnapshot = sealedBytes + journal.size;
+    this.snapshotBytes = await snapshotSize(this.dataDir);
     this.lastRev = this.state.rev;
   }
 
@@ -213,7 +231,7 @@ export class EmbeddedStore implements Store {
           continue;
         }
         await this.commit(batch);
-        if (this.recordsSinceSnapshot >= this.compactEvery && !this.failure) await this.compact();
+        if (this.shouldCompact()) await this.startCompaction();
       }
     } finally {
       // Cleared synchronously after the last emptiness check, so kick() never misses a txn.
@@ -226,6 +244,7 @@ export class EmbeddedStore implements Store {
     if (frames.length > 0) {
       try {
         await this.journal!.append(frames);
+        for (const frame of frames) this.journalBytesSinceSnapshot += frame.length;
         this.spaceRecovered();
       } catch (err) {
         const refusal = this.writeFailed(err);
@@ -291,6 +310,12 @@ export class EmbeddedStore implements Store {
     this.lastRev = this.state.rev;
   }
 
+  /** Resolves once the queued writes are done and no snapshot is being written in the background. */
+  async compactionSettled(): Promise<void> {
+    await this.drained;
+    while (this.compaction !== undefined) await this.compaction;
+  }
+
   /** False while the disk is full (readiness): writes would be refused. */
   get writable(): boolean {
     return this.noSpaceSince === undefined && this.failure === undefined;
@@ -304,21 +329,51 @@ export class EmbeddedStore implements Store {
     this.logger.error({ err, file: this.journal?.path }, 'journal write failed; refusing further writes');
   }
 
+  private shouldCompact(): boolean {
+    return (
+      this.compaction === undefined &&
+      this.failure === undefined &&
+      this.recordsSinceSnapshot >= this.compactEvery &&
+      this.journalBytesSinceSnapshot >= this.snapshotBytes * COMPACT_JOURNAL_SHARE
+    );
+  }
+
   /**
-   * Snapshot the committed state, then empty the journal. Runs between batches, so the journal
-   * holds exactly the records up to the snapshot's revision. A crash in between is harmless:
-   * loading skips journal records the snapshot already covers.
+   * Seal the journal at the committed revision, then write that revision's snapshot in the
+   * background while new writes go to the new journal; once the snapshot is durable, delete
+   * the sealed segments it covers. Sealing happens between batches, so the sealed segments
+   * hold exactly the records up to the snapshot's revision. A crash at any point is harmless:
+   * loading replays sealed segments and journal after whichever snapshot is on disk.
    */
-  private async compact(): Promise<void> {
+  private async startCompaction(): Promise<void> {
     const rev = this.state.rev;
+    // The records are immutable (a write replaces them): this array is the state at `rev`.
     const kvs = [...this.state.entries()];
-    const journalBytes = this.journal!.size;
-    this.recordsSinceSnapshot = 0; // on failure, retry after another compactEvery records
+    const journalBytes = this.journalBytesSinceSnapshot;
     try {
-      await writeSnapshot(this.dataDir, { rev, kvs });
-      await this.journal!.truncate();
-      this.logger.info({ rev, keys: kvs.length, journalBytes }, 'journal compacted');
+      await this.journal!.seal(rev);
     } catch (err) {
+      // Nothing sealed: the journal goes on as it was. Another try after compactEvery records.
+      this.recordsSinceSnapshot = 0;
+      this.logger.error({ err, rev }, 'journal compaction failed to seal the journal; it keeps growing');
+      return;
+    }
+    this.recordsSinceSnapshot = 0;
+    this.journalBytesSinceSnapshot = 0;
+    this.compaction = this.writeSnapshotOf(rev, kvs, journalBytes).finally(() => {
+      this.compaction = undefined;
+    });
+  }
+
+  private async writeSnapshotOf(rev: number, kvs: KeyValue[], journalBytes: number): Promise<void> {
+    const started = performance.now();
+    try {
+      this.snapshotBytes = await writeSnapshot(this.dataDir, { rev, kvs });
+      await this.journal?.dropSealedThrough(rev);
+      this.logger.info({ rev, keys: kvs.length, journalBytes, snapshotBytes: this.snapshotBytes, ms: Math.round(performance.now() - started) }, 'journal compacted');
+    } catch (err) {
+      // The sealed segments stay and are replayed at the next start; the next compaction covers them too.
+      this.journalBytesSinceSnapshot += journalBytes;
       this.logger.error({ err, rev }, 'journal compaction failed; the journal keeps growing');
     }
   }

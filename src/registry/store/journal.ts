@@ -12,10 +12,27 @@ import type { KeyValue, TxnOp } from './store';
  *   [u32 BE payload length][u32 BE CRC-32 of payload][payload: UTF-8 JSON]
  *
  * so a torn or damaged frame is detected instead of being half-parsed.
+ *
+ * Compaction seals the journal (renames it `journal.<last revision>` and starts a new one),
+ * writes a snapshot of that revision while new records go to the new journal, then deletes
+ * the sealed segments the snapshot covers. Loading reads the snapshot, the sealed segments in
+ * revision order, then the journal.
  */
 
 export const JOURNAL_FILE = 'journal';
 export const SNAPSHOT_FILE = 'snapshot';
+
+/** A sealed segment's name: the journal's name and its last revision, zero-padded so names sort. */
+const SEALED = /^journal\.(\d{16})$/;
+function sealedName(lastRev: number): string {
+  return `${JOURNAL_FILE}.${String(lastRev).padStart(16, '0')}`;
+}
+
+/** Sealed segments in revision order, with the last revision each holds. */
+async function sealedSegments(dataDir: string): Promise<Array<{ file: string; lastRev: number }>> {
+  const names = (await fs.readdir(dataDir)).filter((name) => SEALED.test(name)).sort();
+  return names.map((name) => ({ file: path.join(dataDir, name), lastRev: Number(SEALED.exec(name)?.[1]) }));
+}
 
 /** One committed txn: every op shares `rev`. */
 export interface JournalRecord {
@@ -27,6 +44,22 @@ export interface Snapshot {
   rev: number;
   kvs: KeyValue[];
 }
+
+/**
+ * A snapshot file is frames of `{rev, part, kvs}` (SNAPSHOT_CHUNK keys each, `part` counting
+ * from 0), then `{rev, end: true, count}`: written a chunk at a time, so no one string holds
+ * the catalog (V8 caps a string at ~512 MiB) and the event loop runs between chunks. The end
+ * frame proves the file whole. One `{rev, kvs}` frame without `part` is the format before chunking.
+ */
+interface SnapshotChunk extends Snapshot {
+  part: number;
+}
+interface SnapshotEnd {
+  rev: number;
+  end: true;
+  count: number;
+}
+const SNAPSHOT_CHUNK = 1000;
 
 const HEADER_BYTES = 8;
 /** Payloads start with this (JSON.stringify keeps key order); used to find frames after damage. */
@@ -54,7 +87,7 @@ export function crc32(buf: Uint8Array): number {
 
 // ---- Framing ----
 
-export function encodeFrame(payload: JournalRecord | Snapshot): Buffer {
+export function encodeFrame(payload: JournalRecord | Snapshot | SnapshotChunk | SnapshotEnd): Buffer {
   const body = Buffer.from(JSON.stringify(payload), 'utf8');
   const frame = Buffer.allocUnsafe(HEADER_BYTES + body.length);
   frame.writeUInt32BE(body.length, 0);
@@ -145,23 +178,38 @@ export class JournalSyncError extends Error {
 
 export class Journal {
   private constructor(
+    private readonly dataDir: string,
     readonly path: string,
-    private readonly handle: FileHandle,
+    private handle: FileHandle,
     private bytes: number,
   ) {}
 
-  /** Read and validate the journal, cut a torn tail, then open it for appending. */
-  static async open(dataDir: string, logger: Logger): Promise<{ journal: Journal; records: JournalRecord[] }> {
+  /**
+   * Read and validate the sealed segments and the journal, cut a torn tail off the journal,
+   * then open it for appending. `records` are every segment's, in revision order.
+   */
+  static async open(dataDir: string, logger: Logger): Promise<{ journal: Journal; records: JournalRecord[]; sealedBytes: number }> {
+    const records: JournalRecord[] = [];
+    let sealedBytes = 0;
+    for (const { file } of await sealedSegments(dataDir)) {
+      const buf = await fs.readFile(file);
+      // A segment was synced whole before it was sealed: any damage in it is corruption.
+      const scan = scanJournal(buf, file);
+      if (scan.tornTail !== undefined) throw corrupt(file, scan.goodBytes, scan.tornTail);
+      for (const record of scan.records) records.push(record);
+      sealedBytes += buf.length;
+    }
     const file = path.join(dataDir, JOURNAL_FILE);
     const scan = scanJournal(await readIfExists(file), file);
     if (scan.tornTail !== undefined) {
       logger.warn({ file, reason: scan.tornTail, keptBytes: scan.goodBytes }, 'dropping torn last journal record');
       await truncateFile(file, scan.goodBytes);
     }
+    for (const record of scan.records) records.push(record);
     const handle = await fs.open(file, 'a');
     // A fresh journal's directory entry must be durable too, or fdatasync protects nothing.
     await fsyncDir(dataDir);
-    return { journal: new Journal(file, handle, scan.goodBytes), records: scan.records };
+    return { journal: new Journal(dataDir, file, handle, scan.goodBytes), records, sealedBytes };
   }
 
   get size(): number {
@@ -195,11 +243,28 @@ export class Journal {
     this.bytes += data.length;
   }
 
-  /** Empty the journal; only after a snapshot covering every record is durable. */
-  async truncate(): Promise<void> {
-    await this.handle.truncate(0);
-    await this.handle.sync();
-    this.bytes = 0;
+  /**
+   * Seal what the journal holds (its last record is `lastRev`) and start an empty one. Every
+   * append was synced, so the sealed file is whole; the directory is synced, so both names
+   * survive a crash. Between batches only (the store's drain loop).
+   */
+  async seal(lastRev: number): Promise<void> {
+    await this.handle.close();
+    try {
+      await fs.rename(this.path, path.join(this.dataDir, sealedName(lastRev)));
+      this.bytes = 0;
+    } finally {
+      // Renamed or not, appends go on in a file named `journal`.
+      this.handle = await fs.open(this.path, 'a');
+    }
+    await fsyncDir(this.dataDir);
+  }
+
+  /** Delete the sealed segments a durable snapshot of `rev` covers. */
+  async dropSealedThrough(rev: number): Promise<void> {
+    const covered = (await sealedSegments(this.dataDir)).filter((segment) => segment.lastRev <= rev);
+    for (const { file } of covered) await fs.unlink(file);
+    if (covered.length > 0) await fsyncDir(this.dataDir);
   }
 
   async close(): Promise<void> {
@@ -213,27 +278,67 @@ export async function readSnapshot(dataDir: string): Promise<Snapshot | undefine
   const file = path.join(dataDir, SNAPSHOT_FILE);
   const buf = await readIfExists(file);
   if (buf.length === 0) return undefined;
-  const frame = readFrame(buf, 0);
-  if (!frame.ok) throw corrupt(file, 0, frame.reason);
-  if (frame.end !== buf.length) throw corrupt(file, frame.end, 'trailing bytes after snapshot');
-  const snap = frame.payload as Partial<Snapshot> | null;
-  if (!snap || !Number.isSafeInteger(snap.rev) || !Array.isArray(snap.kvs)) throw corrupt(file, 0, 'not a snapshot');
-  return snap as Snapshot;
+  let rev: number | undefined;
+  const kvs: KeyValue[] = [];
+  for (let offset = 0; offset < buf.length; ) {
+    const frame = readFrame(buf, offset);
+    if (!frame.ok) throw corrupt(file, offset, frame.reason);
+    const part = frame.payload as Partial<SnapshotChunk & SnapshotEnd> | null;
+    if (!part || !Number.isSafeInteger(part.rev) || (rev !== undefined && part.rev !== rev)) throw corrupt(file, offset, 'not a snapshot');
+    rev = part.rev as number;
+    if (part.end === true) {
+      if (frame.end !== buf.length) throw corrupt(file, frame.end, 'trailing bytes after snapshot');
+      if (part.count !== kvs.length) throw corrupt(file, offset, `snapshot ends after ${kvs.length} of ${String(part.count)} keys`);
+      return { rev, kvs };
+    }
+    if (!Array.isArray(part.kvs)) throw corrupt(file, offset, 'not a snapshot');
+    for (const kv of part.kvs) kvs.push(kv);
+    // The format before chunking: one frame, nothing after it.
+    if (part.part === undefined) {
+      if (offset !== 0 || frame.end !== buf.length) throw corrupt(file, offset, 'not a snapshot');
+      return { rev, kvs };
+    }
+    offset = frame.end;
+  }
+  throw corrupt(file, buf.length, 'snapshot has no end frame (cut short)');
 }
 
-/** Temp file, fsync, rename over the old snapshot, fsync the dir: the old or the new, never half. */
-export async function writeSnapshot(dataDir: string, snapshot: Snapshot): Promise<void> {
+/**
+ * Temp file, chunk by chunk, fsync, rename over the old snapshot, fsync the dir: the old or
+ * the new, never half. Yields to the event loop between chunks. Returns the file's size.
+ */
+export async function writeSnapshot(dataDir: string, snapshot: Snapshot): Promise<number> {
   const file = path.join(dataDir, SNAPSHOT_FILE);
   const tmp = `${file}.tmp`;
+  const { rev, kvs } = snapshot;
   const handle = await fs.open(tmp, 'w');
+  let bytes = 0;
   try {
-    await handle.writeFile(encodeFrame(snapshot));
+    for (let i = 0; i < kvs.length; i += SNAPSHOT_CHUNK) {
+      const frame = encodeFrame({ rev, part: i / SNAPSHOT_CHUNK, kvs: kvs.slice(i, i + SNAPSHOT_CHUNK) });
+      await handle.writeFile(frame);
+      bytes += frame.length;
+    }
+    const end = encodeFrame({ rev, end: true, count: kvs.length });
+    await handle.writeFile(end);
+    bytes += end.length;
     await handle.sync();
   } finally {
     await handle.close();
   }
   await fs.rename(tmp, file);
   await fsyncDir(dataDir);
+  return bytes;
+}
+
+/** The snapshot file's size (0 when there is none): compaction waits for the journal to grow past a share of it. */
+export async function snapshotSize(dataDir: string): Promise<number> {
+  try {
+    return (await fs.stat(path.join(dataDir, SNAPSHOT_FILE))).size;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 0;
+    throw err;
+  }
 }
 
 // ---- File helpers ----
