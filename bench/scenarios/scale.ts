@@ -11,7 +11,7 @@ import { treeRssBytes } from '../cpu';
 import { APP_HOST, type PeerContext } from '../peers/peer';
 import { startSwitchboard, waitUntilRouted, type SwitchboardPeer } from '../peers/switchboard';
 import type { InstanceSpec } from '../registry-client';
-import { round, roundedRatio } from '../stats';
+import { percentile, round, roundedRatio } from '../stats';
 import { measureCpuPerRequest } from './cpu';
 import { type Scenario, type ScenarioContext, type ScenarioOutcome, skipped, table } from './scenario';
 
@@ -28,6 +28,10 @@ export interface ScaleData {
   complete: boolean;
   registerSeconds: number;
   registerPerSecond: number;
+  /** Latency of one registration PUT while filling (compactions of the embedded store included). */
+  registerP50Ms: number;
+  registerP99Ms: number;
+  registerMaxMs: number;
   /** Last registration ack → the probe service routes through the proxy. */
   catchUpMs: number;
   rssEmptyMiB: number;
@@ -51,19 +55,20 @@ function catalogInstance(k: number, services: number): InstanceSpec {
   return { id: `${service}-${Math.floor(k / services)}`, service, port: 10_000 + (k % 20_000) };
 }
 
-/** Registers instances 0..total-1 with `concurrency` PUTs in flight; stops at the deadline. */
-async function bulkRegister(sb: SwitchboardPeer, total: number, services: number, concurrency: number, deadline: number): Promise<number> {
+/** Registers instances 0..total-1 with `concurrency` PUTs in flight; stops at the deadline. Returns each PUT's latency. */
+async function bulkRegister(sb: SwitchboardPeer, total: number, services: number, concurrency: number, deadline: number): Promise<number[]> {
   let next = 0;
-  let done = 0;
+  const latencies: number[] = [];
   const worker = async (): Promise<void> => {
     while (next < total && monotonicMs() < deadline) {
       const k = next++;
+      const sent = monotonicMs();
       await sb.registry.register(catalogInstance(k, services));
-      done++;
+      latencies.push(monotonicMs() - sent);
     }
   };
   await Promise.all(Array.from({ length: concurrency }, () => worker()));
-  return done;
+  return latencies;
 }
 
 async function cpuUsPerRequest(ctx: ScenarioContext, sb: SwitchboardPeer): Promise<number> {
@@ -73,10 +78,13 @@ async function cpuUsPerRequest(ctx: ScenarioContext, sb: SwitchboardPeer): Promi
   return (m.cpuSeconds / Math.max(1, m.requests)) * 1e6;
 }
 
-async function fillCatalog(ctx: ScenarioContext, sb: SwitchboardPeer): Promise<Pick<ScaleData, 'registeredInstances' | 'complete' | 'registerSeconds' | 'registerPerSecond' | 'catchUpMs'>> {
+type Filled = Pick<ScaleData, 'registeredInstances' | 'complete' | 'registerSeconds' | 'registerPerSecond' | 'registerP50Ms' | 'registerP99Ms' | 'registerMaxMs' | 'catchUpMs'>;
+
+async function fillCatalog(ctx: ScenarioContext, sb: SwitchboardPeer): Promise<Filled> {
   const { services, instances, concurrency, budgetMs } = ctx.settings.scale;
   const started = monotonicMs();
-  const registered = await bulkRegister(sb, instances, services, concurrency, started + budgetMs);
+  const latencies = await bulkRegister(sb, instances, services, concurrency, started + budgetMs);
+  const registered = latencies.length;
   const registerSeconds = (monotonicMs() - started) / 1000;
   const probeAckAt = monotonicMs();
   await sb.registry.register({ id: `${PROBE_SERVICE}-1`, service: PROBE_SERVICE, port: ctx.backends.appPort });
@@ -86,6 +94,9 @@ async function fillCatalog(ctx: ScenarioContext, sb: SwitchboardPeer): Promise<P
     complete: registered === instances,
     registerSeconds: round(registerSeconds),
     registerPerSecond: round(registered / registerSeconds),
+    registerP50Ms: round(percentile(latencies, 50)),
+    registerP99Ms: round(percentile(latencies, 99)),
+    registerMaxMs: round(latencies.reduce((a, b) => Math.max(a, b), 0)),
     catchUpMs: round(monotonicMs() - probeAckAt),
   };
 }
@@ -105,6 +116,7 @@ function render(d: ScaleData): string {
     ['instances registered', `${d.registeredInstances.toLocaleString('en-US')} of ${d.targetInstances.toLocaleString('en-US')} over ${d.targetServices.toLocaleString('en-US')} services${d.complete ? '' : ' (time budget ran out)'}`],
     ['registration time s (bounded concurrent PUTs)', d.registerSeconds],
     ['registrations / s', d.registerPerSecond],
+    ['registration PUT latency p50 / p99 / max ms', `${d.registerP50Ms} / ${d.registerP99Ms} / ${d.registerMaxMs}`],
     ['last ack → routed (catch-up) ms', d.catchUpMs],
     ['RSS empty catalog MiB', d.rssEmptyMiB],
     ['RSS full catalog MiB', d.rssFullMiB],
