@@ -22,8 +22,11 @@ export function decodeInstance(kv: KeyValue): Instance | undefined {
   }
   if (!isInstanceShaped(parsed)) return undefined;
   // The key names the instance; trusting it keeps lookups by ID and the record in agreement.
-  const id = kv.key.startsWith(INSTANCE_PREFIX) ? kv.key.slice(INSTANCE_PREFIX.length) : parsed.id;
-  const instance: Instance = { ...parsed, id, createIndex: kv.createRev, modifyIndex: kv.modRev };
+  // The parsed object is ours alone: completed in place, not copied (a restart decodes 100,000).
+  const instance = parsed;
+  if (kv.key.startsWith(INSTANCE_PREFIX)) instance.id = kv.key.slice(INSTANCE_PREFIX.length);
+  instance.createIndex = kv.createRev;
+  instance.modifyIndex = kv.modRev;
   for (const check of instance.checks) Object.freeze(check);
   Object.freeze(instance.checks);
   Object.freeze(instance.tags);
