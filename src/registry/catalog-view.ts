@@ -19,9 +19,11 @@ export interface ViewChange {
 /**
  * Told of every catalog change. `instanceIds` names the instances the change put or deleted,
  * so a consumer can keep its own index in O(changed); undefined means "unknown, look at
- * everything" (after a resync that re-read the whole catalog).
+ * everything" (after a resync that re-read the whole catalog). `previous` holds the records
+ * those instances had before the change (absent: the change created it), so nobody needs a
+ * copy of the catalog of their own to tell what changed.
  */
-export type ChangeListener = (change: ViewChange, instanceIds: readonly string[] | undefined) => void;
+export type ChangeListener = (change: ViewChange, instanceIds: readonly string[] | undefined, previous: ReadonlyMap<string, Instance> | undefined) => void;
 
 /** Told when TTL deadlines moved: the check IDs, or undefined when every deadline may have. */
 export type DeadlineListener = (checkIds: readonly string[] | undefined) => void;
@@ -240,23 +242,26 @@ export class CatalogView {
     const prevRev = this.lastChangeRev;
     const touched = new Set<string>();
     const instanceIds = new Set<string>();
+    const previous = new Map<string, Instance>();
     const movedDeadlines: string[] = [];
     for (const event of batch.events) {
-      if (event.key.startsWith(INSTANCE_PREFIX)) this.applyInstanceEvent(event, touched, instanceIds);
+      if (event.key.startsWith(INSTANCE_PREFIX)) this.applyInstanceEvent(event, touched, instanceIds, previous);
       else if (event.key.startsWith(TTL_PREFIX)) {
         if (this.applyDeadlineEvent(event)) movedDeadlines.push(event.key.slice(TTL_PREFIX.length));
       } else this.kv.apply(event, batch.rev);
     }
     this.storeRev = batch.rev;
-    if (touched.size > 0) this.commitChange(batch.rev, prevRev, [...touched].sort(), [...instanceIds]);
+    if (touched.size > 0) this.commitChange(batch.rev, prevRev, [...touched].sort(), [...instanceIds], previous);
     if (movedDeadlines.length > 0) this.notifyDeadlines(movedDeadlines);
     this.revWaiters.reached(batch.rev);
   }
 
-  private applyInstanceEvent(event: WatchEvent, touched: Set<string>, instanceIds: Set<string>): void {
+  private applyInstanceEvent(event: WatchEvent, touched: Set<string>, instanceIds: Set<string>, previous: Map<string, Instance>): void {
     const id = event.key.slice(INSTANCE_PREFIX.length);
-    instanceIds.add(id);
     const old = this.byId.get(id);
+    // The record before the batch: a second event on the same instance must not replace it.
+    if (!instanceIds.has(id) && old !== undefined) previous.set(id, old);
+    instanceIds.add(id);
     if (old) {
       this.removeInstance(id, old);
       touched.add(old.service);
@@ -279,14 +284,14 @@ export class CatalogView {
     return true;
   }
 
-  private commitChange(rev: number, prevRev: number, services: string[], instanceIds: string[] | undefined): void {
+  private commitChange(rev: number, prevRev: number, services: string[], instanceIds: string[] | undefined, previous: ReadonlyMap<string, Instance> | undefined): void {
     this.lastChangeRev = rev;
     for (const s of services) this.serviceIndexes.set(s, rev);
     this.ring.record(rev, services);
     catalogRevision.set(rev);
     this.changeWaiters.wake(services);
     const change: ViewChange = { rev, prevRev, services };
-    this.notify(this.changeListeners, (listener) => listener(change, instanceIds));
+    this.notify(this.changeListeners, (listener) => listener(change, instanceIds, previous));
   }
 
   private notifyDeadlines(checkIds: string[] | undefined): void {
@@ -373,7 +378,7 @@ export class CatalogView {
     const after = this.signatures();
     const changed = [...new Set([...before.keys(), ...after.keys()])].filter((s) => before.get(s) !== after.get(s)).sort();
     // Re-read from scratch: consumers can't be told which instances, so they look at all.
-    if (changed.length > 0) this.commitChange(Math.max(1, rev), prevRev, changed, undefined);
+    if (changed.length > 0) this.commitChange(Math.max(1, rev), prevRev, changed, undefined, undefined);
     this.notifyDeadlines(undefined);
     this.revWaiters.reached(rev);
   }
