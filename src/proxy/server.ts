@@ -171,9 +171,14 @@ export class ProxyServer {
     return this.listener.redirectAddress;
   }
 
+  /** Services whose pool has been made (used, or probed actively): the rest are router entries only. */
+  servicesInUse(): string[] {
+    return [...this.services.keys()].sort();
+  }
+
   /** What this proxy thinks of a service (admin, tests); undefined if unknown. */
   serviceState(name: string): ServiceState | undefined {
-    const service = this.services.get(name);
+    const service = this.services.get(name) ?? this.firstUse(name);
     if (!service) return undefined;
     const { active, pending } = service.limiter;
     return { inPanic: service.inPanic, active, pending, upstreams: service.states() };
@@ -413,12 +418,26 @@ export class ProxyServer {
 
   private serviceFor(route: Route | undefined): Service | undefined {
     if (route === undefined) return undefined;
-    const service = this.services.get(route.service);
+    const service = this.services.get(route.service) ?? this.firstUse(route.service);
     return service !== undefined && service.exists ? service : undefined;
+  }
+
+  /** A service the catalog lists but nobody asked for yet: made now (see applyCatalog). */
+  private firstUse(name: string): Service | undefined {
+    const instances = this.catalog.instances(name);
+    if (instances === undefined || instances.length === 0) return undefined;
+    const service = this.serviceNamed(name);
+    service?.update(instances);
+    return service;
   }
 
   // ---- catalog → services ---------------------------------------------------------------
 
+  /**
+   * A service's pool, balancer, detector and limiter are made on its first request (or now,
+   * when its policy probes instances actively: probes run whether or not traffic comes). A
+   * catalog of 10,000 services costs the router entries and nothing more until they are used.
+   */
   private applyCatalog(update: CatalogUpdate): void {
     for (const [name, instances] of update.services) {
       if (instances.length === 0) {
@@ -428,7 +447,9 @@ export class ProxyServer {
         continue;
       }
       this.router.setService(name, tagsOf(instances));
-      this.serviceNamed(name)?.update(instances);
+      const existing = this.services.get(name);
+      if (existing !== undefined) existing.update(instances);
+      else if (this.policyFor(name).healthCheck.enabled) this.serviceNamed(name)?.update(instances);
     }
     if (this.logger.isLevelEnabled('debug')) {
       this.logger.debug({ rev: update.rev, services: [...update.services.keys()] }, 'catalog applied');
@@ -466,7 +487,7 @@ export class ProxyServer {
     if (changed('routes') || changed('pathRouting') || changed('stripServicePrefix') || domain !== this.domain) {
       this.domain = domain;
       this.router = new Router({ domain, routes: next.routes, pathRouting: next.pathRouting, stripServicePrefix: next.stripServicePrefix });
-      for (const name of this.services.keys()) this.router.setService(name, tagsOf(this.catalog.instances(name) ?? []));
+      for (const [name, instances] of this.catalog.services()) if (instances.length > 0) this.router.setService(name, tagsOf(instances));
       applied.push('proxy.routes');
     }
     if (changed('trustedProxies') || changed('maxRequestHeaders')) {
@@ -515,6 +536,12 @@ export class ProxyServer {
       // Retired before the new one reports (its per-service gauges must end up the new one's).
       void old.retire();
       renewed.update(this.catalog.instances(name) ?? []);
+      applied.push(`proxy.services.${name}`);
+    }
+    // A policy that now probes actively needs its service made, used or not.
+    for (const [name, instances] of this.catalog.services()) {
+      if (instances.length === 0 || this.services.has(name) || !this.policyFor(name).healthCheck.enabled) continue;
+      this.serviceNamed(name)?.update(instances);
       applied.push(`proxy.services.${name}`);
     }
   }
