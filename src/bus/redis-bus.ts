@@ -2,7 +2,7 @@ import type { RedisOptions } from 'ioredis';
 import type { Logger } from '../log';
 import { counter } from '../metrics';
 import type { Bus, BusSubscriber, CatalogMessage } from './bus';
-import { createRedisConnection, redactRedisUrl, type RedisConnection } from './redis-url';
+import { createRedisConnection, createRedisSubscriber, redactRedisUrl, type RedisConnection } from './redis-url';
 
 export interface RedisBusOptions {
   /** See redis-url.ts for the accepted forms (redis://, rediss://, redis+sentinel://, redis+cluster://). */
@@ -91,7 +91,7 @@ export class RedisBus implements Bus {
 
   private listen(): RedisConnection {
     // We re-subscribe ourselves on 'ready' so we know when the subscription is live again.
-    const conn = this.connect('subscriber', true, { autoResubscribe: false });
+    const conn = this.connect('subscriber', true, { autoResubscribe: false }, createRedisSubscriber);
     conn.on('ready', () => void this.resubscribe(conn));
     conn.on('close', () => {
       this.subscribed = false;
@@ -131,8 +131,8 @@ export class RedisBus implements Bus {
    * The publisher queues nothing and never re-sends after a reconnect: a message that timed
    * out must not turn up later, behind newer ones.
    */
-  private connect(role: string, offlineQueue: boolean, extra: Partial<RedisOptions> = {}): RedisConnection {
-    const conn = createRedisConnection(this.options.url, {
+  private connect(role: string, offlineQueue: boolean, extra: Partial<RedisOptions> = {}, create = createRedisConnection): RedisConnection {
+    const conn = create(this.options.url, {
       ...extra,
       connectionName: `switchboard-${role}`,
       enableOfflineQueue: offlineQueue,

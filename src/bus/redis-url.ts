@@ -1,6 +1,7 @@
 import type { EventEmitter } from 'node:events';
 import Redis, { Cluster, type RedisOptions } from 'ioredis';
 import { SwitchboardError } from '../errors';
+import { ClusterSubscriber } from './cluster-subscriber';
 
 /**
  * The `--redis` URL forms, and the ioredis client each one becomes:
@@ -68,6 +69,18 @@ export function createRedisConnection(url: string, options: RedisOptions): Redis
     sentinelPassword: parsed.password,
     enableTLSForSentinelMode: parsed.tls,
   });
+}
+
+/**
+ * A connection for SUBSCRIBE only. The same as createRedisConnection except for Redis Cluster,
+ * where it is a ClusterSubscriber: one node at a time, a new 'ready' after every move.
+ */
+export function createRedisSubscriber(url: string, options: RedisOptions): RedisConnection {
+  if (/^rediss?:\/\//.test(url)) return createRedisConnection(url, options);
+  const parsed = parseMultiHostUrl(url);
+  if (parsed.mode !== 'cluster') return createRedisConnection(url, options);
+  if (parsed.path.some((p) => p.length > 0)) throw invalid(url, 'a cluster URL has no path (Redis Cluster has only db 0)');
+  return new ClusterSubscriber(parsed.hosts, { ...options, username: parsed.username, password: parsed.password, ...(parsed.tls ? { tls: {} } : {}) });
 }
 
 /** The URL without its password, for logs. */

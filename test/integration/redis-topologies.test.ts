@@ -103,4 +103,47 @@ describe('redis bus over redis+cluster://', () => {
       await close();
     }
   });
+
+  it('when the node it listens on dies, the subscriber moves to another node and hears onConnect (so it resyncs)', opts, async () => {
+    assert.ok(cluster);
+    // Seeded with one node only: the others are learnt from the cluster itself.
+    const { seen, channel, close } = await busPair(`redis+cluster://127.0.0.1:${cluster.ports[0]}`, 5000);
+    try {
+      const listening = await nodeWithClient(cluster.ports, 'switchboard-subscriber');
+      assert.equal(listening, cluster.ports[0]);
+      await cluster.nodes[0].stop('SIGKILL');
+      await waitFor('onConnect after the move', () => seen.connects === 2, 15_000);
+      const moved = await nodeWithClient(cluster.ports.slice(1), 'switchboard-subscriber');
+      assert.ok(cluster.ports.slice(1).includes(moved));
+      // Published on a live node (the publisher's own cluster client may still be finding its way).
+      const after = { rev: 9, prevRev: 8, services: ['after-failover'] };
+      await publishOn(cluster.ports[cluster.ports.length - 1], channel, after);
+      await waitFor('the message after the move', () => seen.messages.some((m) => m.rev === 9));
+    } finally {
+      await close();
+      await cluster.nodes[0].restart();
+    }
+  });
 });
+
+/** The port of the node among `ports` that has a client connection named `name`. */
+async function nodeWithClient(ports: number[], name: string): Promise<number> {
+  let found = -1;
+  await waitFor(`a ${name} connection on one of ${ports.join(',')}`, async () => {
+    for (const port of ports) {
+      const client = new Redis(port, '127.0.0.1', { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+      try {
+        await client.connect();
+        const list = String(await client.call('CLIENT', 'LIST'));
+        if (list.split('\n').some((line) => line.includes(` name=${name} `))) found = port;
+      } catch {
+        // a node that is down
+      } finally {
+        client.disconnect();
+      }
+      if (found !== -1) return true;
+    }
+    return false;
+  });
+  return found;
+}
