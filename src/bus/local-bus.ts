@@ -4,6 +4,8 @@ import type { Bus, BusSubscriber, CatalogMessage } from './bus';
 export class LocalBus implements Bus {
   private readonly subscribers = new Set<BusSubscriber>();
   readonly status = 'local';
+  /** In-process: the registry's own view is as close as a message, so messages stay names. */
+  readonly carriesChanges = false;
 
   async publish(message: CatalogMessage): Promise<void> {
     for (const s of this.subscribers) s.onMessage(message);

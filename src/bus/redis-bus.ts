@@ -2,12 +2,18 @@ import type { RedisOptions } from 'ioredis';
 import type { Logger } from '../log';
 import { counter } from '../metrics';
 import type { Bus, BusSubscriber, CatalogMessage } from './bus';
+import { decodeMessage, encodeMessage } from './message-codec';
 import { createRedisConnection, createRedisSubscriber, redactRedisUrl, type RedisConnection } from './redis-url';
 
 export interface RedisBusOptions {
   /** See redis-url.ts for the accepted forms (redis://, rediss://, redis+sentinel://, redis+cluster://). */
   url: string;
   channel: string;
+  /**
+   * Secret shared by registries and proxies (bus.redis.key): messages are signed, and carry
+   * instance changes; '' or absent = unsigned names only (message-codec.ts).
+   */
+  key?: string;
   logger?: Logger;
   /** publish() gives up after this long (connect + PUBLISH) instead of waiting for Redis. */
   publishTimeoutMs?: number;
@@ -29,6 +35,11 @@ const DEFAULT_PUBLISH_TIMEOUT_MS = 2000;
  */
 const MAX_MESSAGE_CHARS = 1024 * 1024;
 const droppedTotal = counter('switchboard_bus_messages_dropped_total', 'Bus messages dropped unread, by reason', ['reason']);
+const changesIgnoredTotal = counter(
+  'switchboard_bus_changes_ignored_total',
+  'Bus messages whose instance changes were not believed (unverified: no valid signature; malformed), used as names only',
+  ['reason'],
+);
 /** Reconnect forever, backing off to 1 s: a proxy must catch up on its own after an outage. */
 const retryStrategy = (times: number): number => Math.min(50 * 2 ** Math.min(times, 5), 1000);
 
@@ -47,10 +58,16 @@ export class RedisBus implements Bus {
   private listener?: RedisConnection;
   private subscribed = false;
   private closed = false;
+  private readonly key: string;
 
   constructor(private readonly options: RedisBusOptions) {
     if (!options.channel) throw new TypeError('RedisBus: channel must not be empty');
     this.publishTimeoutMs = options.publishTimeoutMs ?? DEFAULT_PUBLISH_TIMEOUT_MS;
+    this.key = options.key ?? '';
+  }
+
+  get carriesChanges(): boolean {
+    return this.key !== '';
   }
 
   get status(): string {
@@ -65,7 +82,7 @@ export class RedisBus implements Bus {
     const conn = this.publisher;
     await withTimeout(this.publishTimeoutMs, 'redis publish', async () => {
       await whenReady(conn);
-      await conn.publish(this.options.channel, JSON.stringify(message));
+      await conn.publish(this.options.channel, encodeMessage(message, this.key));
     });
   }
 
@@ -117,13 +134,15 @@ export class RedisBus implements Bus {
   }
 
   private deliver(raw: string): void {
-    const message = raw.length > MAX_MESSAGE_CHARS ? undefined : parseCatalogMessage(raw);
-    if (!message) {
-      const reason = raw.length > MAX_MESSAGE_CHARS ? 'too_large' : 'malformed';
+    const decoded = raw.length > MAX_MESSAGE_CHARS ? undefined : decodeMessage(raw, this.key);
+    const message = decoded?.message;
+    if (message === undefined) {
+      const reason = decoded === undefined ? 'too_large' : decoded.verdict;
       droppedTotal.inc({ reason });
       this.options.logger?.warn({ reason, length: raw.length, raw: raw.slice(0, 200) }, 'redis bus: dropped a message');
       return;
     }
+    if (decoded?.changesIgnored !== undefined) changesIgnoredTotal.inc({ reason: decoded.changesIgnored });
     for (const s of this.subscribers) guard(this.options.logger, () => s.onMessage(message));
   }
 
@@ -150,28 +169,6 @@ export class RedisBus implements Bus {
     });
     return conn;
   }
-}
-
-/**
- * Validate a received message: it comes from the network, and a bad one must not reach
- * the proxies' caches. Revisions are non-negative integers with prevRev ≤ rev.
- */
-export function parseCatalogMessage(raw: string): CatalogMessage | undefined {
-  let value: unknown;
-  try {
-    value = JSON.parse(raw);
-  } catch {
-    return undefined;
-  }
-  if (typeof value !== 'object' || value === null) return undefined;
-  const { rev, prevRev, services } = value as Record<string, unknown>;
-  if (!isRevision(rev) || !isRevision(prevRev) || prevRev > rev) return undefined;
-  if (!Array.isArray(services) || !services.every((s) => typeof s === 'string')) return undefined;
-  return { rev, prevRev, services: [...services] as string[] };
-}
-
-function isRevision(value: unknown): value is number {
-  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
 }
 
 /** Resolves once the connection is ready; rejects as soon as it is (or goes) down. */

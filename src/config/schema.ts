@@ -817,6 +817,14 @@ export const ConfigSchema = Type.Object(
             cli: { flag: 'redis', roles: ['registry', 'proxy'], arg: 'URL', help: 'Redis of the invalidation bus: redis://, rediss://, redis+sentinel://, redis+cluster://' },
           }),
           channel: Type.String({ minLength: 1, default: 'switchboard:catalog', cli: { flag: 'redis-channel', roles: ['registry', 'proxy'], arg: 'NAME', help: 'pub/sub channel name' } }),
+          key: Type.String({
+            default: '',
+            pattern: '^(|.{16,})$',
+            errorReason: 'must be empty or at least 16 characters',
+            description:
+              'Secret shared by every registry and proxy (at least 16 characters; prefer the environment variable or the config file to the flag, which other users can see in the process list). With it, bus messages are signed (HMAC-SHA256) and carry the changed instances, so a proxy applies most changes without asking a registry; a message with a bad signature is dropped. Without it, messages carry only service names, and a proxy fetches each change from a registry — whoever can publish on Redis can then at most make proxies fetch. Set it on the registries and the proxies alike.',
+            cli: { flag: 'redis-key', roles: ['registry', 'proxy'], arg: 'SECRET', help: 'shared secret: signed bus messages that carry the changes themselves' },
+          }),
         }),
       },
       { description: 'Invalidation bus from the registry to the proxies. `switchboard all` always uses `local`; the `registry` and `proxy` roles always use Redis.' },

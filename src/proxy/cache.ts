@@ -1,5 +1,5 @@
 import { isDeepStrictEqual } from 'node:util';
-import type { Bus, BusSubscriber, CatalogMessage } from '../bus/bus';
+import type { Bus, BusSubscriber, CatalogMessage, InstanceChange } from '../bus/bus';
 import { instanceHealth, type CatalogDelta, type Instance } from '../catalog/model';
 import type { CatalogSource } from '../catalog/source';
 import type { Logger } from '../log';
@@ -7,7 +7,7 @@ import { counter, gauge } from '../metrics';
 
 /**
  * The proxy's copy of the catalog. The bus says *that* something changed; the source says
- * *what*. Bus delivery is at-most-once, so correctness comes from resyncing (on connect, on
+ * *what* — or the message itself does, when the bus carries signed instance changes. Bus delivery is at-most-once, so correctness comes from resyncing (on connect, on
  * a `prevRev` gap, periodically) and speed from the messages.
  *
  * One fetch at a time: messages that arrive while a fetch runs are folded into one more
@@ -36,6 +36,7 @@ export interface CatalogCacheOptions {
 }
 
 const resyncs = counter('switchboard_proxy_catalog_resyncs_total', 'Catalog resyncs by reason', ['reason']);
+const appliedFromBus = counter('switchboard_proxy_catalog_bus_changes_applied_total', 'Catalog changes applied straight from a bus message, without asking a registry');
 const ignoredTotal = counter('switchboard_proxy_catalog_announcements_ignored_total', 'Bus announcements not acted on, by reason', ['reason']);
 // min across workers: with --workers N, /metrics shows the revision of the worker furthest behind.
 const revision = gauge('switchboard_proxy_catalog_revision', 'Catalog revision the proxy serves from', [], 'min');
@@ -128,7 +129,41 @@ export class CatalogCache implements BusSubscriber {
       this.logger.info({ rev: message.rev, prevRev: message.prevRev, known: this.seenRev }, 'catalog message gap: resyncing');
     }
     if (message.rev > this.seenRev) this.seenRev = message.rev;
+    if (message.changes !== undefined && this.canApply(message)) return this.applyChanges(message.rev, message.changes);
     this.request(message.rev, false);
+  }
+
+  /**
+   * A message's changes are every instance change in (prevRev, rev]: they take a catalog at
+   * any revision in [prevRev, rev) to `rev` — unless a fetch is under way, whose answer may
+   * land at any revision (then it is asked for `rev`, as without changes).
+   */
+  private canApply(message: CatalogMessage): boolean {
+    return this.synced && this.running === undefined && message.prevRev <= this.currentRev;
+  }
+
+  private applyChanges(rev: number, changes: readonly InstanceChange[]): void {
+    const lists = new Map<string, Instance[]>();
+    const listOf = (service: string): Instance[] => {
+      let list = lists.get(service);
+      if (list === undefined) lists.set(service, (list = [...(this.catalog.get(service) ?? [])]));
+      return list;
+    };
+    for (const change of changes) {
+      if (change.from !== undefined) {
+        const list = listOf(change.from);
+        const at = list.findIndex((instance) => instance.id === change.id);
+        if (at >= 0) list.splice(at, 1);
+      }
+      if (change.to !== undefined) {
+        const list = listOf(change.to.service);
+        const at = list.findIndex((instance) => instance.id === change.id);
+        if (at >= 0) list[at] = change.to;
+        else list.push(change.to);
+      }
+    }
+    appliedFromBus.inc();
+    this.apply({ rev, full: false, services: Object.fromEntries(lists) });
   }
 
   /** Fetches what changed since our revision; resolves once no fetch is wanted or running. */

@@ -1,7 +1,8 @@
-import type { Bus, CatalogMessage } from '../bus/bus';
+import type { Bus, CatalogMessage, InstanceChange } from '../bus/bus';
 import type { Logger } from '../log';
 import { counter, gauge } from '../metrics';
 import type { Election } from './election/election';
+import { decodeInstance } from './instance-codec';
 import { INSTANCE_PREFIX } from './keys';
 import { PublishCheckpoint } from './publish-checkpoint';
 import type { Store, WatchEvent, Watcher } from './store/store';
@@ -172,7 +173,10 @@ class LeaderSession {
   private follow(afterRev: number): void {
     if (this.closed) return;
     this.watcher = this.ctx.store.watch(INSTANCE_PREFIX, afterRev, {
-      onBatch: (batch) => this.enqueue(batch.rev, this.serviceIndex.servicesOf(batch.events)),
+      onBatch: (batch) => {
+        const { services, changes } = this.serviceIndex.describe(batch.events, this.ctx.bus.carriesChanges);
+        this.enqueue(batch.rev, services, changes);
+      },
       onCompacted: (compactRev) => void this.afterCompaction(compactRev),
       onError: (err) => this.ctx.log.debug({ err }, 'change feed interrupted; the store reconnects'),
     });
@@ -207,9 +211,9 @@ class LeaderSession {
     this.retryTimer = setTimeout(again, this.ctx.retryMs);
   }
 
-  private enqueue(rev: number, services: string[]): void {
+  private enqueue(rev: number, services: string[], changes?: InstanceChange[]): void {
     if (this.closed || rev <= this.lastRev) return;
-    const message: CatalogMessage = { rev, prevRev: this.lastRev, services };
+    const message: CatalogMessage = { rev, prevRev: this.lastRev, services, ...(changes !== undefined ? { changes } : {}) };
     this.lastRev = rev;
     // Chained so messages reach the bus in revision order even when publish is slow.
     this.tail = this.tail.then(() => this.send(message));
@@ -265,8 +269,14 @@ class LeaderSession {
 class ServiceIndex {
   private readonly byKey = new Map<string, string>();
 
-  servicesOf(events: WatchEvent[]): string[] {
+  /**
+   * The services the events touched and, when `withChanges`, the instance changes themselves
+   * (undefined past MAX_CHANGES_BYTES, or when an event's previous service is unknowable).
+   */
+  describe(events: WatchEvent[], withChanges: boolean): { services: string[]; changes?: InstanceChange[] } {
     const names = new Set<string>();
+    let changes: InstanceChange[] | undefined = withChanges ? [] : undefined;
+    let bytes = 0;
     for (const event of events) {
       const before = this.byKey.get(event.key) ?? (event.prevValue === undefined ? undefined : serviceIn(event.prevValue));
       const after = event.type === 'put' && event.value !== undefined ? serviceIn(event.value) : undefined;
@@ -277,13 +287,33 @@ class ServiceIndex {
       } else {
         this.byKey.delete(event.key);
       }
+      if (changes === undefined) continue;
+      bytes += event.key.length + (event.value?.length ?? 0) + 64;
+      // A delete whose instance's service nobody knows cannot be applied by a subscriber.
+      const unknowable = event.type === 'delete' && before === undefined;
+      if (bytes > MAX_CHANGES_BYTES || unknowable) changes = undefined;
+      else changes.push(changeOf(event, before));
     }
-    return [...names].sort();
+    return { services: [...names].sort(), ...(changes !== undefined ? { changes } : {}) };
   }
 
   clear(): void {
     this.byKey.clear();
   }
+}
+
+/**
+ * Instance changes ride on a message up to this size (their JSON, roughly); a larger batch
+ * (a bulk registration, a resync) goes as names and subscribers fetch. Redis delivers every
+ * message to every proxy: a few KiB each is what keeps the bus cheap.
+ */
+const MAX_CHANGES_BYTES = 64 * 1024;
+
+/** An event as a subscriber applies it: the record decoded as the registry's view decodes it. */
+function changeOf(event: WatchEvent, before: string | undefined): InstanceChange {
+  const id = event.key.slice(INSTANCE_PREFIX.length);
+  const to = event.type === 'put' && event.value !== undefined ? decodeInstance({ key: event.key, value: event.value, createRev: event.createRev, modRev: event.modRev }) : undefined;
+  return { id, ...(before !== undefined ? { from: before } : {}), ...(to !== undefined ? { to } : {}) };
 }
 
 /** Only the service name of a stored instance (no full decode: nothing else is needed here). */

@@ -46,7 +46,7 @@ export async function startDataPlane(config: Readonly<SwitchboardConfig>, logger
   const urls = registryUrls(config.proxy.registry, 'proxy');
   const stack = new StopStack(logger);
   return unwindOnFailure(stack, async () => {
-    const bus = new RedisBus({ url: config.bus.redis.url, channel: config.bus.redis.channel, logger: logger.child({ component: 'bus' }) });
+    const bus = new RedisBus({ url: config.bus.redis.url, channel: config.bus.redis.channel, key: config.bus.redis.key, logger: logger.child({ component: 'bus' }) });
     stack.push('bus', () => bus.close());
     const source = FailoverSource.overHttp(urls, logger.child({ component: 'catalog-source' }), {
       ...(config.token === undefined ? {} : { token: config.token }),

@@ -30,7 +30,7 @@ export async function startRegistry(config: Readonly<SwitchboardConfig>, logger:
     stack.push('store', () => store.close());
     await openOrExplain(store, config);
 
-    const bus = new RedisBus({ url: config.bus.redis.url, channel: config.bus.redis.channel, logger: logger.child({ component: 'bus' }) });
+    const bus = new RedisBus({ url: config.bus.redis.url, channel: config.bus.redis.channel, key: config.bus.redis.key, logger: logger.child({ component: 'bus' }) });
     stack.push('bus', () => bus.close());
 
     // Proxies' runtime reports, for the web UI.

@@ -302,3 +302,49 @@ describe('CatalogCache', () => {
     assert.equal(cache.rev, 2);
   });
 });
+
+describe('CatalogCache with changes carried by the bus', () => {
+  const frozen = (i: Instance): Instance => Object.freeze(i);
+
+  it('applies a message\'s changes without asking the source: add, move between services, remove', async () => {
+    const { source, bus, cache, updates } = await syncedCache({ a: [instance('a', 'a1')], b: [instance('b', 'b1')] });
+    const calls = source.calls.length;
+    await bus.publish({ rev: 2, prevRev: 1, services: ['a'], changes: [{ id: 'a2', to: frozen(instance('a', 'a2')) }] });
+    assert.equal(cache.rev, 2);
+    assert.deepEqual(cache.instances('a')?.map((i) => i.id), ['a1', 'a2']);
+    // a1 moves to b; b1 is deregistered — one revision, heartbeat revisions in between are fine.
+    await bus.publish({ rev: 7, prevRev: 2, services: ['a', 'b'], changes: [{ id: 'a1', from: 'a', to: frozen(instance('b', 'a1')) }, { id: 'b1', from: 'b' }] });
+    assert.equal(cache.rev, 7);
+    assert.deepEqual(cache.instances('a')?.map((i) => i.id), ['a2']);
+    assert.deepEqual(cache.instances('b')?.map((i) => i.id), ['a1']);
+    await bus.publish({ rev: 8, prevRev: 7, services: ['a'], changes: [{ id: 'a2', from: 'a' }] });
+    assert.equal(cache.instances('a'), undefined, 'a service left empty is gone');
+    assert.equal(source.calls.length, calls, 'no fetch');
+    assert.deepEqual([...updates[updates.length - 1].services.entries()], [['a', []]]);
+  });
+
+  it('a message whose prevRev is past our revision (a missed message) is fetched, changes or not', async () => {
+    const { source, bus, cache } = await syncedCache({ a: [instance('a', 'a1')] });
+    await bus.publish({ rev: 5, prevRev: 4, services: ['a'], changes: [{ id: 'a2', to: frozen(instance('a', 'a2')) }] });
+    const call = await source.next();
+    assert.deepEqual([call.since, call.minRev], [1, 5]);
+    assert.deepEqual(cache.instances('a')?.map((i) => i.id), ['a1'], 'nothing applied from the message');
+    call.respond(delta(5, { a: [instance('a', 'a1'), instance('a', 'a9'), instance('a', 'a2')] }));
+    await cache.idle();
+    assert.deepEqual(cache.instances('a')?.map((i) => i.id), ['a1', 'a2', 'a9']);
+  });
+
+  it('while a fetch is under way a message is not applied but asked for', async () => {
+    const { source, bus, cache } = await syncedCache({ a: [instance('a', 'a1')] });
+    void cache.resync('periodic');
+    const running = await source.next();
+    await bus.publish({ rev: 2, prevRev: 1, services: ['a'], changes: [{ id: 'a2', to: frozen(instance('a', 'a2')) }] });
+    assert.equal(cache.rev, 1);
+    running.respond(delta(1, {}));
+    const next = await source.next();
+    assert.deepEqual([next.since, next.minRev], [1, 2]);
+    next.respond(delta(2, { a: [instance('a', 'a1'), instance('a', 'a2')] }));
+    await cache.idle();
+    assert.equal(cache.rev, 2);
+  });
+});

@@ -14,6 +14,7 @@ import { FakeElection } from '../helpers/fake-election';
 class SlowBus implements Bus {
   readonly received: CatalogMessage[] = [];
   readonly status = 'test';
+  carriesChanges = false;
   failing = false;
   async publish(message: CatalogMessage): Promise<void> {
     if (this.failing) throw new Error('redis down');
@@ -231,5 +232,28 @@ describe('Publisher', () => {
     await published(publisher, r2);
     await publisher.stop();
     assert.equal(await storedRev(store), r1, 'the mark did not move after the candidacy key was gone');
+  });
+
+  it('on a bus that carries changes, each message holds the changed instances as the view decodes them; a large batch goes as names', async () => {
+    const store = new MemoryStore();
+    const bus = new SlowBus();
+    bus.carriesChanges = true;
+    await mark(store);
+    const publisher = publisherOver(store, bus, new FakeElection(true));
+    publisher.start();
+    const r1 = await put(store, 'web-1', 'web');
+    const r2 = await put(store, 'web-1', 'api');
+    const r3 = await remove(store, 'web-1');
+    const big = Array.from({ length: 400 }, (_, i) => ({ kind: 'put' as const, key: instanceKey(`bulk-${i}`), value: encodeInstance(record(`bulk-${i}`, 'bulk')) }));
+    const r4 = (await store.txn([], big)).rev;
+    await published(publisher, r4);
+    await publisher.stop();
+    const [m1, m2, m3, m4] = bus.received;
+    assert.deepEqual(m1.changes, [{ id: 'web-1', to: { ...record('web-1', 'web'), createIndex: r1, modifyIndex: r1 } }]);
+    assert.deepEqual(m2.changes, [{ id: 'web-1', from: 'web', to: { ...record('web-1', 'api'), createIndex: r1, modifyIndex: r2 } }]);
+    assert.deepEqual(m3.changes, [{ id: 'web-1', from: 'api' }]);
+    assert.equal(m3.rev, r3);
+    assert.equal(m4.changes, undefined, '400 instances are past the size bound: names only');
+    assert.deepEqual(m4.services, ['bulk']);
   });
 });
