@@ -10,6 +10,7 @@
  *
  * Needs `etcd` and `redis-server` on the PATH (ETCD_BIN / REDIS_SERVER_BIN override them).
  */
+import { randomBytes } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import { makeTempDir, waitFor } from '../test/helpers/child';
 import { Topology, leaderOf, servedBy } from '../test/helpers/distributed';
@@ -25,7 +26,9 @@ interface Cluster {
 
 async function startCluster(): Promise<Cluster> {
   const logDir = makeTempDir('cluster-logs');
-  const topology = await Topology.start({ etcdMembers: 3, registries: 2, proxies: 2, logDir, channel: 'switchboard:catalog', prefix: 'switchboard/' });
+  // A bus key, as a real deployment should have: signed messages that carry the changes.
+  const key = [`--redis-key=${randomBytes(24).toString('hex')}`];
+  const topology = await Topology.start({ etcdMembers: 3, registries: 2, proxies: 2, logDir, channel: 'switchboard:catalog', prefix: 'switchboard/', registryArgs: key, proxyArgs: key });
   try {
     const demo = await DemoBackends.start(() => topology.registries.filter((r) => r.running()).map((r) => r.url('api', '')));
     return { topology, demo, logDir };

@@ -7,6 +7,7 @@
  * Each proxy is one process (`--workers=1`), like the proxy inside `switchboard all`, so that
  * the modes differ only in how a change travels: etcd, the leader registry, Redis.
  */
+import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { Topology } from '../../test/helpers/distributed';
 import { runToCompletion } from '../child';
@@ -60,17 +61,22 @@ function peerOf(topology: Topology, startupMs: number): DistributedSwitchboardPe
   };
 }
 
-/** `--workers=1` where the CLI has the flag (a CLI from before `--workers` runs one process anyway). */
-async function singleProcessProxyArgs(): Promise<string[]> {
-  const help = await runToCompletion(process.execPath, [BIN, 'proxy', '--help'], 10_000);
-  return help.stdout.includes('--workers') ? ['--workers=1'] : [];
+/**
+ * `--workers=1` where the CLI has the flag (a CLI from before `--workers` runs one process
+ * anyway), and a bus key for registries and proxies alike where it has `--redis-key` (signed
+ * messages that carry the changes: the recommended setup; an older CLI runs without).
+ */
+async function versionArgs(): Promise<{ registryArgs: string[]; proxyArgs: string[] }> {
+  const help = (await runToCompletion(process.execPath, [BIN, 'proxy', '--help'], 10_000)).stdout;
+  const key = help.includes('--redis-key') ? [`--redis-key=${randomBytes(24).toString('hex')}`] : [];
+  return { registryArgs: key, proxyArgs: [...key, ...(help.includes('--workers') ? ['--workers=1'] : [])] };
 }
 
 /** Start the topology and route `app` through every proxy. */
 export async function startDistributedSwitchboard(ctx: PeerContext): Promise<DistributedSwitchboardPeer> {
   const startedAt = monotonicMs();
   ctx.log(`  starting ${describeTopology()} ...`);
-  const topology = await Topology.start({ ...DISTRIBUTED_TOPOLOGY, proxyArgs: await singleProcessProxyArgs() });
+  const topology = await Topology.start({ ...DISTRIBUTED_TOPOLOGY, ...(await versionArgs()) });
   const peer = peerOf(topology, monotonicMs() - startedAt);
   try {
     await peer.registry.register({ id: 'app-1', service: APP_SERVICE, port: ctx.backends.appPort });
