@@ -2,7 +2,7 @@
 import path from 'node:path';
 import { type Mode, PEER_NAMES, type PeerName } from './peers/peer';
 import { SCENARIO_NAMES, type ScenarioName } from './scenarios/scenario';
-import { type BenchSettings, fullSettings, quickSettings, withDuration, withRounds } from './settings';
+import { type BenchSettings, fullSettings, quickSettings, withDuration, withHugeCatalog, withRounds } from './settings';
 
 export const MODES: readonly Mode[] = ['all-in-one', 'distributed'];
 const PER_MODE_HINT = 'churn, propagation, failover';
@@ -13,6 +13,7 @@ export const USAGE = `usage: node dist/bench/run.js [options]
   --peers a,b             of ${PEER_NAMES.join(',')} (default: all)
   --duration S            seconds per duration-bound load run (default 4)
   --rounds N              interleaved rounds of the small and cpu scenarios (default 3)
+  --huge                  the scale scenario with 1,000,000 instances / 100,000 services
   --out DIR               where <date>.md/.json/.svg go (default bench/results)
   --loadgen NAME          wrk | autocannon | auto (default auto: wrk when installed)
   --modes a,b             Switchboard modes of ${MODES.join(',')} (default: both). The first
@@ -72,6 +73,7 @@ export function parseOptions(argv: string[]): BenchOptions {
   let quick = false;
   let duration: number | undefined;
   let rounds: number | undefined;
+  let huge = false;
   const options: Omit<BenchOptions, 'settings'> = {
     scenarios: [...SCENARIO_NAMES],
     peers: [...PEER_NAMES],
@@ -89,6 +91,7 @@ export function parseOptions(argv: string[]): BenchOptions {
     };
     if (flag === '--help' || flag === '-h') throw new UsageError('');
     else if (flag === '--quick') quick = true;
+    else if (flag === '--huge') huge = true;
     else if (flag === '--no-install') options.install = false;
     else if (flag === '--scenarios') options.scenarios = list(flag, value(), SCENARIO_NAMES);
     else if (flag === '--peers') options.peers = list(flag, value(), PEER_NAMES);
@@ -102,5 +105,6 @@ export function parseOptions(argv: string[]): BenchOptions {
   }
   const base = quick ? quickSettings() : fullSettings();
   const timed = duration === undefined ? base : withDuration(base, duration);
-  return { ...options, settings: rounds === undefined ? timed : withRounds(timed, rounds) };
+  const rounded = rounds === undefined ? timed : withRounds(timed, rounds);
+  return { ...options, settings: huge ? withHugeCatalog(rounded) : rounded };
 }

@@ -92,3 +92,11 @@ export function withDuration(settings: BenchSettings, seconds: number): BenchSet
 export function withRounds(settings: BenchSettings, rounds: number): BenchSettings {
   return { ...settings, small: { ...settings.small, rounds }, cpu: { ...settings.cpu, rounds } };
 }
+
+/**
+ * `--huge`: the scale scenario with 1,000,000 instances over 100,000 services — what breaks
+ * first past the 100,000 the full run uses (bench/README.md). About 4–6 minutes of registering.
+ */
+export function withHugeCatalog(settings: BenchSettings): BenchSettings {
+  return { ...settings, scale: { ...settings.scale, services: 100_000, instances: 1_000_000, budgetMs: 900_000 } };
+}
