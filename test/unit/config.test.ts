@@ -51,7 +51,7 @@ describe('config defaults', () => {
     assert.deepEqual(config.proxy.routes, []);
     assert.equal(config.proxy.registry, undefined);
     assert.deepEqual(config.store, { kind: 'embedded', compactEvery: 10_000, etcd: { endpoints: ['127.0.0.1:2379'], prefix: 'switchboard/' } });
-    assert.deepEqual(config.bus, { kind: 'local', redis: { url: 'redis://127.0.0.1:6379', channel: 'switchboard:catalog' } });
+    assert.deepEqual(config.bus, { kind: 'local', redis: { url: 'redis://127.0.0.1:6379', channel: 'switchboard:catalog', key: '' } });
   });
 
   test('the resolved configuration is deeply frozen', () => {
@@ -281,4 +281,16 @@ describe('registry.electionTtl', () => {
       });
     });
   }
+});
+
+describe('bus key', () => {
+  test('empty by default, taken from the environment, and refused when shorter than 16 characters', () => {
+    assert.equal(load().bus.redis.key, '');
+    assert.equal(load({ env: { SWITCHBOARD_REDIS_KEY: 'k'.repeat(32) } }).bus.redis.key, 'k'.repeat(32));
+    assertInvalid(() => load({ env: { SWITCHBOARD_REDIS_KEY: 'short' } }), {
+      source: 'environment SWITCHBOARD_REDIS_KEY',
+      field: 'bus.redis.key',
+      reason: /must be empty or at least 16 characters/,
+    });
+  });
 });
