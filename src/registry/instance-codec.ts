@@ -22,11 +22,15 @@ export function decodeInstance(kv: KeyValue): Instance | undefined {
   }
   if (!isInstanceShaped(parsed)) return undefined;
   // The key names the instance; trusting it keeps lookups by ID and the record in agreement.
-  // The parsed object is ours alone: completed in place, not copied (a restart decodes 100,000).
-  const instance = parsed;
-  if (kv.key.startsWith(INSTANCE_PREFIX)) instance.id = kv.key.slice(INSTANCE_PREFIX.length);
-  instance.createIndex = kv.createRev;
-  instance.modifyIndex = kv.modRev;
+  const id = kv.key.startsWith(INSTANCE_PREFIX) ? kv.key.slice(INSTANCE_PREFIX.length) : parsed.id;
+  // Field by field, not `{...parsed}` (a restart decodes 100,000: the spread was most of it)
+  // nor completed in place (the added fields would go to a second, out-of-object store each):
+  // one object of one shape, every field in it.
+  const { service, address, port, tags, meta, weights, checks, drained } = parsed;
+  const instance: Instance =
+    drained === undefined
+      ? { id, service, address, port, tags, meta, weights, checks, createIndex: kv.createRev, modifyIndex: kv.modRev }
+      : { id, service, address, port, tags, meta, weights, checks, drained, createIndex: kv.createRev, modifyIndex: kv.modRev };
   for (const check of instance.checks) Object.freeze(check);
   Object.freeze(instance.checks);
   Object.freeze(instance.tags);
