@@ -365,12 +365,13 @@ export class ProxyServer {
   }
 
   private completeExchange(exchange: Exchange): void {
-    this.accessLog?.answered(exchange);
     const name = exchange.service.name;
     this.metrics.record(name, exchange.status, exchange.startedAt);
     if (exchange.error !== undefined) this.metrics.upstreamError(name, exchange.error);
     this.inFlight--;
     if (this.inFlight === 0) this.onDrained?.();
+    // Last: the bookkeeping above must happen whatever the log does.
+    this.accessLog?.answered(exchange);
   }
 
   private handleUpgrade(req: ProxyRequest, socket: Duplex, head: Buffer): void {
