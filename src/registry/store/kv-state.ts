@@ -12,6 +12,12 @@ import type {
 /** How many past revisions an in-process store keeps for watchers that start behind. */
 export const DEFAULT_HISTORY = 10_000;
 
+/**
+ * ...and how many bytes of keys and values they may hold at most. Counting records alone let
+ * 10,000 KV writes of 512 KiB keep 5 GiB alive for watchers that may never come.
+ */
+export const DEFAULT_HISTORY_BYTES = 64 * 1024 * 1024;
+
 interface WatchEntry {
   prefix: string;
   listener: WatchListener;
@@ -25,12 +31,18 @@ interface WatchEntry {
 export class KvState {
   private readonly kvs = new Map<string, KeyValue>();
   private readonly history: WatchBatch[] = [];
+  /** Bytes of keys and values in `history`, batch by batch (same order). */
+  private readonly historySizes: number[] = [];
+  private historyBytes = 0;
   private readonly watchers = new Set<WatchEntry>();
   private revision = 0;
   /** Oldest revision whose batch is no longer in `history` (etcd's compact revision). */
   private compactedRev = 0;
 
-  constructor(private readonly historyLimit = DEFAULT_HISTORY) {}
+  constructor(
+    private readonly historyLimit = DEFAULT_HISTORY,
+    private readonly historyByteLimit = DEFAULT_HISTORY_BYTES,
+  ) {}
 
   get rev(): number {
     return this.revision;
@@ -90,6 +102,8 @@ export class KvState {
     for (const kv of kvs) this.kvs.set(kv.key, kv);
     this.revision = rev;
     this.history.length = 0;
+    this.historySizes.length = 0;
+    this.historyBytes = 0;
     this.compactedRev = rev;
   }
 
@@ -113,12 +127,25 @@ export class KvState {
   }
 
   private record(batch: WatchBatch): void {
+    const size = batchBytes(batch);
     this.history.push(batch);
-    // Trim in chunks of a quarter of the limit: shifting the array on every write would make
-    // each txn O(history).
-    if (this.history.length > this.historyLimit + Math.ceil(this.historyLimit / 4)) {
-      const dropped = this.history.splice(0, this.history.length - this.historyLimit);
-      this.compactedRev = dropped[dropped.length - 1].rev;
+    this.historySizes.push(size);
+    this.historyBytes += size;
+    // Trim in chunks of a quarter of either limit: shifting the arrays on every write would
+    // make each txn O(history).
+    const overCount = this.history.length > this.historyLimit + Math.ceil(this.historyLimit / 4);
+    if (overCount || this.historyBytes > this.historyByteLimit) {
+      let drop = Math.max(0, this.history.length - this.historyLimit);
+      let bytes = this.historyBytes;
+      for (let i = 0; i < drop; i++) bytes -= this.historySizes[i];
+      // Down to three quarters of the byte limit (the newest batch stays whatever its size).
+      while (bytes > (this.historyByteLimit * 3) / 4 && drop < this.history.length - 1) bytes -= this.historySizes[drop++];
+      if (drop > 0) {
+        const dropped = this.history.splice(0, drop);
+        this.historySizes.splice(0, drop);
+        this.historyBytes = bytes;
+        this.compactedRev = dropped[dropped.length - 1].rev;
+      }
     }
     for (const w of this.watchers) deliver(w, batch);
   }
@@ -127,4 +154,11 @@ export class KvState {
 function deliver(entry: WatchEntry, batch: WatchBatch): void {
   const events = batch.events.filter((e) => e.key.startsWith(entry.prefix));
   if (events.length > 0) entry.listener.onBatch({ rev: batch.rev, events });
+}
+
+/** What a batch keeps alive: its keys and values, the previous values included (UTF-16 units). */
+function batchBytes(batch: WatchBatch): number {
+  let bytes = 64;
+  for (const e of batch.events) bytes += 64 + e.key.length + (e.value?.length ?? 0) + (e.prevValue?.length ?? 0);
+  return bytes;
 }
