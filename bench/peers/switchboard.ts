@@ -118,6 +118,29 @@ export async function startSwitchboard(ctx: PeerContext, options: StartOptions):
   }
 }
 
+/** A `switchboard proxy` of its own, following `registryUrl` (the scale scenario weighs it). */
+export interface ProxyRole {
+  pid: number;
+  adminUrl: string;
+  stop(): Promise<void>;
+}
+
+/** Starts `switchboard proxy` (one process) on free loopback ports; resolves once it listens. */
+export async function startProxyRole(registryUrl: string, redisUrl: string): Promise<ProxyRole> {
+  const args = [BIN, 'proxy', '--proxy-listen', '127.0.0.1:0', '--admin-listen', '127.0.0.1:0', '--registry', registryUrl, '--redis', redisUrl, '--workers=1'];
+  const proc = new ManagedProcess(process.execPath, args, { env: { ...process.env } });
+  try {
+    const admin = await proc.waitForLine('the proxy role\'s admin listening', (line) => {
+      const parsed = parseListening(line);
+      return parsed?.listener === 'admin' ? parsed.address : undefined;
+    }, 60_000);
+    return { pid: proc.pid, adminUrl: `http://${admin}`, stop: () => proc.stop(10_000) };
+  } catch (err) {
+    await proc.stop(2000);
+    throw err;
+  }
+}
+
 /** `switchboard all`, or in distributed mode registries and proxies over etcd and Redis. */
 export function switchboardPeer(mode: Mode): PeerFactory {
   return {

@@ -9,7 +9,10 @@ import path from 'node:path';
 import { monotonicMs } from '../clock';
 import { treeRssBytes } from '../cpu';
 import { APP_HOST, type PeerContext } from '../peers/peer';
-import { startSwitchboard, waitUntilRouted, type SwitchboardPeer } from '../peers/switchboard';
+import { startProxyRole, startSwitchboard, waitUntilRouted, type SwitchboardPeer } from '../peers/switchboard';
+import { startRedis } from '../../test/helpers/redis';
+import { hasCommand, waitFor } from '../child';
+import { httpRequest } from '../http';
 import type { InstanceSpec } from '../registry-client';
 import { percentile, round, roundedRatio } from '../stats';
 import { measureCpuPerRequest } from './cpu';
@@ -43,6 +46,12 @@ export interface ScaleData {
   cpuUsPerRequestEmpty: number;
   cpuUsPerRequestFull: number;
   cpuFullVsEmpty: number | null;
+  /**
+   * A `switchboard proxy` of its own syncing the full catalog from the filled registry: RSS
+   * once ready, its peak over `proxySettleMs` after that, and where it ends (once the sync's
+   * buffers are collected). Null without redis-server (the proxy role needs a Redis).
+   */
+  proxyRole: { readyMiB: number; peakMiB: number; settledMiB: number; settleMs: number; readyMs: number } | null;
 }
 
 /**
@@ -110,6 +119,32 @@ async function restart(pctx: PeerContext, sb: SwitchboardPeer, dataDir: string):
   return { peer, listeningMs: peer.startupMs, fullSyncMs: monotonicMs() - spawnedAt };
 }
 
+/** A proxy role against the filled registry: how big it is once it routes the whole catalog. */
+async function weighProxyRole(sb: SwitchboardPeer, settleMs: number): Promise<ScaleData['proxyRole']> {
+  if (!(await hasCommand('redis-server'))) return null;
+  const redis = await startRedis();
+  try {
+    const started = monotonicMs();
+    const proxy = await startProxyRole(sb.apiUrl, redis.url);
+    try {
+      await waitFor('the proxy role to sync the catalog', async () => (await httpRequest(`${proxy.adminUrl}/readyz`)).status === 200, 120_000);
+      const readyMs = monotonicMs() - started;
+      const ready = treeRssBytes(proxy.pid);
+      let peak = ready;
+      const until = monotonicMs() + settleMs;
+      while (monotonicMs() < until) {
+        await new Promise((resolve) => setTimeout(resolve, 1000));
+        peak = Math.max(peak, treeRssBytes(proxy.pid));
+      }
+      return { readyMiB: round(ready / MIB), peakMiB: round(peak / MIB), settledMiB: round(treeRssBytes(proxy.pid) / MIB), settleMs, readyMs: round(readyMs) };
+    } finally {
+      await proxy.stop();
+    }
+  } finally {
+    await redis.destroy();
+  }
+}
+
 function render(d: ScaleData): string {
   const header = ['measure', 'value'];
   const rows: Array<[string, string | number | null]> = [
@@ -126,6 +161,11 @@ function render(d: ScaleData): string {
     ['µs CPU / request, empty catalog', d.cpuUsPerRequestEmpty],
     ['µs CPU / request, full catalog', d.cpuUsPerRequestFull],
     ['full vs empty', d.cpuFullVsEmpty === null ? null : `${d.cpuFullVsEmpty.toFixed(2)}×`],
+    ['`switchboard proxy` on the full catalog: spawn → synced ms', d.proxyRole?.readyMs ?? 'skipped (no redis-server)'],
+    [
+      '`switchboard proxy` RSS MiB: synced / peak / settled',
+      d.proxyRole === null ? 'skipped (no redis-server)' : `${d.proxyRole.readyMiB} / ${d.proxyRole.peakMiB} / ${d.proxyRole.settledMiB} (${d.proxyRole.settleMs / 1000} s after the sync)`,
+    ],
   ];
   return `Mode: ${d.mode}. Catalog filled through the registry API.\n\n${table(header, rows)}`;
 }
@@ -148,6 +188,7 @@ export const scaleScenario: Scenario = {
       ctx.log(`  registered ${filled.registeredInstances} in ${filled.registerSeconds} s`);
       const rssFull = treeRssBytes(sb.pid);
       const cpuFull = await cpuUsPerRequest(ctx, sb);
+      const proxyRole = await weighProxyRole(sb, ctx.settings.scale.proxySettleMs);
       const restarted = await restart(pctx, sb, dataDir);
       sb = restarted.peer;
       const data: ScaleData = {
@@ -163,6 +204,7 @@ export const scaleScenario: Scenario = {
         cpuUsPerRequestEmpty: round(cpuEmpty),
         cpuUsPerRequestFull: round(cpuFull),
         cpuFullVsEmpty: roundedRatio(cpuFull, cpuEmpty),
+        proxyRole,
       };
       return { data, markdown: render(data) };
     } finally {
