@@ -46,8 +46,16 @@ export class ClusterSubscriber extends EventEmitter implements RedisConnection {
   }
 
   async subscribe(channel: string): Promise<unknown> {
-    if (this.conn === undefined) throw new Error('redis cluster subscriber: not connected');
-    return this.conn.subscribe(channel);
+    const conn = this.conn;
+    if (conn === undefined) throw new Error('redis cluster subscriber: not connected');
+    try {
+      return await conn.subscribe(channel);
+    } catch (err) {
+      // A node that will not take the SUBSCRIBE is as good as gone: the next one gets a try
+      // (and a 'ready' on which the bus subscribes again).
+      conn.disconnect();
+      throw err;
+    }
   }
 
   async publish(): Promise<number> {
@@ -69,8 +77,9 @@ export class ClusterSubscriber extends EventEmitter implements RedisConnection {
   private connectNext(): void {
     const node = this.nodes[this.next % this.nodes.length];
     this.next++;
-    // No retries of its own: a lost node is replaced by the next one, not waited for.
-    const conn = new Redis({ ...this.options, host: node.host, port: node.port, retryStrategy: () => null, autoResubscribe: false, maxRetriesPerRequest: 0 });
+    // No retries of its own: a lost node is replaced by the next one, not waited for. A node
+    // that accepts the connection but never answers must not hold the subscription up either.
+    const conn = new Redis({ ...this.options, host: node.host, port: node.port, retryStrategy: () => null, autoResubscribe: false, maxRetriesPerRequest: 0, commandTimeout: 2000 });
     this.conn = conn;
     conn.on('error', (err: Error) => this.emit('error', err));
     conn.on('message', (channel: string, message: string) => this.emit('message', channel, message));
