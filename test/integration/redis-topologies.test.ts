@@ -4,6 +4,7 @@
  * single-server behaviour; here we prove the URL reaches the right servers and pub/sub works.
  */
 import assert from 'node:assert/strict';
+import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import Redis from 'ioredis';
 import type { CatalogMessage } from '../../src/bus/bus';
@@ -122,6 +123,35 @@ describe('redis bus over redis+cluster://', () => {
     } finally {
       await close();
       await cluster.nodes[0].restart();
+    }
+  });
+});
+
+describe('redis bus over redis+cluster://, a seed that never answers', () => {
+  let cluster: RedisClusterHandle | undefined;
+  let silent: net.Server | undefined;
+  before(async () => {
+    cluster = await startRedisCluster(3);
+    // Accepts connections and says nothing: a hung node, or not Redis at all.
+    silent = net.createServer(() => undefined);
+    await new Promise<void>((resolve) => silent?.listen(0, '127.0.0.1', resolve));
+  });
+  after(async () => {
+    silent?.close();
+    await cluster?.destroy();
+  });
+
+  it('is given up after a bounded wait, and the next seed is subscribed to', opts, async () => {
+    assert.ok(cluster && silent);
+    const silentPort = (silent.address() as net.AddressInfo).port;
+    const { seen, channel, close } = await busPair(`redis+cluster://127.0.0.1:${silentPort},127.0.0.1:${cluster.ports[1]}`, 5000).catch((err: unknown) => {
+      throw new Error(`no onConnect past the silent seed: ${String(err)}`);
+    });
+    try {
+      await publishOn(cluster.ports[2], channel, { rev: 5, prevRev: 4, services: ['past-silent'] });
+      await waitFor('the message through the second seed', () => seen.messages.some((m) => m.rev === 5));
+    } finally {
+      await close();
     }
   });
 });
