@@ -14,12 +14,17 @@ export function checkedInstance(value: unknown): Instance | undefined {
   if (!Array.isArray(v.checks) || !v.checks.every(isCheck)) return undefined;
   if (v.drained !== undefined && typeof v.drained !== 'boolean') return undefined;
   if (!isIndex(v.createIndex) || !isIndex(v.modifyIndex)) return undefined;
-  for (const check of v.checks as object[]) Object.freeze(check);
-  Object.freeze(v.checks);
-  Object.freeze(v.tags);
-  Object.freeze(v.meta);
-  Object.freeze(v.weights);
-  return Object.freeze(v) as unknown as Instance;
+  return freezeInstance(v as unknown as Instance);
+}
+
+/** A record shared by every reader (the view, caches, balancers) is frozen, nested parts too. */
+export function freezeInstance(instance: Instance): Instance {
+  for (const check of instance.checks) Object.freeze(check);
+  Object.freeze(instance.checks);
+  Object.freeze(instance.tags);
+  Object.freeze(instance.meta);
+  Object.freeze(instance.weights);
+  return Object.freeze(instance);
 }
 
 const STATUSES: ReadonlySet<string> = new Set<HealthStatus>(['passing', 'warning', 'critical']);

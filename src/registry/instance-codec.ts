@@ -1,3 +1,4 @@
+import { freezeInstance } from '../catalog/instance-shape';
 import type { Instance } from '../catalog/model';
 import { INSTANCE_PREFIX } from './keys';
 import type { KeyValue } from './store/store';
@@ -31,12 +32,7 @@ export function decodeInstance(kv: KeyValue): Instance | undefined {
     drained === undefined
       ? { id, service, address, port, tags, meta, weights, checks, createIndex: kv.createRev, modifyIndex: kv.modRev }
       : { id, service, address, port, tags, meta, weights, checks, drained, createIndex: kv.createRev, modifyIndex: kv.modRev };
-  for (const check of instance.checks) Object.freeze(check);
-  Object.freeze(instance.checks);
-  Object.freeze(instance.tags);
-  Object.freeze(instance.meta);
-  Object.freeze(instance.weights);
-  return Object.freeze(instance);
+  return freezeInstance(instance);
 }
 
 function isInstanceShaped(value: unknown): value is Instance {
