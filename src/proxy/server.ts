@@ -450,7 +450,7 @@ export class ProxyServer {
       this.router.setService(name, tagsOf(instances));
       const existing = this.services.get(name);
       if (existing !== undefined) existing.update(instances);
-      else if (this.policyFor(name).healthCheck.enabled) this.serviceNamed(name)?.update(instances);
+      else if (this.probesActively(name)) this.serviceNamed(name)?.update(instances);
     }
     if (this.logger.isLevelEnabled('debug')) {
       this.logger.debug({ rev: update.rev, services: [...update.services.keys()] }, 'catalog applied');
@@ -541,7 +541,7 @@ export class ProxyServer {
     }
     // A policy that now probes actively needs its service made, used or not.
     for (const [name, instances] of this.catalog.services()) {
-      if (instances.length === 0 || this.services.has(name) || !this.policyFor(name).healthCheck.enabled) continue;
+      if (instances.length === 0 || this.services.has(name) || !this.probesActively(name)) continue;
       this.serviceNamed(name)?.update(instances);
       applied.push(`proxy.services.${name}`);
     }
@@ -590,6 +590,11 @@ export class ProxyServer {
       this.tlsOptions = previous;
       throw err;
     }
+  }
+
+  /** Such a service is made as soon as the catalog lists it, not on first use: probes run with or without traffic. */
+  private probesActively(name: string): boolean {
+    return this.policyFor(name).healthCheck.enabled;
   }
 
   private policyFor(name: string): Readonly<ServicePolicy> {
