@@ -9,7 +9,7 @@ import { SwitchboardError } from '../errors';
 import { counter } from '../metrics';
 import type { Logger } from '../log';
 import type { Server as TlsServer } from 'node:tls';
-import { ServerCertificates, serveCertificates, type CertificateReloader } from '../tls/server-certificates';
+import { ServerCertificates, serveCertificates, servesTls, type CertificateReloader } from '../tls/server-certificates';
 import { ProxyH2Request, ProxyRequest } from './respond';
 
 /**
@@ -45,7 +45,7 @@ export class ProxyListener {
     private readonly logger: Logger,
   ) {
     const tls = config.tls;
-    this.certificates = tls.certificates.length > 0 ? new ServerCertificates(tls, 'proxy.tls') : undefined;
+    this.certificates = servesTls(tls) ? new ServerCertificates(tls, 'proxy.tls') : undefined;
     this.server = this.createServer();
     this.applyLimits(config.clientTimeouts, config.maxRequestHeaders);
   }

@@ -25,7 +25,7 @@ import { realScheduler, type Scheduler } from '../clock';
 import { HealthNotifier } from './health-notifier';
 import { Notifier } from '../notify/notifier';
 import type { Store } from './store/store';
-import { ServerCertificates, reloadOnRequest, serveCertificates, type CertificateReloader } from '../tls/server-certificates';
+import { ServerCertificates, reloadOnRequest, serveCertificates, servesTls, type CertificateReloader } from '../tls/server-certificates';
 import { KvWriter } from './kv/kv-writer';
 import type { ReportChannel } from '../bus/report-channel';
 import { followCatalog } from './ui/catalog-events';
@@ -94,7 +94,7 @@ export class Registry {
     const now = (): number => scheduler.now();
     this.log = logger.child({ component: 'registry' });
     const tls = options.config.api.tls;
-    this.certificates = tls.certificates.length > 0 ? new ServerCertificates(tls, 'api.tls') : undefined;
+    this.certificates = servesTls(tls) ? new ServerCertificates(tls, 'api.tls') : undefined;
     this.catalogView = new CatalogView(store, { logger });
     this.election = options.election ?? new LocalElection(() => this.options.advertise ?? this.bound);
     this.writer = new CatalogWriter({ store, view: this.catalogView, now, election: this.election });

@@ -2,7 +2,7 @@ import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { ListenerTlsConfig } from '../config/types';
-import { ServerCertificates, reloadOnRequest, serveCertificates } from '../tls/server-certificates';
+import { ServerCertificates, reloadOnRequest, serveCertificates, servesTls } from '../tls/server-certificates';
 import type { Logger } from '../log';
 import { collectProcessMetrics, registry as metricsRegistry } from '../metrics';
 import { listenTarget } from '../config/schema';
@@ -50,7 +50,7 @@ export async function startAdmin(options: AdminOptions): Promise<AdminServer> {
       else res.destroy();
     });
   };
-  const certificates = options.tls !== undefined && options.tls.certificates.length > 0 ? new ServerCertificates(options.tls, 'admin.tls') : undefined;
+  const certificates = servesTls(options.tls) ? new ServerCertificates(options.tls, 'admin.tls') : undefined;
   const server = certificates !== undefined ? https.createServer(certificates.serverOptions(), onRequest) : http.createServer(onRequest);
   server.keepAliveTimeout = 5_000;
   await listenOn(server, options.listen);

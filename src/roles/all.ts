@@ -79,7 +79,7 @@ export async function startAll(config: Readonly<SwitchboardConfig>, logger: Logg
     await listen('api', config.api.listen, () => started.start());
     registry = started;
     stack.push('registry', () => started.stop());
-    logListening(logger, 'api', started.address);
+    logListening(logger, 'api', started.address, config.api.tls);
     dns = await startRoleDns(stack, config, started, logger);
 
     const source = started.source();
@@ -88,7 +88,7 @@ export async function startAll(config: Readonly<SwitchboardConfig>, logger: Logg
     await listen('proxy', config.proxy.listen, () => dataPlane.start());
     proxy = dataPlane;
     stack.push('proxy', () => dataPlane.stop(config.proxy.drain));
-    logListening(logger, 'proxy', dataPlane.address);
+    logListening(logger, 'proxy', dataPlane.address, config.proxy.tls);
 
     return { api: started.address, proxy: dataPlane.address, admin: adminServer.address, dns };
   });

@@ -1,6 +1,8 @@
 import type { ReloadOutcome } from './reload';
 import { SwitchboardError, isSwitchboardError } from '../errors';
+import type { ListenerTlsConfig } from '../config/types';
 import type { Logger } from '../log';
+import { servesTls } from '../tls/server-certificates';
 import { startAdmin, type AdminOptions, type AdminServer } from './admin';
 
 /**
@@ -60,7 +62,7 @@ export async function startRoleAdmin(role: RoleStart, options: AdminOptions): Pr
     startAdmin({ ...options, isReady: () => !role.draining() && options.isReady() }),
   );
   role.stack.push('admin', () => admin.close());
-  logListening(options.logger, 'admin', admin.address);
+  logListening(options.logger, 'admin', admin.address, options.tls);
   return admin;
 }
 
@@ -96,9 +98,13 @@ function bindFailure(err: unknown): string | undefined {
   return undefined;
 }
 
-/** Tests and operators find the real ports (when asked for port 0) in these lines. */
-export function logListening(logger: Logger, listener: Listener, address: string): void {
-  logger.info({ listener, address }, 'listening');
+/**
+ * Tests and operators find the real ports (when asked for port 0) in these lines, and for an
+ * HTTP listener the URL that reaches it (https once it has a certificate).
+ */
+export function logListening(logger: Logger, listener: Listener, address: string, tls?: ListenerTlsConfig): void {
+  if (listener === 'dns') logger.info({ listener, address }, 'listening');
+  else logger.info({ listener, address, url: `${servesTls(tls) ? 'https' : 'http'}://${address}` }, 'listening');
 }
 
 /** What has been started, stopped in reverse order; safe to unwind after a half-done start. */

@@ -52,7 +52,7 @@ async function startSingleProcess(config: Readonly<SwitchboardConfig>, logger: L
     const started = await startDataPlane(config, logger);
     plane = started;
     role.stack.push('data plane', () => started.stop());
-    logListening(logger, 'proxy', started.address);
+    logListening(logger, 'proxy', started.address, config.proxy.tls);
 
     return { proxy: started.address, admin: admin.address };
   });

@@ -60,7 +60,7 @@ export async function startRegistry(config: Readonly<SwitchboardConfig>, logger:
     await listen('api', config.api.listen, () => registry.start());
     apiServing = true;
     stack.push('registry', () => registry.stop());
-    logListening(logger, 'api', registry.address);
+    logListening(logger, 'api', registry.address, config.api.tls);
     dns = await startRoleDns(stack, config, registry, logger, () => health.healthy);
     warnIfUnadvertisable(config, registry.address, logger);
 

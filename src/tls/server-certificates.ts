@@ -29,6 +29,11 @@ interface Loaded {
   readonly notAfter: Date;
 }
 
+/** Whether a listener with these settings speaks TLS: it does once it has a certificate. */
+export function servesTls(tls: ListenerTlsConfig | undefined): tls is ListenerTlsConfig {
+  return tls !== undefined && tls.certificates.length > 0;
+}
+
 /** How often certificate files are checked for changes. */
 export const CERTIFICATE_POLL_MS = 1000;
 

@@ -55,6 +55,7 @@ describe('switchboard all: one running process', () => {
   test('logs one listening line per listener and answers /healthz and /readyz', async () => {
     const listening = sb.logs().filter((l) => l.msg === 'listening');
     assert.deepEqual(listening.map((l) => l.listener).sort(), ['admin', 'api', 'dns', 'proxy']);
+    for (const l of listening.filter((line) => line.listener !== 'dns')) assert.equal(l.url, `http://${String(l.address)}`);
     assert.equal((await request(sb.url('admin', '/healthz'))).status, 200);
     await waitFor('/readyz to turn 200', async () => (await request(sb.url('admin', '/readyz'))).status === 200);
   });

@@ -72,6 +72,9 @@ describe('TLS end to end', TIMEOUT, () => {
     assert.equal((await get(at('admin', '/healthz'), ca.pem)).status, 200);
     const unknown = await get(at('proxy', '/'), ca.pem, { host: 'nobody.svc' });
     assert.equal(unknown.status, 404);
+    // The listening lines give each listener's URL with its scheme.
+    const urls = sb.logs().filter((l) => l.msg === 'listening' && l.listener !== 'dns').map((l) => [l.listener, l.url]);
+    assert.deepEqual(urls.sort(), (['admin', 'api', 'proxy'] as const).map((l) => [l, at(l, '')]));
   });
 
   it('the register sidecar registers through an HTTPS registry with --ca-file, and through CONSUL_HTTP_ADDR/SSL/CACERT', TIMEOUT, async () => {
