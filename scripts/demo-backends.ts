@@ -5,7 +5,7 @@
  * registries in turn (so one registry going away costs nothing).
  */
 import { Backend } from '../test/helpers/backend';
-import { type HttpReply, passCheck, register } from '../test/helpers/distributed';
+import { type HttpReply, type RegistryRef, passCheck, register } from '../test/helpers/distributed';
 
 export interface DemoService {
   service: string;
@@ -30,13 +30,13 @@ export class DemoBackends {
   private turn = 0;
 
   private constructor(
-    private readonly registries: () => string[],
+    private readonly registries: () => RegistryRef[],
     private readonly backends: Backend[],
     readonly instances: DemoInstance[],
   ) {}
 
   /** Starts the servers, registers them and passes their checks once (TTL checks start critical). */
-  static async start(registries: () => string[], services = DEMO_SERVICES): Promise<DemoBackends> {
+  static async start(registries: () => RegistryRef[], services = DEMO_SERVICES): Promise<DemoBackends> {
     const backends: Backend[] = [];
     const instances: DemoInstance[] = [];
     const demo = new DemoBackends(registries, backends, instances);
@@ -69,27 +69,27 @@ export class DemoBackends {
   }
 
   private async registerOne(instance: DemoInstance): Promise<void> {
-    const reply = await this.toAnyRegistry((url) => register(url, { ...instance, ttl: `${TTL_SECONDS}s` }));
+    const reply = await this.toAnyRegistry((registry) => register(registry, { ...instance, ttl: `${TTL_SECONDS}s` }));
     if (reply.status !== 200) throw new Error(`registering ${instance.id} answered ${reply.status}: ${reply.body}`);
   }
 
   /** Best effort: a missed heartbeat is retried a third of a TTL later. */
   private async heartbeat(): Promise<void> {
     await Promise.all(
-      this.instances.map((i) => this.toAnyRegistry((url) => passCheck(url, `service:${i.id}`)).catch(() => undefined)),
+      this.instances.map((i) => this.toAnyRegistry((registry) => passCheck(registry, `service:${i.id}`)).catch(() => undefined)),
     );
   }
 
   /** Next registry in turn; on failure (down, 5xx) the others. */
-  private async toAnyRegistry(call: (url: string) => Promise<HttpReply>): Promise<HttpReply> {
-    const urls = this.registries();
+  private async toAnyRegistry(call: (registry: RegistryRef) => Promise<HttpReply>): Promise<HttpReply> {
+    const registries = this.registries();
     let last: unknown;
-    for (let tried = 0; tried < urls.length; tried++) {
-      const url = urls[this.turn++ % urls.length];
+    for (let tried = 0; tried < registries.length; tried++) {
+      const registry = registries[this.turn++ % registries.length];
       try {
-        const reply = await call(url);
+        const reply = await call(registry);
         if (reply.status < 500) return reply;
-        last = new Error(`${url} answered ${reply.status}`);
+        last = new Error(`${typeof registry === 'string' ? registry : registry.url('api', '')} answered ${reply.status}`);
       } catch (err) {
         last = err;
       }

@@ -9,9 +9,13 @@
  *   after(() => t.stop());
  */
 import { randomBytes } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
 import path from 'node:path';
+import tls, { type PeerCertificate } from 'node:tls';
 import type { Instance } from '../../src/catalog/model';
+import type { TestCA } from './certs';
 import { waitFor } from './child';
 import { startEtcdCluster, type EtcdHandle } from './etcd';
 import { startRedis, type RedisHandle } from './redis';
@@ -31,6 +35,12 @@ export interface TopologyOptions {
   /** Redis channel and etcd key prefix; default: random, so runs never share state. */
   channel?: string;
   prefix?: string;
+  /**
+   * Every HTTP listener (registry API and admin, proxy listener and admin) over HTTPS with a
+   * certificate this CA issues for 127.0.0.1 and localhost; proxies trust it (--ca-file). It
+   * gives each process a --config file, so don't pass another one.
+   */
+  tls?: TestCA;
 }
 
 export class Topology {
@@ -42,6 +52,9 @@ export class Topology {
   /** Counted when a start begins (proxies start in parallel), for log file names. */
   private readonly started = { registry: 0, proxy: 0 };
 
+  /** --config with every listener's certificate, when the topology speaks TLS. */
+  private readonly tlsArgs: { registry: string[]; proxy: string[] } = { registry: [], proxy: [] };
+
   private constructor(
     readonly etcd: EtcdHandle,
     readonly redis: RedisHandle,
@@ -49,6 +62,10 @@ export class Topology {
   ) {
     this.prefix = options.prefix ?? `sb-${randomBytes(4).toString('hex')}/`;
     this.channel = options.channel ?? `switchboard:test:${randomBytes(4).toString('hex')}`;
+    if (options.tls !== undefined) {
+      const config = tlsConfigFile(options.tls);
+      this.tlsArgs = { registry: [`--config=${config}`], proxy: [`--config=${config}`, `--ca-file=${options.tls.certFile}`] };
+    }
   }
 
   /** Starts everything; registries one by one (the first one leads), proxies once the registries serve. */
@@ -91,10 +108,11 @@ export class Topology {
       `--etcd-endpoints=${this.etcd.endpoints.join(',')}`,
       `--etcd-prefix=${this.prefix}`,
       ...this.commonArgs(),
+      ...this.tlsArgs.registry,
       ...(this.options.registryArgs ?? []),
       ...extra,
     ];
-    const registry = await RoleProcess.start('registry', args, { logFile: this.logFile(`registry-${++this.started.registry}`) });
+    const registry = await RoleProcess.start('registry', args, { logFile: this.logFile(`registry-${++this.started.registry}`), ca: this.options.tls?.pem });
     this.registries.push(registry);
     return registry;
   }
@@ -102,8 +120,8 @@ export class Topology {
   async startProxy(extra: string[] = []): Promise<RoleProcess> {
     // One process per proxy unless the caller passes --workers (the last flag wins): the fault
     // tests count Redis subscribers and resyncs per proxy process.
-    const args = [`--registry=${this.registryList}`, '--workers=1', ...this.commonArgs(), ...(this.options.proxyArgs ?? []), ...extra];
-    const proxy = await RoleProcess.start('proxy', args, { logFile: this.logFile(`proxy-${++this.started.proxy}`) });
+    const args = [`--registry=${this.registryList}`, '--workers=1', ...this.commonArgs(), ...this.tlsArgs.proxy, ...(this.options.proxyArgs ?? []), ...extra];
+    const proxy = await RoleProcess.start('proxy', args, { logFile: this.logFile(`proxy-${++this.started.proxy}`), ca: this.options.tls?.pem });
     this.proxies.push(proxy);
     return proxy;
   }
@@ -126,6 +144,15 @@ export class Topology {
   }
 }
 
+/** One config file for every role: the same certificate on each HTTP listener. */
+function tlsConfigFile(ca: TestCA): string {
+  const pair = ca.issue('switchboard', ['127.0.0.1', 'localhost']);
+  const tls = { certificates: [pair] };
+  const file = path.join(ca.dir, 'switchboard-tls.json');
+  writeFileSync(file, JSON.stringify({ api: { tls }, admin: { tls }, proxy: { tls } }, null, 2));
+  return file;
+}
+
 // ---- HTTP helpers --------------------------------------------------------------------------
 
 export interface HttpReply {
@@ -134,19 +161,32 @@ export interface HttpReply {
   body: string;
 }
 
-/** One request on a fresh connection (a killed server leaves no pooled socket behind). */
-export function httpRequest(
-  url: string,
-  options: { method?: string; headers?: Record<string, string>; body?: string; timeoutMs?: number; agent?: http.Agent } = {},
-): Promise<HttpReply> {
+export interface HttpRequestOptions {
+  method?: string;
+  headers?: Record<string, string>;
+  body?: string;
+  timeoutMs?: number;
+  agent?: http.Agent;
+  /** The CA an https URL's certificate must chain to (a topology started with `tls`). */
+  ca?: Buffer;
+}
+
+/** One request on a fresh connection (a killed server leaves no pooled socket behind); https for an https URL. */
+export function httpRequest(url: string, options: HttpRequestOptions = {}): Promise<HttpReply> {
   return new Promise((resolve, reject) => {
-    const req = http.request(url, { method: options.method ?? 'GET', headers: options.headers, agent: options.agent ?? false }, (res) => {
+    const common = { method: options.method ?? 'GET', headers: options.headers, agent: options.agent ?? false };
+    const onResponse = (res: http.IncomingMessage): void => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (chunk: string) => (body += chunk));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
       res.on('error', reject);
-    });
+    };
+    // The certificate is checked against the URL's host, as curl does, not against a Host header
+    // naming a service (node's default).
+    const host = new URL(url).hostname.replace(/^\[|\]$/g, '');
+    const checkServerIdentity = (_: string, cert: PeerCertificate): Error | undefined => tls.checkServerIdentity(host, cert);
+    const req = url.startsWith('https:') ? https.request(url, { ...common, ca: options.ca, checkServerIdentity }, onResponse) : http.request(url, common, onResponse);
     req.setTimeout(options.timeoutMs ?? 10_000, () => req.destroy(new Error(`${url}: no answer within ${options.timeoutMs ?? 10_000} ms`)));
     req.on('error', reject);
     req.end(options.body);
@@ -166,8 +206,10 @@ export interface InstanceSpec {
 /** Where a registry API is: a RoleProcess or a base URL. */
 export type RegistryRef = RoleProcess | string;
 
-function apiBase(registry: RegistryRef): string {
-  return typeof registry === 'string' ? registry.replace(/\/+$/, '') : registry.url('api', '');
+/** `path` on a registry's API, with the CA its certificate chains to when it has one. */
+function apiRequest(registry: RegistryRef, pathAndQuery: string, options: HttpRequestOptions = {}): Promise<HttpReply> {
+  if (typeof registry === 'string') return httpRequest(`${registry.replace(/\/+$/, '')}${pathAndQuery}`, options);
+  return httpRequest(registry.url('api', pathAndQuery), { ca: registry.ca, ...options });
 }
 
 /** The body of PUT /v1/agent/service/register, Consul's field names. */
@@ -183,20 +225,20 @@ export function registrationBody(spec: InstanceSpec): string {
 }
 
 export function register(registry: RegistryRef, spec: InstanceSpec, agent?: http.Agent): Promise<HttpReply> {
-  return httpRequest(`${apiBase(registry)}/v1/agent/service/register`, { method: 'PUT', body: registrationBody(spec), agent });
+  return apiRequest(registry, '/v1/agent/service/register', { method: 'PUT', body: registrationBody(spec), agent });
 }
 
 export function deregister(registry: RegistryRef, id: string, agent?: http.Agent): Promise<HttpReply> {
-  return httpRequest(`${apiBase(registry)}/v1/agent/service/deregister/${encodeURIComponent(id)}`, { method: 'PUT', agent });
+  return apiRequest(registry, `/v1/agent/service/deregister/${encodeURIComponent(id)}`, { method: 'PUT', agent });
 }
 
 export function passCheck(registry: RegistryRef, checkId: string): Promise<HttpReply> {
-  return httpRequest(`${apiBase(registry)}/v1/agent/check/pass/${encodeURIComponent(checkId)}`, { method: 'PUT' });
+  return apiRequest(registry, `/v1/agent/check/pass/${encodeURIComponent(checkId)}`, { method: 'PUT' });
 }
 
 /** The API address /v1/status/leader names ('' when there is none). */
 export async function leaderOf(registry: RegistryRef): Promise<string> {
-  const reply = await httpRequest(`${apiBase(registry)}/v1/status/leader`);
+  const reply = await apiRequest(registry, '/v1/status/leader');
   return JSON.parse(reply.body) as string;
 }
 
@@ -207,14 +249,14 @@ export interface CatalogState {
 
 /** The catalog a registry serves proxies (its /v1/switchboard/snapshot). */
 export async function registryCatalog(registry: RegistryRef): Promise<CatalogState> {
-  const reply = await httpRequest(`${apiBase(registry)}/v1/switchboard/snapshot`);
+  const reply = await apiRequest(registry, '/v1/switchboard/snapshot');
   if (reply.status !== 200) throw new Error(`snapshot answered ${reply.status}: ${reply.body}`);
   return JSON.parse(reply.body) as CatalogState;
 }
 
 /** The catalog a proxy routes on (GET /catalog on its admin listener). */
 export async function proxyCatalog(proxy: RoleProcess): Promise<CatalogState> {
-  const reply = await httpRequest(proxy.url('admin', '/catalog'));
+  const reply = await httpRequest(proxy.url('admin', '/catalog'), { ca: proxy.ca });
   if (reply.status !== 200) throw new Error(`/catalog answered ${reply.status}: ${reply.body}`);
   return JSON.parse(reply.body) as CatalogState;
 }
@@ -237,7 +279,7 @@ export function idsOf(c: CatalogState): Record<string, string[]> {
 
 /** GET through a proxy by Host `<service>.svc`. */
 export function viaProxy(proxy: RoleProcess, service: string, pathAndQuery = '/', agent?: http.Agent): Promise<HttpReply> {
-  return httpRequest(proxy.url('proxy', pathAndQuery), { headers: { host: `${service}.svc` }, agent });
+  return httpRequest(proxy.url('proxy', pathAndQuery), { headers: { host: `${service}.svc` }, agent, ca: proxy.ca });
 }
 
 /** Which backend (test/helpers/backend.ts replies {backend}) answered through the proxy, or undefined. */
@@ -248,7 +290,7 @@ export async function servedBy(proxy: RoleProcess, service: string): Promise<str
 }
 
 export async function waitReady(proxy: RoleProcess, timeoutMs = 15_000): Promise<void> {
-  await waitFor(`${proxy.role} ${proxy.address('admin')} to be ready`, async () => (await httpRequest(proxy.url('admin', '/readyz'))).status === 200, timeoutMs);
+  await waitFor(`${proxy.role} ${proxy.address('admin')} to be ready`, async () => (await httpRequest(proxy.url('admin', '/readyz'), { ca: proxy.ca })).status === 200, timeoutMs);
 }
 
 /** Poll until every proxy's catalog equals the registry's (after the last change). */
@@ -268,7 +310,7 @@ export async function waitConverged(registry: RegistryRef, proxies: RoleProcess[
 
 /** Value of one sample of a Prometheus text exposition (0 when absent). */
 export async function metricValue(target: RoleProcess, name: string, labels: Record<string, string> = {}): Promise<number> {
-  const reply = await httpRequest(target.url('admin', '/metrics'));
+  const reply = await httpRequest(target.url('admin', '/metrics'), { ca: target.ca });
   const wanted = Object.entries(labels).map(([k, v]) => `${k}="${v}"`);
   for (const line of reply.body.split('\n')) {
     if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;

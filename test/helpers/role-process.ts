@@ -32,6 +32,8 @@ export interface RoleOptions {
   dir?: string;
   /** Whether cleanup removes `dir` (default: only when it was made here). */
   ownsDir?: boolean;
+  /** The CA its https listeners' certificates chain to, for the helpers that call it. */
+  ca?: Buffer;
 }
 
 export interface RoleExit {
@@ -41,6 +43,8 @@ export interface RoleExit {
 
 export class RoleProcess {
   readonly addresses: Partial<Record<RoleListener, string>> = {};
+  /** From the same lines: `http://…` or `https://…` (a listener with a certificate). */
+  private readonly urls: Partial<Record<RoleListener, string>> = {};
   private text = '';
   private stderrText = '';
   private readonly exited: Promise<RoleExit>;
@@ -52,6 +56,7 @@ export class RoleProcess {
     readonly dir: string,
     private readonly ownsDir: boolean,
     logFile: string | undefined,
+    readonly ca: Buffer | undefined,
   ) {
     const collect = (s: string): void => {
       this.text += s;
@@ -78,7 +83,7 @@ export class RoleProcess {
       .map((flag) => `${flag}=127.0.0.1:0`);
     const dir = options.dir ?? makeTempDir(role);
     const child = spawnSwitchboard([role, ...listenerArgs, ...args], options.env);
-    const proc = new RoleProcess(role, child, dir, options.ownsDir ?? options.dir === undefined, options.logFile);
+    const proc = new RoleProcess(role, child, dir, options.ownsDir ?? options.dir === undefined, options.logFile, options.ca);
     try {
       await proc.waitForListeners();
     } catch (err) {
@@ -103,7 +108,8 @@ export class RoleProcess {
   }
 
   url(listener: RoleListener, pathAndQuery = '/'): string {
-    return `http://${this.address(listener)}${pathAndQuery}`;
+    const address = this.address(listener);
+    return `${this.urls[listener] ?? `http://${address}`}${pathAndQuery}`;
   }
 
   /** The data dir of `all` (the temp dir unless the caller gave one). */
@@ -185,7 +191,7 @@ export class RoleProcess {
     await waitFor(
       `switchboard ${this.role} to log its listening lines`,
       () => {
-        readListeners(this.logs(), this.addresses);
+        readListeners(this.logs(), this.addresses, this.urls);
         if (!this.running()) throw new GiveUp(`switchboard ${this.role} exited during start`);
         return wanted.every((l) => this.addresses[l] !== undefined);
       },

@@ -46,11 +46,12 @@ export function logLines(text: string): LogLine[] {
     });
 }
 
-/** Copies the address of each `listening` line into `addresses` (by listener name). */
-export function readListeners<L extends string>(lines: LogLine[], addresses: Partial<Record<L, string>>): void {
+/** Copies the address of each `listening` line into `addresses` (by listener name), and its URL (http or https) into `urls`. */
+export function readListeners<L extends string>(lines: LogLine[], addresses: Partial<Record<L, string>>, urls?: Partial<Record<L, string>>): void {
   for (const line of lines) {
     if (line.msg === 'listening' && typeof line.listener === 'string' && typeof line.address === 'string') {
       addresses[line.listener as L] = line.address;
+      if (urls !== undefined && typeof line.url === 'string') urls[line.listener as L] = line.url;
     }
   }
 }
