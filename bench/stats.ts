@@ -33,3 +33,33 @@ export function roundedRatio(a: number | undefined, b: number | undefined): numb
   const r = ratio(a, b);
   return r === null ? null : Math.round(r * 100) / 100;
 }
+
+/** Round-by-round ratios of two peers measured in the same interleaved rounds: their median and spread. */
+export interface PairedRatio {
+  median: number;
+  low: number;
+  high: number;
+  rounds: number;
+}
+
+/**
+ * b[i] / a[i] for every round both have, summarised. Pairing by round cancels what a noisy
+ * stretch of the run did to both peers alike, which the ratio of two separate medians does not:
+ * two identical peers (an A/A run, 9 rounds on 2 shared cores) had separate medians up to 3 %
+ * apart and paired medians under 1 % apart.
+ */
+export function pairedRatio(a: readonly number[], b: readonly number[]): PairedRatio | null {
+  const ratios: number[] = [];
+  for (let i = 0; i < Math.min(a.length, b.length); i++) {
+    const r = ratio(b[i], a[i]);
+    if (r !== null) ratios.push(r);
+  }
+  if (ratios.length === 0) return null;
+  const two = (v: number): number => Math.round(v * 1000) / 1000;
+  return { median: two(median(ratios)), low: two(Math.min(...ratios)), high: two(Math.max(...ratios)), rounds: ratios.length };
+}
+
+/** `0.93× (0.84–1.01 over 15 rounds)`. */
+export function describePaired(p: PairedRatio | null): string {
+  return p === null ? '–' : `${p.median.toFixed(3)}× (${p.low.toFixed(2)}–${p.high.toFixed(2)} over ${p.rounds} rounds)`;
+}

@@ -5,7 +5,7 @@
  */
 import { treeCpuSeconds } from '../cpu';
 import type { PeerName, RunningPeer } from '../peers/peer';
-import { median, round, roundedRatio } from '../stats';
+import { describePaired, median, pairedRatio, round, roundedRatio, type PairedRatio } from '../stats';
 import { type Scenario, type ScenarioContext, type ScenarioOutcome, table, times } from './scenario';
 
 export interface CpuRow {
@@ -24,6 +24,8 @@ export interface CpuData {
   connections: number;
   rounds: number;
   rows: CpuRow[];
+  /** When both ran: switchboard-access-log's µs CPU per request over switchboard's, paired by round. */
+  accessLogCost: PairedRatio | null;
 }
 
 /** CPU-seconds the proxy used while the load generator sent `requests` requests. */
@@ -48,7 +50,8 @@ function render(data: CpuData): string {
   const rows = data.rows.map((r) => [r.peer, r.requests, r.cpuSeconds, r.usPerRequest, times(r.vsBare), times(r.vsNginx), r.errors]);
   return (
     `${data.requestsPerRun} requests per run over ${data.connections} connections; CPU of the proxy's process tree only; ` +
-    `median of ${data.rounds} interleaved round(s). /proc counts in 10 ms ticks.\n\n${table(header, rows)}`
+    `median of ${data.rounds} interleaved round(s). /proc counts in 10 ms ticks.\n\n${table(header, rows)}` +
+    (data.accessLogCost === null ? '' : `\nCPU per request with the access log on vs off, round by round: ${describePaired(data.accessLogCost)}.\n`)
   );
 }
 
@@ -83,7 +86,10 @@ export const cpuScenario: Scenario = {
       row.vsBare = roundedRatio(row.usPerRequest, us('bare-http-proxy'));
       row.vsNginx = roundedRatio(row.usPerRequest, us('nginx'));
     }
-    const data: CpuData = { requestsPerRun: requests, connections, rounds, rows };
+    const off = rows.find((r) => r.peer === 'switchboard');
+    const on = rows.find((r) => r.peer === 'switchboard-access-log');
+    const accessLogCost = off !== undefined && on !== undefined ? pairedRatio(off.roundsUs, on.roundsUs) : null;
+    const data: CpuData = { requestsPerRun: requests, connections, rounds, rows, accessLogCost };
     return { data, markdown: render(data) };
   },
 };

@@ -5,7 +5,7 @@
  */
 import type { LoadResult } from '../load';
 import type { PeerName, RunningPeer } from '../peers/peer';
-import { median, round, roundedRatio } from '../stats';
+import { describePaired, median, pairedRatio, round, roundedRatio, type PairedRatio } from '../stats';
 import { type Scenario, type ScenarioContext, type ScenarioOutcome, table, times } from './scenario';
 
 export interface SmallRow {
@@ -29,6 +29,8 @@ export interface SmallData {
   concurrencies: number[];
   rounds: number;
   rows: SmallRow[];
+  /** When both ran: switchboard-access-log's req/s over switchboard's, paired by round, per concurrency. */
+  accessLogCost: Array<{ concurrency: number; rps: PairedRatio | null }>;
 }
 
 async function warmUp(ctx: ScenarioContext, peer: RunningPeer): Promise<void> {
@@ -86,10 +88,26 @@ function addRatios(rows: SmallRow[]): void {
   }
 }
 
+/** What turning the access log on costs in req/s: the two Switchboard peers' rounds, paired. */
+function accessLogCost(rows: SmallRow[]): SmallData['accessLogCost'] {
+  const on = rows.filter((r) => r.peer === 'switchboard-access-log');
+  return on.flatMap((row) => {
+    const off = rows.find((r) => r.peer === 'switchboard' && r.concurrency === row.concurrency);
+    return off === undefined ? [] : [{ concurrency: row.concurrency, rps: pairedRatio(off.roundsRps, row.roundsRps) }];
+  });
+}
+
 function render(data: SmallData): string {
   const header = ['peer', 'conns', 'req/s', 'p50 ms', 'p90 ms', 'p99 ms', 'errors', 'req/s vs direct', 'req/s vs bare', 'p99 vs bare'];
   const rows = data.rows.map((r) => [r.peer, r.concurrency, r.rps, r.p50Ms, r.p90Ms, r.p99Ms, r.errors, times(r.rpsVsDirect), times(r.rpsVsBare), times(r.p99VsBare)]);
-  return `Keep-alive GETs of a 64-byte body; median of ${data.rounds} interleaved round(s) per cell; load generator: ${data.loadGenerator}.\n\n${table(header, rows)}`;
+  const cost =
+    data.accessLogCost.length === 0
+      ? ''
+      : `\nAccess log on vs off (switchboard-access-log / switchboard req/s, round by round; median and range):\n\n${table(
+          ['conns', 'req/s with the access log'],
+          data.accessLogCost.map((c) => [c.concurrency, describePaired(c.rps)]),
+        )}`;
+  return `Keep-alive GETs of a 64-byte body; median of ${data.rounds} interleaved round(s) per cell; load generator: ${data.loadGenerator}.\n\n${table(header, rows)}${cost}`;
 }
 
 export const smallScenario: Scenario = {
@@ -103,7 +121,13 @@ export const smallScenario: Scenario = {
       for (const peer of ctx.peers) rows.push(summarize(peer.name, c, samples.get(key(peer.name, c)) ?? []));
     }
     addRatios(rows);
-    const data: SmallData = { loadGenerator: ctx.load.name, concurrencies: ctx.settings.small.concurrencies, rounds: ctx.settings.small.rounds, rows };
+    const data: SmallData = {
+      loadGenerator: ctx.load.name,
+      concurrencies: ctx.settings.small.concurrencies,
+      rounds: ctx.settings.small.rounds,
+      rows,
+      accessLogCost: accessLogCost(rows),
+    };
     return { data, markdown: render(data) };
   },
 };
