@@ -1,9 +1,10 @@
 import type { HealthStatus, Instance } from './model';
+import { shareParts } from './shared-parts';
 
 /**
  * An instance record that arrived from elsewhere (a bus message), checked field by field
  * before anything routes on it: every field the data plane reads has the type it expects.
- * Returns the record frozen (it is shared by every reader), or undefined.
+ * Returns the record shared and frozen (sharedInstance), or undefined.
  */
 export function checkedInstance(value: unknown): Instance | undefined {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined;
@@ -14,11 +15,15 @@ export function checkedInstance(value: unknown): Instance | undefined {
   if (!Array.isArray(v.checks) || !v.checks.every(isCheck)) return undefined;
   if (v.drained !== undefined && typeof v.drained !== 'boolean') return undefined;
   if (!isIndex(v.createIndex) || !isIndex(v.modifyIndex)) return undefined;
-  return freezeInstance(v as unknown as Instance);
+  return sharedInstance(v as unknown as Instance);
 }
 
-/** A record shared by every reader (the view, caches, balancers) is frozen, nested parts too. */
-export function freezeInstance(instance: Instance): Instance {
+/**
+ * A record every reader shares (the view, caches, balancers): its parts alike across instances
+ * held once (shared-parts.ts), then frozen, nested parts too.
+ */
+export function sharedInstance(instance: Instance): Instance {
+  shareParts(instance);
   for (const check of instance.checks) Object.freeze(check);
   Object.freeze(instance.checks);
   Object.freeze(instance.tags);

@@ -1,4 +1,4 @@
-import { freezeInstance } from '../catalog/instance-shape';
+import { sharedInstance } from '../catalog/instance-shape';
 import type { Instance } from '../catalog/model';
 import { INSTANCE_PREFIX } from './keys';
 import type { KeyValue } from './store/store';
@@ -13,7 +13,7 @@ export function encodeInstance(instance: Instance): string {
   return JSON.stringify(rest);
 }
 
-/** The instance in `kv`, frozen (views share it with every reader), or undefined when unreadable. */
+/** The instance in `kv`, shared and frozen (views share it with every reader), or undefined when unreadable. */
 export function decodeInstance(kv: KeyValue): Instance | undefined {
   let parsed: unknown;
   try {
@@ -32,7 +32,7 @@ export function decodeInstance(kv: KeyValue): Instance | undefined {
     drained === undefined
       ? { id, service, address, port, tags, meta, weights, checks, createIndex: kv.createRev, modifyIndex: kv.modRev }
       : { id, service, address, port, tags, meta, weights, checks, drained, createIndex: kv.createRev, modifyIndex: kv.modRev };
-  return freezeInstance(instance);
+  return sharedInstance(instance);
 }
 
 function isInstanceShaped(value: unknown): value is Instance {
