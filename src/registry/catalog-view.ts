@@ -272,7 +272,7 @@ export class CatalogView {
       this.log.warn({ key: event.key }, 'unreadable instance record; treating it as absent');
       return;
     }
-    this.addInstance(id, instance);
+    this.addInstance(instance);
     touched.add(instance.service);
   }
 
@@ -308,7 +308,9 @@ export class CatalogView {
     }
   }
 
-  private addInstance(id: string, instance: Instance): void {
+  /** Indexed by its own id string (the one decodeInstance took from the key), not another copy of it. */
+  private addInstance(instance: Instance): void {
+    const id = instance.id;
     this.byId.set(id, instance);
     let members = this.byService.get(instance.service);
     if (!members) this.byService.set(instance.service, (members = new Map()));
@@ -334,7 +336,7 @@ export class CatalogView {
     for (const kv of kvs) {
       if (kv.key.startsWith(INSTANCE_PREFIX)) {
         const instance = decodeInstance(kv);
-        if (instance) this.addInstance(kv.key.slice(INSTANCE_PREFIX.length), instance);
+        if (instance) this.addInstance(instance);
         else this.log.warn({ key: kv.key }, 'unreadable instance record; treating it as absent');
       } else if (kv.key.startsWith(TTL_PREFIX)) {
         const deadline = decodeDeadline(kv.value);
