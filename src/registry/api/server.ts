@@ -1,5 +1,6 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
 import { SwitchboardError, badRequest } from '../../errors';
+import { requestChild, type Logger } from '../../log';
 import { counter, statusClass } from '../../metrics';
 import { resolveTokens } from './acl';
 import { guardClients } from './client-guard';
@@ -45,6 +46,7 @@ export function buildApi(options: ApiOptions, tls?: ServerCertificates): Fastify
     loggerInstance: options.logger.child({ component: 'registry-api' }) as unknown as FastifyBaseLogger,
     // Per-request lines would dominate the log under heartbeat traffic.
     logController: new LogController({ disableRequestLogging: true }),
+    childLoggerFactory: (logger, bindings, childOptions) => requestChild(logger as unknown as Logger, bindings, childOptions) as unknown as FastifyBaseLogger,
     bodyLimit: BODY_LIMIT,
     // fastify's defaults are 0 (never): a body dripped a byte a second would hold a socket forever.
     requestTimeout: options.clients.requestTimeout,
