@@ -50,6 +50,11 @@ export interface BenchSettings {
     cpuRequests: number;
     /** How long a proxy role's RSS is watched after it synced the catalog (its sync's garbage goes). */
     proxySettleMs: number;
+    /**
+     * How long the filled process's RSS is watched, idle, after the fill: V8's memory reducer
+     * compacts the heap once allocation has stayed low for a while (~50 s after 100k registrations).
+     */
+    fillSettleMs: number;
   };
 }
 
@@ -63,7 +68,7 @@ export function fullSettings(): BenchSettings {
     propagation: { registrations: 200, timeoutMs: 5000, pollGapMs: 1 },
     slow: { connections: 8, baseDelayMs: 2, slowFactor: 20, beforeMs: 3000, faultMs: 10_000, settleMs: 5000 },
     failover: { trials: 3, timeoutMs: 30_000 },
-    scale: { services: 10_000, instances: 100_000, concurrency: 64, budgetMs: 240_000, cpuRequests: 20_000, proxySettleMs: 20_000 },
+    scale: { services: 10_000, instances: 100_000, concurrency: 64, budgetMs: 240_000, cpuRequests: 20_000, proxySettleMs: 20_000, fillSettleMs: 90_000 },
   };
 }
 
@@ -77,7 +82,7 @@ export function quickSettings(): BenchSettings {
     propagation: { registrations: 20, timeoutMs: 5000, pollGapMs: 1 },
     slow: { connections: 4, baseDelayMs: 2, slowFactor: 20, beforeMs: 1000, faultMs: 3000, settleMs: 1500 },
     failover: { trials: 1, timeoutMs: 30_000 },
-    scale: { services: 100, instances: 1000, concurrency: 32, budgetMs: 30_000, cpuRequests: 300, proxySettleMs: 2_000 },
+    scale: { services: 100, instances: 1000, concurrency: 32, budgetMs: 30_000, cpuRequests: 300, proxySettleMs: 2_000, fillSettleMs: 2_000 },
   };
 }
 

@@ -38,7 +38,10 @@ export interface ScaleData {
   /** Last registration ack → the probe service routes through the proxy. */
   catchUpMs: number;
   rssEmptyMiB: number;
+  /** Right after the last registration. */
   rssFullMiB: number;
+  /** The same process left idle `settle.ms`: where its RSS ended, and after how long it got within 5 % of that. */
+  rssSettled: RssWatch;
   /** Restart on the full data dir: spawn → listeners up, and spawn → first routed request. */
   restartListeningMs: number;
   fullSyncMs: number;
@@ -52,6 +55,28 @@ export interface ScaleData {
    * buffers are collected). Null without redis-server (the proxy role needs a Redis).
    */
   proxyRole: { readyMiB: number; peakMiB: number; settledMiB: number; settleMs: number; readyMs: number } | null;
+}
+
+export interface RssWatch {
+  peakMiB: number;
+  endMiB: number;
+  /** First sample within 5 % of the end (ms after the watch began). */
+  reachedAfterMs: number;
+  ms: number;
+}
+
+/** A process's RSS sampled every second for `ms`. */
+async function watchRss(pid: number, ms: number): Promise<RssWatch> {
+  const started = monotonicMs();
+  const samples: Array<{ at: number; bytes: number }> = [{ at: 0, bytes: treeRssBytes(pid) }];
+  while (monotonicMs() - started < ms) {
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    samples.push({ at: monotonicMs() - started, bytes: treeRssBytes(pid) });
+  }
+  const end = samples[samples.length - 1].bytes;
+  const reached = samples.find((s) => s.bytes <= end * 1.05) ?? samples[samples.length - 1];
+  const peak = samples.reduce((max, s) => Math.max(max, s.bytes), 0);
+  return { peakMiB: round(peak / MIB), endMiB: round(end / MIB), reachedAfterMs: round(reached.at), ms };
 }
 
 /**
@@ -130,13 +155,8 @@ async function weighProxyRole(sb: SwitchboardPeer, settleMs: number): Promise<Sc
       await waitFor('the proxy role to sync the catalog', async () => (await httpRequest(`${proxy.adminUrl}/readyz`)).status === 200, 120_000);
       const readyMs = monotonicMs() - started;
       const ready = treeRssBytes(proxy.pid);
-      let peak = ready;
-      const until = monotonicMs() + settleMs;
-      while (monotonicMs() < until) {
-        await new Promise((resolve) => setTimeout(resolve, 1000));
-        peak = Math.max(peak, treeRssBytes(proxy.pid));
-      }
-      return { readyMiB: round(ready / MIB), peakMiB: round(peak / MIB), settledMiB: round(treeRssBytes(proxy.pid) / MIB), settleMs, readyMs: round(readyMs) };
+      const watched = await watchRss(proxy.pid, settleMs);
+      return { readyMiB: round(ready / MIB), peakMiB: watched.peakMiB, settledMiB: watched.endMiB, settleMs, readyMs: round(readyMs) };
     } finally {
       await proxy.stop();
     }
@@ -154,7 +174,11 @@ function render(d: ScaleData): string {
     ['registration PUT latency p50 / p99 / max ms', `${d.registerP50Ms} / ${d.registerP99Ms} / ${d.registerMaxMs}`],
     ['last ack → routed (catch-up) ms', d.catchUpMs],
     ['RSS empty catalog MiB', d.rssEmptyMiB],
-    ['RSS full catalog MiB', d.rssFullMiB],
+    ['RSS full catalog MiB, right after the fill', d.rssFullMiB],
+    [
+      'RSS full catalog MiB, left idle after the fill',
+      `${d.rssSettled.endMiB} after ${d.rssSettled.ms / 1000} s (within 5 % of that from ${round(d.rssSettled.reachedAfterMs / 1000)} s on; V8's memory reducer)`,
+    ],
     ['restart: spawn → listening ms', d.restartListeningMs],
     ['restart: spawn → routed (full sync) ms', d.fullSyncMs],
     ['RSS after restart MiB', d.rssAfterRestartMiB],
@@ -187,6 +211,8 @@ export const scaleScenario: Scenario = {
       const filled = await fillCatalog(ctx, sb);
       ctx.log(`  registered ${filled.registeredInstances} in ${filled.registerSeconds} s`);
       const rssFull = treeRssBytes(sb.pid);
+      ctx.log(`  RSS ${round(rssFull / MIB)} MiB; watching it for ${ctx.settings.scale.fillSettleMs / 1000} s idle ...`);
+      const rssSettled = await watchRss(sb.pid, ctx.settings.scale.fillSettleMs);
       const cpuFull = await cpuUsPerRequest(ctx, sb);
       const proxyRole = await weighProxyRole(sb, ctx.settings.scale.proxySettleMs);
       const restarted = await restart(pctx, sb, dataDir);
@@ -198,6 +224,7 @@ export const scaleScenario: Scenario = {
         ...filled,
         rssEmptyMiB: round(rssEmpty / MIB),
         rssFullMiB: round(rssFull / MIB),
+        rssSettled,
         restartListeningMs: round(restarted.listeningMs),
         fullSyncMs: round(restarted.fullSyncMs),
         rssAfterRestartMiB: round(treeRssBytes(sb.pid) / MIB),
