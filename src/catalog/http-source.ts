@@ -1,6 +1,7 @@
 import { fetch, type Dispatcher } from 'undici';
 import { SwitchboardError, type ErrorCode } from '../errors';
-import type { CatalogDelta } from './model';
+import { checkedInstance } from './instance-shape';
+import type { CatalogDelta, Instance } from './model';
 import type { CatalogSource } from './source';
 
 export interface HttpSourceOptions {
@@ -51,8 +52,9 @@ export class HttpSource implements CatalogSource {
     // Only a call with `min` may legitimately wait on the registry side.
     const timeoutMs = minRev === undefined ? this.timeoutMs : this.timeoutMs + this.minRevWaitMs;
     const body = await this.getJson(`${this.base}/v1/switchboard/changes?${query.toString()}`, timeoutMs);
-    if (!isDelta(body)) throw unavailable(`${this.base} answered something that is not a catalog delta`);
-    return body;
+    const delta = checkedDelta(body);
+    if (delta === undefined) throw unavailable(`${this.base} answered something that is not a catalog delta`);
+    return delta;
   }
 
   /** Aborts requests still in flight. */
@@ -105,14 +107,29 @@ function describe(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-function isDelta(value: unknown): value is CatalogDelta {
-  if (typeof value !== 'object' || value === null) return false;
+/**
+ * The registry's answer, checked to the last field before anything routes on it: a registry
+ * speaks for the catalog, not for the proxy's memory or its process. Every instance goes through
+ * checkedInstance (types, ranges; shared parts, frozen) and must be listed under its own service.
+ * One bad record refuses the whole answer: a registry never sends one (its view holds only
+ * records it could decode), so whoever did is not trusted for the rest.
+ */
+function checkedDelta(value: unknown): CatalogDelta | undefined {
+  if (typeof value !== 'object' || value === null) return undefined;
   const v = value as Record<string, unknown>;
-  return (
-    typeof v.rev === 'number' &&
-    typeof v.full === 'boolean' &&
-    typeof v.services === 'object' &&
-    v.services !== null &&
-    Object.values(v.services).every(Array.isArray)
-  );
+  if (typeof v.rev !== 'number' || !Number.isSafeInteger(v.rev) || v.rev < 0 || typeof v.full !== 'boolean') return undefined;
+  if (typeof v.services !== 'object' || v.services === null || Array.isArray(v.services)) return undefined;
+  const services: Record<string, Instance[]> = {};
+  for (const [name, list] of Object.entries(v.services)) {
+    // No registry takes that name (service names are DNS labels); assigned, it would set the prototype.
+    if (!Array.isArray(list) || name === '__proto__') return undefined;
+    const checked: Instance[] = [];
+    for (const item of list) {
+      const instance = checkedInstance(item);
+      if (instance === undefined || instance.service !== name) return undefined;
+      checked.push(instance);
+    }
+    services[name] = checked;
+  }
+  return { rev: v.rev, full: v.full, services };
 }

@@ -1,5 +1,6 @@
 /** The Registry role as the CLI runs it: a real listener, the bus, and catalog sources over it. */
 import assert from 'node:assert/strict';
+import http from 'node:http';
 import net from 'node:net';
 import { after, afterEach, before, describe, it } from 'node:test';
 import type { CatalogMessage } from '../../src/bus/bus';
@@ -11,6 +12,7 @@ import { registry as metrics } from '../../src/metrics';
 import { Registry } from '../../src/registry/registry';
 import { MemoryStore } from '../helpers/memory-store';
 import { freePort, waitFor } from '../helpers/child';
+import { closeNow, listenOnLoopback } from '../helpers/http-server';
 import { registrySettings } from '../helpers/registry-fixtures';
 
 const API = { listen: '127.0.0.1:0', maxWait: 600_000 };
@@ -138,4 +140,69 @@ describe('HttpSource failures', () => {
     assert.equal((await store.txn([], [{ kind: 'put', key: 'x', value: '1' }])).ok, true);
     await store.close();
   });
+});
+
+/**
+ * A registry's answer is input like any other: a proxy routes on nothing in it that is not an
+ * instance record field for field, listed under its own service.
+ */
+describe('HttpSource: what a registry answers is checked', () => {
+  let body = '';
+  let server: http.Server;
+  let source: HttpSource;
+  before(async () => {
+    server = http.createServer((_req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end(body));
+    source = new HttpSource(`http://127.0.0.1:${await listenOnLoopback(server)}`);
+  });
+  after(async () => {
+    await source.close();
+    await closeNow(server);
+  });
+
+  const record = (fields: Record<string, unknown> = {}): Record<string, unknown> => ({
+    id: 'web-1',
+    service: 'web',
+    address: '127.0.0.1',
+    port: 8080,
+    tags: [],
+    meta: {},
+    weights: { passing: 1, warning: 1 },
+    checks: [{ checkId: 'service:web-1', name: 'ttl', type: 'ttl', status: 'passing', output: '', statusSince: 1 }],
+    createIndex: 3,
+    modifyIndex: 4,
+    ...fields,
+  });
+  const answer = (services: unknown, rest: Record<string, unknown> = {}): string => JSON.stringify({ rev: 9, full: true, services, ...rest });
+
+  it('takes a well-formed answer, its records frozen and their empty parts shared', async () => {
+    body = answer({ web: [record(), record({ id: 'web-2' })] });
+    const delta = await source.changes(0);
+    assert.equal(delta.rev, 9);
+    const [a, b] = delta.services.web;
+    assert.equal(a.port, 8080);
+    assert.ok(Object.isFrozen(a) && Object.isFrozen(a.checks[0]));
+    assert.equal(a.tags, b.tags);
+    assert.equal(a.meta, b.meta);
+  });
+
+  const refused: Array<[string, string]> = [
+    ['a record without an address', answer({ web: [record({ address: undefined })] })],
+    ['a port out of range', answer({ web: [record({ port: 70000 })] })],
+    ['a port that is not a number', answer({ web: [record({ port: '8080' })] })],
+    ['a check with an unknown status', answer({ web: [record({ checks: [{ checkId: 'c', status: 'great' }] })] })],
+    ['tags that are not strings', answer({ web: [record({ tags: [{}] })] })],
+    ['a record listed under another service', answer({ payments: [record()] })],
+    ['a service list that is not a list', answer({ web: record() })],
+    ['a service named __proto__', `{"rev":9,"full":true,"services":{"__proto__":[${JSON.stringify(record({ service: '__proto__' }))}]}}`],
+    ['a revision that is not a number', answer({ web: [record()] }, { rev: '9' })],
+    ['no services at all', JSON.stringify({ rev: 9, full: true })],
+    ['JSON that is not an object', '[1,2,3]'],
+    ['not JSON', '{"rev": 9, "full": tr'],
+  ];
+  for (const [what, text] of refused) {
+    it(`refuses the whole answer for ${what}`, async () => {
+      body = text;
+      await assert.rejects(source.changes(0), (err: unknown) => isSwitchboardError(err, 'store_unavailable'));
+    });
+  }
 });
