@@ -21,9 +21,12 @@ const MAX_SHARED_STRINGS = 65_536;
 const MAX_SHARED_LENGTH = 256;
 const strings = new Map<string, string>();
 
-/** The one copy of `value` this process holds, when it is short enough to share. */
+/**
+ * The one copy of `value` this process holds, when it is short enough to share. Anything else
+ * comes back as it is: the registry's decoder checks a stored record's shape, not every tag.
+ */
 export function sharedString(value: string): string {
-  if (value.length > MAX_SHARED_LENGTH) return value;
+  if (typeof value !== 'string' || value.length > MAX_SHARED_LENGTH) return value;
   const known = strings.get(value);
   if (known !== undefined) return known;
   if (strings.size >= MAX_SHARED_STRINGS) strings.clear();

@@ -51,6 +51,13 @@ describe('shared instance parts', () => {
     assert.ok(Object.isFrozen(decoded) && Object.isFrozen(decoded.checks[0]));
   });
 
+  it('a stored record whose tags or meta hold something other than strings decodes as it is, without throwing', () => {
+    const value = JSON.stringify({ id: 'odd-1', service: 'odd', address: '10.0.0.1', port: 1, tags: [null, 7, 'x'], meta: { a: null }, weights: { passing: 1, warning: 1 }, checks: [] });
+    const decoded = decodeInstance({ key: 'instances/odd-1', value, createRev: 1, modRev: 1 });
+    assert.deepEqual(decoded?.tags, [null, 7, 'x']);
+    assert.deepEqual(decoded?.meta, { a: null });
+  });
+
   it('a flood of distinct strings neither grows the table without bound nor breaks sharing', () => {
     for (let i = 0; i < 200_000; i++) {
       sharedString(`flood-${i}`);
