@@ -1,4 +1,5 @@
 import type { Bus, CatalogMessage, InstanceChange } from '../bus/bus';
+import type { Instance } from '../catalog/model';
 import type { Logger } from '../log';
 import { counter, gauge } from '../metrics';
 import type { Election } from './election/election';
@@ -279,7 +280,9 @@ class ServiceIndex {
     let bytes = 0;
     for (const event of events) {
       const before = this.byKey.get(event.key) ?? (event.prevValue === undefined ? undefined : serviceIn(event.prevValue));
-      const after = event.type === 'put' && event.value !== undefined ? serviceIn(event.value) : undefined;
+      // Parsed once: whole while the changes still ride on the message, for its name only after that.
+      const record = changes !== undefined ? recordIn(event) : undefined;
+      const after = record !== undefined ? record.service : event.type === 'put' && event.value !== undefined ? serviceIn(event.value) : undefined;
       if (before !== undefined) names.add(before);
       if (after !== undefined) {
         names.add(after);
@@ -292,7 +295,7 @@ class ServiceIndex {
       // A delete whose instance's service nobody knows cannot be applied by a subscriber.
       const unknowable = event.type === 'delete' && before === undefined;
       if (bytes > MAX_CHANGES_BYTES || unknowable) changes = undefined;
-      else changes.push(changeOf(event, before));
+      else changes.push(changeOf(event, before, record));
     }
     return { services: [...names].sort(), ...(changes !== undefined ? { changes } : {}) };
   }
@@ -309,10 +312,15 @@ class ServiceIndex {
  */
 const MAX_CHANGES_BYTES = 64 * 1024;
 
-/** An event as a subscriber applies it: the record decoded as the registry's view decodes it. */
-function changeOf(event: WatchEvent, before: string | undefined): InstanceChange {
+/** The record a put stores, decoded as the registry's view decodes it; undefined for a delete or an unreadable record. */
+function recordIn(event: WatchEvent): Instance | undefined {
+  if (event.type !== 'put' || event.value === undefined) return undefined;
+  return decodeInstance({ key: event.key, value: event.value, createRev: event.createRev, modRev: event.modRev });
+}
+
+/** An event as a subscriber applies it: `to` is its record (none: the instance is gone). */
+function changeOf(event: WatchEvent, before: string | undefined, to: Instance | undefined): InstanceChange {
   const id = event.key.slice(INSTANCE_PREFIX.length);
-  const to = event.type === 'put' && event.value !== undefined ? decodeInstance({ key: event.key, value: event.value, createRev: event.createRev, modRev: event.modRev }) : undefined;
   return { id, ...(before !== undefined ? { from: before } : {}), ...(to !== undefined ? { to } : {}) };
 }
 
