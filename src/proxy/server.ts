@@ -427,6 +427,11 @@ export class ProxyServer {
   private firstUse(name: string): Service | undefined {
     const instances = this.catalog.instances(name);
     if (instances === undefined || instances.length === 0) return undefined;
+    return this.makeService(name, instances);
+  }
+
+  /** The service's pool, balancer, detector and limiter, made and given its instances. */
+  private makeService(name: string, instances: readonly Instance[]): Service | undefined {
     const service = this.serviceNamed(name);
     service?.update(instances);
     return service;
@@ -450,7 +455,7 @@ export class ProxyServer {
       this.router.setService(name, tagsOf(instances));
       const existing = this.services.get(name);
       if (existing !== undefined) existing.update(instances);
-      else if (this.probesActively(name)) this.serviceNamed(name)?.update(instances);
+      else if (this.probesActively(name)) this.makeService(name, instances);
     }
     if (this.logger.isLevelEnabled('debug')) {
       this.logger.debug({ rev: update.rev, services: [...update.services.keys()] }, 'catalog applied');
@@ -542,7 +547,7 @@ export class ProxyServer {
     // A policy that now probes actively needs its service made, used or not.
     for (const [name, instances] of this.catalog.services()) {
       if (instances.length === 0 || this.services.has(name) || !this.probesActively(name)) continue;
-      this.serviceNamed(name)?.update(instances);
+      this.makeService(name, instances);
       applied.push(`proxy.services.${name}`);
     }
   }
