@@ -7,8 +7,9 @@ import { counter, gauge } from '../metrics';
 
 /**
  * The proxy's copy of the catalog. The bus says *that* something changed; the source says
- * *what* — or the message itself does, when the bus carries signed instance changes. Bus delivery is at-most-once, so correctness comes from resyncing (on connect, on
- * a `prevRev` gap, periodically) and speed from the messages.
+ * *what* — or the message itself does, when the bus carries signed instance changes. Bus
+ * delivery is at-most-once, so correctness comes from resyncing (on connect, on a `prevRev`
+ * gap, periodically) and speed from the messages.
  *
  * One fetch at a time: messages that arrive while a fetch runs are folded into one more
  * fetch afterwards. The revision never goes backwards. When the source fails, the last
