@@ -4,10 +4,11 @@
  * only, bounded), then the profile is summarised as µs of CPU per request by function and
  * by file. This is how the fast path was tuned (issue "benchmark harness", item 5).
  *
- *   npm run build && node dist/bench/profile.js [--seconds 5] [--connections 32] [--top 30] [--out DIR] [--access-log]
+ *   npm run build && node dist/bench/profile.js [--seconds 5] [--connections 32] [--top 30] [--out DIR] [--access-log] [--load small|download|upload]
  *
  * `--access-log` turns the proxy's access log on (JSON lines to a file in the run's dir), to see
- * what logging every request costs and where.
+ * what logging every request costs and where. `--load download|upload` sends 1 MiB bodies instead
+ * of small GETs (the large scenario's requests), to see where a streamed body's CPU goes.
  *
  * The .cpuprofile is kept in the output dir (open it in Chrome DevTools for the call tree).
  * Sampling adds overhead and startup is included, so compare runs with each other, not with
@@ -18,7 +19,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Backends } from './backends';
 import { hasCommand } from './child';
-import { chooseLoadGenerator } from './load';
+import { chooseLoadGenerator, type LoadSpec } from './load';
 import { APP_HOST } from './peers/peer';
 import { startSwitchboard } from './peers/switchboard';
 
@@ -28,6 +29,17 @@ interface ProfileOptions {
   top: number;
   outDir: string;
   accessLog: boolean;
+  load: LoadKind;
+}
+
+const LOADS = ['small', 'download', 'upload'] as const;
+type LoadKind = (typeof LOADS)[number];
+
+/** The requests each kind of load sends (the same as the small and large scenarios'). */
+function loadRequest(kind: LoadKind, baseUrl: string): Pick<LoadSpec, 'url' | 'method' | 'bodyBytes'> {
+  if (kind === 'download') return { url: `${baseUrl}/big` };
+  if (kind === 'upload') return { url: `${baseUrl}/upload`, method: 'POST', bodyBytes: 1024 * 1024 };
+  return { url: `${baseUrl}/small` };
 }
 
 interface CpuProfileNode {
@@ -42,12 +54,17 @@ interface CpuProfile {
 }
 
 function parseArgs(argv: string[]): ProfileOptions {
-  const options: ProfileOptions = { seconds: 5, connections: 32, top: 30, outDir: '', accessLog: false };
+  const options: ProfileOptions = { seconds: 5, connections: 32, top: 30, outDir: '', accessLog: false, load: 'small' };
   for (let i = 0; i < argv.length; i += 2) {
     const [flag, value] = [argv[i], argv[i + 1]];
     if (flag === '--access-log') {
       options.accessLog = true;
       i--;
+      continue;
+    }
+    if (flag === '--load') {
+      if (!(LOADS as readonly string[]).includes(value ?? '')) throw new Error(`--load: expected one of ${LOADS.join(', ')}`);
+      options.load = value as LoadKind;
       continue;
     }
     const n = Number(value);
@@ -56,7 +73,7 @@ function parseArgs(argv: string[]): ProfileOptions {
     else if (flag === '--seconds') options.seconds = Math.min(n, 60);
     else if (flag === '--connections') options.connections = n;
     else if (flag === '--top') options.top = n;
-    else throw new Error(`unknown option ${flag} (--seconds, --connections, --top, --out, --access-log)`);
+    else throw new Error(`unknown option ${flag} (--seconds, --connections, --top, --out, --access-log, --load)`);
   }
   options.outDir ||= mkdtempSync(path.join(os.tmpdir(), 'switchboard-profile-'));
   return options;
@@ -73,7 +90,7 @@ async function profileUnderLoad(options: ProfileOptions, workDir: string): Promi
     try {
       const load = chooseLoadGenerator(await hasCommand('wrk'));
       const result = await load.run({
-        url: `${peer.baseUrl}/small`,
+        ...loadRequest(options.load, peer.baseUrl),
         host: APP_HOST,
         connections: options.connections,
         durationMs: options.seconds * 1000,
