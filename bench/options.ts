@@ -12,7 +12,7 @@ export const USAGE = `usage: node dist/bench/run.js [options]
   --scenarios a,b         of ${SCENARIO_NAMES.join(',')} (default: all)
   --peers a,b             of ${PEER_NAMES.join(',')} (default: all)
   --duration S            seconds per duration-bound load run (default 4)
-  --rounds N              interleaved rounds of the small and cpu scenarios (default 3)
+  --rounds N              interleaved rounds of the small, cpu and large scenarios (default 3)
   --huge                  the scale scenario with 1,000,000 instances / 100,000 services
   --out DIR               where <date>.md/.json/.svg go (default bench/results)
   --loadgen NAME          wrk | autocannon | auto (default auto: wrk when installed)

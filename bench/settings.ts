@@ -12,8 +12,8 @@ export interface BenchSettings {
   small: { concurrencies: number[]; rounds: number; run: RunBound; warmupRequests: number };
   /** CPU per request: fixed request count per run, interleaved rounds. */
   cpu: { requests: number; connections: number; rounds: number };
-  /** 1 MiB download and upload. */
-  large: { run: RunBound; connections: number };
+  /** 1 MiB download and upload: interleaved rounds like the small GETs. */
+  large: { run: RunBound; connections: number; rounds: number };
   churn: {
     durationMs: number;
     connections: number;
@@ -63,7 +63,7 @@ export function fullSettings(): BenchSettings {
     quick: false,
     small: { concurrencies: [8, 32, 128], rounds: 3, run: { durationMs: 4000 }, warmupRequests: 5000 },
     cpu: { requests: 20_000, connections: 32, rounds: 3 },
-    large: { run: { durationMs: 4000 }, connections: 8 },
+    large: { run: { durationMs: 4000 }, connections: 8, rounds: 3 },
     churn: { durationMs: 20_000, connections: 16, instances: 4, intervalMs: 200, allowanceMs: 200, drainMs: 1000 },
     propagation: { registrations: 200, timeoutMs: 5000, pollGapMs: 1 },
     slow: { connections: 8, baseDelayMs: 2, slowFactor: 20, beforeMs: 3000, faultMs: 10_000, settleMs: 5000 },
@@ -77,7 +77,7 @@ export function quickSettings(): BenchSettings {
     quick: true,
     small: { concurrencies: [8], rounds: 2, run: { requests: 200 }, warmupRequests: 50 },
     cpu: { requests: 300, connections: 8, rounds: 1 },
-    large: { run: { requests: 20 }, connections: 4 },
+    large: { run: { requests: 20 }, connections: 4, rounds: 1 },
     churn: { durationMs: 3000, connections: 4, instances: 3, intervalMs: 200, allowanceMs: 200, drainMs: 500 },
     propagation: { registrations: 20, timeoutMs: 5000, pollGapMs: 1 },
     slow: { connections: 4, baseDelayMs: 2, slowFactor: 20, beforeMs: 1000, faultMs: 3000, settleMs: 1500 },
@@ -93,11 +93,12 @@ export function withDuration(settings: BenchSettings, seconds: number): BenchSet
 }
 
 /**
- * `--rounds N` replaces the number of interleaved rounds of the small-GET and CPU scenarios:
- * more rounds narrow the median when the difference sought (a feature's cost) is a few percent.
+ * `--rounds N` replaces the number of interleaved rounds of the small-GET, CPU and 1 MiB
+ * scenarios: more rounds narrow the median when the difference sought (a feature's cost) is a
+ * few percent.
  */
 export function withRounds(settings: BenchSettings, rounds: number): BenchSettings {
-  return { ...settings, small: { ...settings.small, rounds }, cpu: { ...settings.cpu, rounds } };
+  return { ...settings, small: { ...settings.small, rounds }, cpu: { ...settings.cpu, rounds }, large: { ...settings.large, rounds } };
 }
 
 /**
