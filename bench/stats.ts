@@ -59,6 +59,12 @@ export function pairedRatio(a: readonly number[], b: readonly number[]): PairedR
   return { median: two(median(ratios)), low: two(Math.min(...ratios)), high: two(Math.max(...ratios)), rounds: ratios.length };
 }
 
+/** The median of the round-by-round ratios b[i] / a[i], to 2 decimals, or null. */
+export function pairedMedian(a: readonly number[] | undefined, b: readonly number[]): number | null {
+  const paired = a === undefined ? null : pairedRatio(a, b);
+  return paired === null ? null : Math.round(paired.median * 100) / 100;
+}
+
 /** `0.93× (0.84–1.01 over 15 rounds)`. */
 export function describePaired(p: PairedRatio | null): string {
   return p === null ? '–' : `${p.median.toFixed(3)}× (${p.low.toFixed(2)}–${p.high.toFixed(2)} over ${p.rounds} rounds)`;

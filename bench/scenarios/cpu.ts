@@ -5,7 +5,7 @@
  */
 import { treeCpuSeconds } from '../cpu';
 import type { PeerName, RunningPeer } from '../peers/peer';
-import { describePaired, median, pairedRatio, round, roundedRatio, type PairedRatio } from '../stats';
+import { describePaired, median, pairedMedian, pairedRatio, round, type PairedRatio } from '../stats';
 import { type Scenario, type ScenarioContext, type ScenarioOutcome, table, times } from './scenario';
 
 export interface CpuRow {
@@ -50,7 +50,7 @@ function render(data: CpuData): string {
   const rows = data.rows.map((r) => [r.peer, r.requests, r.cpuSeconds, r.usPerRequest, times(r.vsBare), times(r.vsNginx), r.errors]);
   return (
     `${data.requestsPerRun} requests per run over ${data.connections} connections; CPU of the proxy's process tree only; ` +
-    `median of ${data.rounds} interleaved round(s). /proc counts in 10 ms ticks.\n\n${table(header, rows)}` +
+    `median of ${data.rounds} interleaved round(s); ratios are the median of each round's ratio. /proc counts in 10 ms ticks.\n\n${table(header, rows)}` +
     (data.accessLogCost === null ? '' : `\nCPU per request with the access log on vs off, round by round: ${describePaired(data.accessLogCost)}.\n`)
   );
 }
@@ -81,10 +81,10 @@ export const cpuScenario: Scenario = {
         roundsUs: perRequest.map((v) => round(v)),
       };
     });
-    const us = (peer: PeerName): number | undefined => rows.find((r) => r.peer === peer)?.usPerRequest;
+    const roundsOf = (peer: PeerName): number[] | undefined => rows.find((r) => r.peer === peer)?.roundsUs;
     for (const row of rows) {
-      row.vsBare = roundedRatio(row.usPerRequest, us('bare-http-proxy'));
-      row.vsNginx = roundedRatio(row.usPerRequest, us('nginx'));
+      row.vsBare = pairedMedian(roundsOf('bare-http-proxy'), row.roundsUs);
+      row.vsNginx = pairedMedian(roundsOf('nginx'), row.roundsUs);
     }
     const off = rows.find((r) => r.peer === 'switchboard');
     const on = rows.find((r) => r.peer === 'switchboard-access-log');

@@ -5,7 +5,7 @@
  */
 import type { LoadResult } from '../load';
 import type { PeerName, RunningPeer } from '../peers/peer';
-import { describePaired, median, pairedRatio, round, roundedRatio, type PairedRatio } from '../stats';
+import { describePaired, median, pairedMedian, pairedRatio, round, type PairedRatio } from '../stats';
 import { type Scenario, type ScenarioContext, type ScenarioOutcome, table, times } from './scenario';
 
 export interface SmallRow {
@@ -16,12 +16,15 @@ export interface SmallRow {
   p90Ms: number;
   p99Ms: number;
   errors: number;
+  /** Ratios to other peers: the median of each round's ratio (rounds are interleaved, so paired). */
   rpsVsDirect: number | null;
   rpsVsBare: number | null;
+  rpsVsNginx: number | null;
   p99VsDirect: number | null;
   p99VsBare: number | null;
-  /** req/s of every round, for anyone who wants the spread. */
+  /** req/s and p99 of every round, for anyone who wants the spread. */
   roundsRps: number[];
+  roundsP99Ms: number[];
 }
 
 export interface SmallData {
@@ -70,9 +73,11 @@ function summarize(peer: PeerName, concurrency: number, results: LoadResult[]): 
     errors: results.reduce((sum, r) => sum + r.errors, 0),
     rpsVsDirect: null,
     rpsVsBare: null,
+    rpsVsNginx: null,
     p99VsDirect: null,
     p99VsBare: null,
     roundsRps: results.map((r) => Math.round(r.rps)),
+    roundsP99Ms: results.map((r) => round(r.latencyMs.p99)),
   };
 }
 
@@ -81,10 +86,12 @@ function addRatios(rows: SmallRow[]): void {
   for (const row of rows) {
     const direct = find('direct', row.concurrency);
     const bare = find('bare-http-proxy', row.concurrency);
-    row.rpsVsDirect = roundedRatio(row.rps, direct?.rps);
-    row.rpsVsBare = roundedRatio(row.rps, bare?.rps);
-    row.p99VsDirect = roundedRatio(row.p99Ms, direct?.p99Ms);
-    row.p99VsBare = roundedRatio(row.p99Ms, bare?.p99Ms);
+    const nginx = find('nginx', row.concurrency);
+    row.rpsVsDirect = pairedMedian(direct?.roundsRps, row.roundsRps);
+    row.rpsVsBare = pairedMedian(bare?.roundsRps, row.roundsRps);
+    row.rpsVsNginx = pairedMedian(nginx?.roundsRps, row.roundsRps);
+    row.p99VsDirect = pairedMedian(direct?.roundsP99Ms, row.roundsP99Ms);
+    row.p99VsBare = pairedMedian(bare?.roundsP99Ms, row.roundsP99Ms);
   }
 }
 
@@ -98,8 +105,8 @@ function accessLogCost(rows: SmallRow[]): SmallData['accessLogCost'] {
 }
 
 function render(data: SmallData): string {
-  const header = ['peer', 'conns', 'req/s', 'p50 ms', 'p90 ms', 'p99 ms', 'errors', 'req/s vs direct', 'req/s vs bare', 'p99 vs bare'];
-  const rows = data.rows.map((r) => [r.peer, r.concurrency, r.rps, r.p50Ms, r.p90Ms, r.p99Ms, r.errors, times(r.rpsVsDirect), times(r.rpsVsBare), times(r.p99VsBare)]);
+  const header = ['peer', 'conns', 'req/s', 'p50 ms', 'p90 ms', 'p99 ms', 'errors', 'req/s vs direct', 'req/s vs bare', 'req/s vs nginx', 'p99 vs bare'];
+  const rows = data.rows.map((r) => [r.peer, r.concurrency, r.rps, r.p50Ms, r.p90Ms, r.p99Ms, r.errors, times(r.rpsVsDirect), times(r.rpsVsBare), times(r.rpsVsNginx), times(r.p99VsBare)]);
   const cost =
     data.accessLogCost.length === 0
       ? ''
@@ -107,7 +114,7 @@ function render(data: SmallData): string {
           ['conns', 'req/s with the access log'],
           data.accessLogCost.map((c) => [c.concurrency, describePaired(c.rps)]),
         )}`;
-  return `Keep-alive GETs of a 64-byte body; median of ${data.rounds} interleaved round(s) per cell; load generator: ${data.loadGenerator}.\n\n${table(header, rows)}${cost}`;
+  return `Keep-alive GETs of a 64-byte body; median of ${data.rounds} interleaved round(s) per cell; ratios are the median of each round's ratio; load generator: ${data.loadGenerator}.\n\n${table(header, rows)}${cost}`;
 }
 
 export const smallScenario: Scenario = {

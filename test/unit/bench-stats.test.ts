@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { describePaired, pairedRatio } from '../../bench/stats';
+import { describePaired, pairedMedian, pairedRatio } from '../../bench/stats';
 
 describe('pairedRatio', () => {
   it('takes the median of the round-by-round ratios, not the ratio of the medians', () => {
@@ -19,6 +19,13 @@ describe('pairedRatio', () => {
     assert.deepEqual(pairedRatio([100, 100, 0, 100], [90, 110, 50, 95]), { median: 0.95, low: 0.9, high: 1.1, rounds: 3 });
     assert.equal(pairedRatio([], [1]), null);
     assert.equal(pairedRatio([0], [1]), null);
+  });
+
+  it('gives the table columns the paired median to 2 decimals, or nothing without the other peer', () => {
+    assert.equal(pairedMedian([100, 300, 200], [95, 140, 190]), 0.95);
+    assert.equal(pairedMedian([3, 3, 3], [2, 2, 2]), 0.67);
+    assert.equal(pairedMedian(undefined, [1, 2]), null);
+    assert.equal(pairedMedian([], [1]), null);
   });
 
   it('reads as median and range', () => {
