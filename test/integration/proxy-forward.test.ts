@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import http, { type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
+import net, { type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { LocalBus } from '../../src/bus/local-bus';
 import type { Instance } from '../../src/catalog/model';
@@ -221,6 +221,48 @@ describe('proxy forwarding', () => {
       users.handle = echoOf('users');
     }
   });
+
+  /**
+   * A client that leaves mid-upload: the upstream's request is cut where the client stopped
+   * (never completed with what arrived), and the proxy keeps serving. `leave` is how the
+   * client goes: a reset, or a FIN (half-close) with the body unfinished.
+   */
+  async function leaveMidUpload(leave: (socket: Socket) => void, framing: string): Promise<void> {
+    const arrived = deferred();
+    const upstreamCut = deferred<{ length: number; complete: boolean }>();
+    users.handle = (req, res) => {
+      let length = 0;
+      req.on('data', (chunk: Buffer) => {
+        length += chunk.length;
+        if (length >= 64 * 1024) arrived.resolve();
+      });
+      req.on('close', () => upstreamCut.resolve({ length, complete: req.complete }));
+      req.on('end', () => res.end('complete'));
+    };
+    const [host, port] = splitAddress(proxy.address);
+    const socket = net.connect(port, host);
+    socket.on('error', () => undefined);
+    try {
+      const sent = Buffer.alloc(256 * 1024, 'p');
+      socket.write(`POST /api/upload HTTP/1.1\r\nHost: localhost\r\n${framing}\r\n\r\n`);
+      socket.write(framing.startsWith('Transfer-Encoding') ? Buffer.concat([Buffer.from(`${sent.length.toString(16)}\r\n`), sent]) : sent);
+      await withDeadline(arrived.promise, 'the first 64 KiB to reach the upstream');
+      leave(socket);
+      const cut = await withDeadline(upstreamCut.promise, 'the upstream request to be cut');
+      assert.equal(cut.complete, false, 'the upstream must not see a complete request');
+      assert.ok(cut.length <= sent.length, `the upstream got ${cut.length} bytes of the ${sent.length} sent`);
+    } finally {
+      socket.destroy();
+      users.handle = echoOf('users');
+    }
+    assert.equal((await send(proxy, '/api/after')).status, 200);
+  }
+
+  it('a client that resets mid-upload: the upstream request is cut, not completed', () =>
+    leaveMidUpload((socket) => socket.resetAndDestroy(), `Content-Length: ${4 * MiB}`));
+
+  it('a client that half-closes mid-upload (chunked): the upstream request is cut, not completed', () =>
+    leaveMidUpload((socket) => socket.end(), 'Transfer-Encoding: chunked'));
 
   it('streams a large download: the client gets bytes before the upstream finished sending', async () => {
     const clientGotBytes = deferred();
@@ -445,9 +487,9 @@ function echoOf(name: string): Handler {
   };
 }
 
-function deferred(): { promise: Promise<void>; resolve: () => void } {
-  let resolve!: () => void;
-  const promise = new Promise<void>((r) => (resolve = r));
+function deferred<T = void>(): { promise: Promise<T>; resolve: (value: T) => void } {
+  let resolve!: (value: T) => void;
+  const promise = new Promise<T>((r) => (resolve = r));
   return { promise, resolve };
 }
 
