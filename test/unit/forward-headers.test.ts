@@ -3,6 +3,7 @@ import type { IncomingMessage } from 'node:http';
 import { describe, it } from 'node:test';
 import { isSwitchboardError } from '../../src/errors';
 import { TrustedProxies, isHostHeader, readRequestHead, type RequestHead } from '../../src/proxy/forward/request-head';
+import { nominatedHeaders } from '../../src/proxy/forward/header-list';
 import { clientResponseHeaders, invalidStatusLine } from '../../src/proxy/forward/response-head';
 
 function request(rawHeaders: string[], options: { url?: string; peer?: string } = {}): IncomingMessage {
@@ -124,4 +125,25 @@ describe('response headers for the client', () => {
   for (const [status, reason, ok] of lines) {
     it(`status line ${status} ${JSON.stringify(reason)} is ${ok ? 'relayed' : 'refused'}`, () => assert.equal(invalidStatusLine(status, reason) === undefined, ok));
   }
+});
+
+describe('the names a Connection header nominates', () => {
+  const keep = new Set(['content-length']);
+  const table: Array<[string, string[] | undefined]> = [
+    ['keep-alive', undefined],
+    ['Close', undefined],
+    ['', undefined],
+    ['X-Hop', ['x-hop']],
+    ['keep-alive, X-A,x-b , ,Upgrade', ['x-a', 'x-b']],
+    [',, X-A ,,', ['x-a']],
+    ['content-length, X-A', ['x-a']],
+    ['\tX-Tab\t', ['x-tab']],
+  ];
+  for (const [value, expected] of table) {
+    it(`${JSON.stringify(value)} → ${JSON.stringify(expected ?? [])}`, () => assert.deepEqual(nominatedHeaders(value, keep, undefined), expected));
+  }
+
+  it('adds to what an earlier Connection line nominated', () => {
+    assert.deepEqual(nominatedHeaders('x-b', keep, ['x-a']), ['x-a', 'x-b']);
+  });
 });

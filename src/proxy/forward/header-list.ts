@@ -9,8 +9,14 @@
  * leaving out connection options (`close`, `keep-alive`, `upgrade`) and the names in `keep`.
  */
 export function nominatedHeaders(value: string, keep: ReadonlySet<string>, into: string[] | undefined): string[] | undefined {
-  for (const token of value.split(',')) {
-    const name = token.trim().toLowerCase();
+  // Token by token without split(): nearly every Connection value is one option
+  // ("keep-alive", "close"), and this runs for most requests and responses.
+  let start = 0;
+  while (start <= value.length) {
+    let end = value.indexOf(',', start);
+    if (end < 0) end = value.length;
+    const name = value.slice(start, end).trim().toLowerCase();
+    start = end + 1;
     if (name === '' || name === 'close' || name === 'keep-alive' || name === 'upgrade' || keep.has(name)) continue;
     (into ??= []).push(name);
   }
