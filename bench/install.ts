@@ -5,7 +5,7 @@
  */
 import { hasCommand, runToCompletion } from './child';
 
-const PACKAGE_OF: Record<string, string> = { nginx: 'nginx-light', haproxy: 'haproxy', wrk: 'wrk', etcd: 'etcd-server', 'redis-server': 'redis-server' };
+const PACKAGE_OF: Record<string, string> = { nginx: 'nginx-light', haproxy: 'haproxy', wrk: 'wrk', etcd: 'etcd-server', 'redis-server': 'redis-server', valgrind: 'valgrind', callgrind_control: 'valgrind' };
 
 export interface InstallOutcome {
   /** Tools on PATH after this call. */

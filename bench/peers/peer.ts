@@ -21,6 +21,17 @@ export interface PeerContext {
   dir: string;
   mode: Mode;
   log(line: string): void;
+  /**
+   * How the Node-based peers run node: the command and its arguments before the script
+   * (bench/instructions.ts: valgrind … node --single-threaded). Unset: node itself.
+   */
+  nodeLauncher?: readonly string[];
+}
+
+/** The command and arguments that run a node script for a peer, under `ctx.nodeLauncher` when set. */
+export function nodeCommand(ctx: PeerContext, args: string[]): { command: string; args: string[] } {
+  const [command, ...before] = ctx.nodeLauncher ?? [process.execPath];
+  return { command, args: [...before, ...args] };
 }
 
 export interface RunningPeer {

@@ -5,7 +5,7 @@
  */
 import path from 'node:path';
 import { ManagedProcess } from '../child';
-import { APP_HOST, type PeerFactory, type PeerName, type RunningPeer } from './peer';
+import { APP_HOST, nodeCommand, type PeerFactory, type PeerName, type RunningPeer } from './peer';
 
 export function scriptPeer(name: PeerName, script: string): PeerFactory {
   return {
@@ -16,8 +16,10 @@ export function scriptPeer(name: PeerName, script: string): PeerFactory {
     },
     async start(ctx): Promise<RunningPeer> {
       const route = `${APP_HOST}=http://127.0.0.1:${ctx.backends.appPort}`;
-      const proc = new ManagedProcess(process.execPath, [path.join(__dirname, script), '--listen', '127.0.0.1:0', '--route', route]);
-      const address = await proc.waitForLine('its listening address', parseListening);
+      const run = nodeCommand(ctx, [path.join(__dirname, script), '--listen', '127.0.0.1:0', '--route', route]);
+      const proc = new ManagedProcess(run.command, run.args);
+      // Under a launcher (valgrind) node starts tens of times slower.
+      const address = await proc.waitForLine('its listening address', parseListening, ctx.nodeLauncher ? 120_000 : undefined);
       return { name, baseUrl: `http://${address}`, host: APP_HOST, pid: proc.pid, stop: () => proc.stop(2000) };
     },
   };

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { ManagedProcess } from '../child';
 import { monotonicMs } from '../clock';
 import { RegistryClient } from '../registry-client';
-import { APP_HOST, APP_SERVICE, type Mode, type PeerContext, type PeerFactory, type PeerName, type RunningPeer } from './peer';
+import { APP_HOST, APP_SERVICE, nodeCommand, type Mode, type PeerContext, type PeerFactory, type PeerName, type RunningPeer } from './peer';
 import { waitUntilRouted } from './routed';
 import { distributedNeeds, startDistributedSwitchboard } from './switchboard-distributed';
 
@@ -82,9 +82,8 @@ export interface StartOptions {
 export async function startSwitchboard(ctx: PeerContext, options: StartOptions): Promise<SwitchboardPeer> {
   mkdirSync(options.dataDir, { recursive: true });
   const spawnedAt = monotonicMs();
-  const proc = new ManagedProcess(process.execPath, [...(options.nodeArgs ?? []), ...allInOneArgs(options.dataDir), ...(options.args ?? [])], {
-    env: { ...process.env, ...options.env },
-  });
+  const run = nodeCommand(ctx, [...(options.nodeArgs ?? []), ...allInOneArgs(options.dataDir), ...(options.args ?? [])]);
+  const proc = new ManagedProcess(run.command, run.args, { env: { ...process.env, ...options.env } });
   let registry: RegistryClient | undefined;
   try {
     const listeners = await waitForListeners(proc);

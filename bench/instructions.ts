@@ -1,0 +1,137 @@
+/**
+ * Instructions per request, counted instead of timed: each Node-based peer runs under
+ * `valgrind --tool=callgrind` with V8 single-threaded, takes a warm-up load, has its counters
+ * zeroed, then a measured load, and callgrind dumps what that load cost in user-space
+ * instructions (JavaScript, V8's compiler and GC, libuv). The count does not depend on what
+ * else the machine runs, so it shows a change of a few percent that the CPU scenario's /proc
+ * ticks on shared cores cannot (its rounds swing ±15 %). What it misses is the kernel: the
+ * syscalls, which `strace -c` shows are the same for every Node peer (2 reads, 1 write,
+ * 1 writev per small GET).
+ *
+ *   npm run build && node dist/bench/instructions.js [--peers bare-http-proxy,switchboard] [--load small|download|upload] [--warmup N] [--requests N]
+ *
+ * About 2 minutes per peer for small GETs (valgrind runs node 30–50× slower). Two runs of the
+ * same code came out 0.8 % apart (with V8's helper threads, 17 %: how much of its compiling
+ * fell inside the measured window depended on their timing).
+ */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Backends } from './backends';
+import { hasCommand, runToCompletion } from './child';
+import { ensureTools } from './install';
+import { chooseLoadGenerator, type LoadSpec } from './load';
+import { APP_HOST, type PeerContext, type PeerName, type RunningPeer } from './peers/peer';
+import { scriptPeer } from './peers/script-peer';
+import { startSwitchboard } from './peers/switchboard';
+
+const PEERS = ['bare-http-proxy', 'fastify-http-proxy', 'undici-forwarder', 'switchboard'] as const;
+type CountedPeer = (typeof PEERS)[number];
+const LOADS = ['small', 'download', 'upload'] as const;
+type LoadKind = (typeof LOADS)[number];
+
+interface Options {
+  peers: CountedPeer[];
+  load: LoadKind;
+  warmup: number;
+  requests: number;
+}
+
+function parseArgs(argv: string[]): Options {
+  const options: Options = { peers: ['bare-http-proxy', 'switchboard'], load: 'small', warmup: 0, requests: 0 };
+  for (let i = 0; i < argv.length; i += 2) {
+    const [flag, value = ''] = [argv[i], argv[i + 1]];
+    if (flag === '--peers') {
+      const names = value.split(',');
+      const unknown = names.find((n) => !(PEERS as readonly string[]).includes(n));
+      if (unknown !== undefined) throw new Error(`--peers: ${unknown} is not one of ${PEERS.join(', ')}`);
+      options.peers = names as CountedPeer[];
+    } else if (flag === '--load') {
+      if (!(LOADS as readonly string[]).includes(value)) throw new Error(`--load: expected one of ${LOADS.join(', ')}`);
+      options.load = value as LoadKind;
+    } else if (flag === '--warmup' || flag === '--requests') {
+      const n = Number(value);
+      if (!Number.isInteger(n) || n <= 0) throw new Error(`${flag}: expected a positive integer`);
+      options[flag === '--warmup' ? 'warmup' : 'requests'] = n;
+    } else {
+      throw new Error(`unknown option ${flag} (--peers, --load, --warmup, --requests)`);
+    }
+  }
+  // 1 MiB bodies cost ~15× a small GET's instructions; fewer of them give as steady a count.
+  const small = options.load === 'small';
+  options.warmup ||= small ? 3000 : 100;
+  options.requests ||= small ? 2000 : 200;
+  return options;
+}
+
+function loadRequest(kind: LoadKind, baseUrl: string): Pick<LoadSpec, 'url' | 'method' | 'bodyBytes'> {
+  if (kind === 'download') return { url: `${baseUrl}/big` };
+  if (kind === 'upload') return { url: `${baseUrl}/upload`, method: 'POST', bodyBytes: 1024 * 1024 };
+  return { url: `${baseUrl}/small` };
+}
+
+async function callgrindControl(args: string[]): Promise<void> {
+  const result = await runToCompletion('callgrind_control', args, 60_000);
+  if (result.code !== 0) throw new Error(`callgrind_control ${args.join(' ')}: ${result.stderr.trim()}`);
+}
+
+/** The `summary:` (total instructions) of the newest dump callgrind wrote for `pid`. */
+function dumpedInstructions(outDir: string, pid: number): number {
+  const text = readFileSync(path.join(outDir, `callgrind.${pid}.out.1`), 'utf8');
+  const match = /^summary:\s+(\d+)/m.exec(text);
+  if (!match) throw new Error(`no summary in callgrind's dump for ${pid}`);
+  return Number(match[1]);
+}
+
+async function count(name: CountedPeer, options: Options, backends: Backends, outDir: string): Promise<{ requests: number; instructions: number }> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), `switchboard-instructions-${name}-`));
+  // V8 compiles and collects garbage on helper threads as their timing allows; single-threaded,
+  // the same load costs the same instructions run after run.
+  const nodeLauncher = ['valgrind', '--tool=callgrind', '--smc-check=all-non-file', '-q', `--callgrind-out-file=${outDir}/callgrind.%p.out`, process.execPath, '--single-threaded'];
+  const ctx: PeerContext = { backends, dir, mode: 'all-in-one', log: (line) => console.error(line), nodeLauncher };
+  let peer: RunningPeer | undefined;
+  try {
+    peer = name === 'switchboard' ? await startSwitchboard(ctx, { dataDir: path.join(dir, 'data') }) : await scriptPeer(name as PeerName, `${name}-script.js`).start(ctx);
+    const pid = peer.pid as number;
+    const load = chooseLoadGenerator(await hasCommand('wrk'));
+    const run = (requests: number) => load.run({ ...loadRequest(options.load, peer?.baseUrl ?? ''), host: APP_HOST, connections: 8, requests });
+    await run(options.warmup);
+    await callgrindControl(['--zero', String(pid)]);
+    const measured = await run(options.requests);
+    if (measured.errors > 0) throw new Error(`${name}: ${measured.errors} errors in the measured load`);
+    await callgrindControl(['--dump=measured', String(pid)]);
+    return { requests: measured.requests, instructions: dumpedInstructions(outDir, pid) };
+  } finally {
+    await peer?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function main(): Promise<void> {
+  const options = parseArgs(process.argv.slice(2));
+  const tools = await ensureTools(['valgrind', 'callgrind_control'], true, (line) => console.error(line));
+  if (tools.missing.size > 0) throw new Error(`valgrind is needed: ${[...tools.missing.values()].join('; ')}`);
+  const outDir = mkdtempSync(path.join(os.tmpdir(), 'switchboard-callgrind-'));
+  const backends = await Backends.start();
+  const rows: Array<{ peer: CountedPeer; perRequest: number }> = [];
+  try {
+    for (const name of options.peers) {
+      const { requests, instructions } = await count(name, options, backends, outDir);
+      rows.push({ peer: name, perRequest: instructions / requests });
+      console.error(`${name}: ${instructions} instructions over ${requests} requests`);
+    }
+  } finally {
+    await backends.stop();
+    rmSync(outDir, { recursive: true, force: true });
+  }
+  const bare = rows.find((r) => r.peer === 'bare-http-proxy')?.perRequest;
+  console.log(`${options.load}: ${options.requests} measured requests after ${options.warmup} to warm up, 8 connections`);
+  console.log('| peer | instructions / request | vs bare http-proxy |');
+  console.log('| --- | ---: | ---: |');
+  for (const r of rows) console.log(`| ${r.peer} | ${Math.round(r.perRequest)} | ${bare === undefined ? '–' : `${(r.perRequest / bare).toFixed(3)}×`} |`);
+}
+
+main().catch((err: unknown) => {
+  console.error(err instanceof Error ? err.message : err);
+  process.exit(1);
+});
