@@ -20,19 +20,17 @@ import path from 'node:path';
 import { Backends } from './backends';
 import { hasCommand, runToCompletion } from './child';
 import { ensureTools } from './install';
-import { chooseLoadGenerator, type LoadSpec } from './load';
+import { REQUEST_KINDS, benchRequest, chooseLoadGenerator, type RequestKind } from './load';
 import { APP_HOST, type PeerContext, type PeerName, type RunningPeer } from './peers/peer';
 import { scriptPeer } from './peers/script-peer';
 import { startSwitchboard } from './peers/switchboard';
 
 const PEERS = ['bare-http-proxy', 'fastify-http-proxy', 'undici-forwarder', 'switchboard'] as const;
 type CountedPeer = (typeof PEERS)[number];
-const LOADS = ['small', 'download', 'upload'] as const;
-type LoadKind = (typeof LOADS)[number];
 
 interface Options {
   peers: CountedPeer[];
-  load: LoadKind;
+  load: RequestKind;
   warmup: number;
   requests: number;
 }
@@ -47,8 +45,8 @@ function parseArgs(argv: string[]): Options {
       if (unknown !== undefined) throw new Error(`--peers: ${unknown} is not one of ${PEERS.join(', ')}`);
       options.peers = names as CountedPeer[];
     } else if (flag === '--load') {
-      if (!(LOADS as readonly string[]).includes(value)) throw new Error(`--load: expected one of ${LOADS.join(', ')}`);
-      options.load = value as LoadKind;
+      if (!(REQUEST_KINDS as readonly string[]).includes(value)) throw new Error(`--load: expected one of ${REQUEST_KINDS.join(', ')}`);
+      options.load = value as RequestKind;
     } else if (flag === '--warmup' || flag === '--requests') {
       const n = Number(value);
       if (!Number.isInteger(n) || n <= 0) throw new Error(`${flag}: expected a positive integer`);
@@ -62,12 +60,6 @@ function parseArgs(argv: string[]): Options {
   options.warmup ||= small ? 3000 : 100;
   options.requests ||= small ? 2000 : 200;
   return options;
-}
-
-function loadRequest(kind: LoadKind, baseUrl: string): Pick<LoadSpec, 'url' | 'method' | 'bodyBytes'> {
-  if (kind === 'download') return { url: `${baseUrl}/big` };
-  if (kind === 'upload') return { url: `${baseUrl}/upload`, method: 'POST', bodyBytes: 1024 * 1024 };
-  return { url: `${baseUrl}/small` };
 }
 
 async function callgrindControl(args: string[]): Promise<void> {
@@ -94,7 +86,7 @@ async function count(name: CountedPeer, options: Options, backends: Backends, ou
     peer = name === 'switchboard' ? await startSwitchboard(ctx, { dataDir: path.join(dir, 'data') }) : await scriptPeer(name as PeerName, `${name}-script.js`).start(ctx);
     const pid = peer.pid as number;
     const load = chooseLoadGenerator(await hasCommand('wrk'));
-    const run = (requests: number) => load.run({ ...loadRequest(options.load, peer?.baseUrl ?? ''), host: APP_HOST, connections: 8, requests });
+    const run = (requests: number) => load.run({ ...benchRequest(options.load, peer?.baseUrl ?? ''), host: APP_HOST, connections: 8, requests });
     await run(options.warmup);
     await callgrindControl(['--zero', String(pid)]);
     const measured = await run(options.requests);

@@ -24,6 +24,16 @@ export interface LoadSpec {
   bodyBytes?: number;
 }
 
+/** What the scenarios send: a 64-byte GET, a 1 MiB GET, a 1 MiB POST (bench/backend-server.ts). */
+export const REQUEST_KINDS = ['small', 'download', 'upload'] as const;
+export type RequestKind = (typeof REQUEST_KINDS)[number];
+
+export function benchRequest(kind: RequestKind, baseUrl: string): Pick<LoadSpec, 'url' | 'method' | 'bodyBytes'> {
+  if (kind === 'download') return { url: `${baseUrl}/big` };
+  if (kind === 'upload') return { url: `${baseUrl}/upload`, method: 'POST', bodyBytes: 1024 * 1024 };
+  return { url: `${baseUrl}/small` };
+}
+
 export interface LoadResult {
   requests: number;
   durationS: number;

@@ -19,7 +19,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Backends } from './backends';
 import { hasCommand } from './child';
-import { chooseLoadGenerator, type LoadSpec } from './load';
+import { REQUEST_KINDS, benchRequest, chooseLoadGenerator, type RequestKind } from './load';
 import { APP_HOST } from './peers/peer';
 import { startSwitchboard } from './peers/switchboard';
 
@@ -29,17 +29,7 @@ interface ProfileOptions {
   top: number;
   outDir: string;
   accessLog: boolean;
-  load: LoadKind;
-}
-
-const LOADS = ['small', 'download', 'upload'] as const;
-type LoadKind = (typeof LOADS)[number];
-
-/** The requests each kind of load sends (the same as the small and large scenarios'). */
-function loadRequest(kind: LoadKind, baseUrl: string): Pick<LoadSpec, 'url' | 'method' | 'bodyBytes'> {
-  if (kind === 'download') return { url: `${baseUrl}/big` };
-  if (kind === 'upload') return { url: `${baseUrl}/upload`, method: 'POST', bodyBytes: 1024 * 1024 };
-  return { url: `${baseUrl}/small` };
+  load: RequestKind;
 }
 
 interface CpuProfileNode {
@@ -63,8 +53,8 @@ function parseArgs(argv: string[]): ProfileOptions {
       continue;
     }
     if (flag === '--load') {
-      if (!(LOADS as readonly string[]).includes(value ?? '')) throw new Error(`--load: expected one of ${LOADS.join(', ')}`);
-      options.load = value as LoadKind;
+      if (!(REQUEST_KINDS as readonly string[]).includes(value ?? '')) throw new Error(`--load: expected one of ${REQUEST_KINDS.join(', ')}`);
+      options.load = value as RequestKind;
       continue;
     }
     const n = Number(value);
@@ -90,7 +80,7 @@ async function profileUnderLoad(options: ProfileOptions, workDir: string): Promi
     try {
       const load = chooseLoadGenerator(await hasCommand('wrk'));
       const result = await load.run({
-        ...loadRequest(options.load, peer.baseUrl),
+        ...benchRequest(options.load, peer.baseUrl),
         host: APP_HOST,
         connections: options.connections,
         durationMs: options.seconds * 1000,

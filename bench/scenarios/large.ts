@@ -7,7 +7,7 @@
  * streaming proxy shows a peak near its idle RSS however many MiB pass through.
  */
 import { RssSampler, treeCpuSeconds, treeRssBytes } from '../cpu';
-import type { LoadSpec } from '../load';
+import { benchRequest, type LoadSpec } from '../load';
 import type { PeerName, RunningPeer } from '../peers/peer';
 import { describePaired, median, pairedRatio, round, type PairedRatio } from '../stats';
 import { type Scenario, type ScenarioContext, type ScenarioOutcome, table } from './scenario';
@@ -52,10 +52,7 @@ export interface LargeData {
 
 function spec(ctx: ScenarioContext, peer: RunningPeer, direction: Direction): LoadSpec {
   const { run, connections } = ctx.settings.large;
-  const base = { host: peer.host, connections, ...run };
-  return direction === 'download'
-    ? { ...base, url: `${peer.baseUrl}/big` }
-    : { ...base, url: `${peer.baseUrl}/upload`, method: 'POST', bodyBytes: MIB };
+  return { ...benchRequest(direction, peer.baseUrl), host: peer.host, connections, ...run };
 }
 
 async function measure(ctx: ScenarioContext, peer: RunningPeer, direction: Direction): Promise<LargeSample> {
