@@ -68,7 +68,7 @@ function chartFor(report: BenchReport): string {
   const small = report.scenarios.find((s) => s.name === 'small' && !s.error && 'rows' in s.data);
   const caption = `Switchboard benchmark ${report.date}: small GETs, median of interleaved rounds (${report.environment.loadGenerator})`;
   if (!small) {
-    return renderChart({ loadGenerator: report.environment.loadGenerator, concurrencies: [], rounds: 0, rows: [], accessLogCost: [] }, `${caption} — small scenario not run`);
+    return renderChart({ loadGenerator: report.environment.loadGenerator, concurrencies: [], rounds: 0, rows: [], accessLogCost: [], switchboardVs: [] }, `${caption} — small scenario not run`);
   }
   return renderChart(small.data as SmallData, caption);
 }

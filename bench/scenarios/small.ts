@@ -34,6 +34,8 @@ export interface SmallData {
   rows: SmallRow[];
   /** When both ran: switchboard-access-log's req/s over switchboard's, paired by round, per concurrency. */
   accessLogCost: Array<{ concurrency: number; rps: PairedRatio | null }>;
+  /** Switchboard's req/s over every other peer's, paired by round: the forwarding issue's targets read off directly. */
+  switchboardVs: Array<{ peer: PeerName; concurrency: number; rps: PairedRatio | null }>;
 }
 
 async function warmUp(ctx: ScenarioContext, peer: RunningPeer): Promise<void> {
@@ -104,6 +106,24 @@ function accessLogCost(rows: SmallRow[]): SmallData['accessLogCost'] {
   });
 }
 
+function switchboardVs(rows: SmallRow[]): SmallData['switchboardVs'] {
+  return rows.flatMap((other) => {
+    if (other.peer === 'switchboard') return [];
+    const ours = rows.find((r) => r.peer === 'switchboard' && r.concurrency === other.concurrency);
+    return ours === undefined ? [] : [{ peer: other.peer, concurrency: other.concurrency, rps: pairedRatio(other.roundsRps, ours.roundsRps) }];
+  });
+}
+
+function renderSwitchboardVs(data: SmallData): string {
+  if (data.switchboardVs.length === 0) return '';
+  const peers = [...new Set(data.switchboardVs.map((v) => v.peer))];
+  const cell = (peer: PeerName, c: number): string => describePaired(data.switchboardVs.find((v) => v.peer === peer && v.concurrency === c)?.rps ?? null);
+  return `\nSwitchboard's req/s over each peer's, round by round (median and range):\n\n${table(
+    ['peer', ...data.concurrencies.map((c) => `${c} conns`)],
+    peers.map((peer) => [peer, ...data.concurrencies.map((c) => cell(peer, c))]),
+  )}`;
+}
+
 function render(data: SmallData): string {
   const header = ['peer', 'conns', 'req/s', 'p50 ms', 'p90 ms', 'p99 ms', 'errors', 'req/s vs direct', 'req/s vs bare', 'req/s vs nginx', 'p99 vs bare'];
   const rows = data.rows.map((r) => [r.peer, r.concurrency, r.rps, r.p50Ms, r.p90Ms, r.p99Ms, r.errors, times(r.rpsVsDirect), times(r.rpsVsBare), times(r.rpsVsNginx), times(r.p99VsBare)]);
@@ -114,7 +134,7 @@ function render(data: SmallData): string {
           ['conns', 'req/s with the access log'],
           data.accessLogCost.map((c) => [c.concurrency, describePaired(c.rps)]),
         )}`;
-  return `Keep-alive GETs of a 64-byte body; median of ${data.rounds} interleaved round(s) per cell; ratios are the median of each round's ratio; load generator: ${data.loadGenerator}.\n\n${table(header, rows)}${cost}`;
+  return `Keep-alive GETs of a 64-byte body; median of ${data.rounds} interleaved round(s) per cell; ratios are the median of each round's ratio; load generator: ${data.loadGenerator}.\n\n${table(header, rows)}${renderSwitchboardVs(data)}${cost}`;
 }
 
 export const smallScenario: Scenario = {
@@ -134,6 +154,7 @@ export const smallScenario: Scenario = {
       rounds: ctx.settings.small.rounds,
       rows,
       accessLogCost: accessLogCost(rows),
+      switchboardVs: switchboardVs(rows),
     };
     return { data, markdown: render(data) };
   },
