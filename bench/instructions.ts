@@ -2,19 +2,18 @@
  * Instructions per request, counted instead of timed: each Node-based peer runs under
  * `valgrind --tool=callgrind` with V8 single-threaded, takes a warm-up load, has its counters
  * zeroed, then a measured load, and callgrind dumps what that load cost in user-space
- * instructions (JavaScript, V8's compiler and GC, libuv). The count does not depend on what
- * else the machine runs, so it shows a change of a few percent that the CPU scenario's /proc
- * ticks on shared cores cannot (its rounds swing ±15 %). What it misses is the kernel: the
- * syscalls, which `strace -c` shows are the same for every Node peer (2 reads, 1 write,
- * 1 writev per small GET).
+ * instructions (JavaScript, V8's compiler and GC, libuv). On a quiet machine five runs of
+ * Switchboard came out within 0.8 % of each other, where the CPU scenario's /proc ticks on
+ * shared cores spread ±15 %; a run beside the full test suite came out 21 % higher, and with
+ * V8's helper threads two runs were 17 % apart (how much collecting and compiling falls inside
+ * the window depends on timing). What it misses is the kernel: the syscalls, which `strace -c`
+ * shows are the same for every Node peer (2 reads, 1 write, 1 writev per small GET).
  *
  *   npm run build && node dist/bench/instructions.js [--peers bare-http-proxy,switchboard] [--warmup N] [--requests N]
  *
- * About 2 minutes per peer for small GETs (valgrind runs node 30–50× slower). Two runs of the
- * same code came out 0.8 % apart (with V8's helper threads, 17 %: how much of its compiling
- * fell inside the measured window depended on their timing). Only small GETs are counted: a
- * 1 MiB body's count follows how the bytes happened to be cut into socket reads, and two
- * runs of the same upload through Switchboard came out 3.2 and 4.6 million instructions.
+ * About 2 minutes per peer (valgrind runs node 30–50× slower). Only small GETs are counted: a
+ * 1 MiB body's count follows how the bytes happened to be cut into socket reads, and two runs
+ * of the same upload through Switchboard came out 3.2 and 4.6 million instructions.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
