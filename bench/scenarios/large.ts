@@ -22,7 +22,7 @@ interface LargeSample {
   mibPerS: number;
   p99Ms: number;
   errors: number;
-  /** CPU-seconds of the proxy per MiB moved; null for `direct`. */
+  /** CPU milliseconds of the proxy per MiB moved; null for `direct`. */
   cpuMsPerMiB: number | null;
   rssIdleMiB: number | null;
   rssPeakMiB: number | null;
@@ -82,6 +82,7 @@ const nullableMedian = (values: Array<number | null>): number | null => {
 
 function summarize(peer: PeerName, direction: Direction, samples: LargeSample[]): LargeRow {
   const peaks = samples.map((s) => s.rssPeakMiB).filter((v): v is number => v !== null);
+  const idle = samples[0]?.rssIdleMiB ?? null;
   return {
     peer,
     direction,
@@ -89,7 +90,7 @@ function summarize(peer: PeerName, direction: Direction, samples: LargeSample[])
     p99Ms: round(median(samples.map((s) => s.p99Ms))),
     cpuMsPerMiB: nullableMedian(samples.map((s) => s.cpuMsPerMiB)),
     errors: samples.reduce((sum, s) => sum + s.errors, 0),
-    rssIdleMiB: samples[0]?.rssIdleMiB === null || samples[0] === undefined ? null : round(samples[0].rssIdleMiB),
+    rssIdleMiB: idle === null ? null : round(idle),
     rssPeakMiB: peaks.length === 0 ? null : round(Math.max(...peaks)),
     vsBare: null,
     roundsMiBPerS: samples.map((s) => round(s.mibPerS)),
