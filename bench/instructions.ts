@@ -70,16 +70,17 @@ function dumpedInstructions(outDir: string, pid: number): number {
 
 async function count(name: CountedPeer, options: Options, backends: Backends, outDir: string): Promise<{ requests: number; instructions: number }> {
   const dir = mkdtempSync(path.join(os.tmpdir(), `switchboard-instructions-${name}-`));
-  // V8 compiles and collects garbage on helper threads as their timing allows; single-threaded,
-  // the same load costs the same instructions run after run.
+  // V8 compiles and collects garbage on helper threads as their timing allows; single-threaded
+  // and run alone, the same load costs nearly the same instructions run after run.
   const nodeLauncher = ['valgrind', '--tool=callgrind', '--smc-check=all-non-file', '-q', `--callgrind-out-file=${outDir}/callgrind.%p.out`, process.execPath, '--single-threaded'];
   const ctx: PeerContext = { backends, dir, mode: 'all-in-one', log: (line) => console.error(line), nodeLauncher };
   let peer: RunningPeer | undefined;
   try {
-    peer = name === 'switchboard' ? await startSwitchboard(ctx, { dataDir: path.join(dir, 'data') }) : await scriptPeer(name as PeerName, `${name}-script.js`).start(ctx);
-    const pid = peer.pid as number;
+    const started = name === 'switchboard' ? await startSwitchboard(ctx, { dataDir: path.join(dir, 'data') }) : await scriptPeer(name as PeerName, `${name}-script.js`).start(ctx);
+    peer = started;
+    const pid = started.pid as number;
     const load = chooseLoadGenerator(await hasCommand('wrk'));
-    const run = (requests: number) => load.run({ ...benchRequest('small', peer?.baseUrl ?? ''), host: APP_HOST, connections: 8, requests });
+    const run = (requests: number) => load.run({ ...benchRequest('small', started.baseUrl), host: APP_HOST, connections: 8, requests });
     await run(options.warmup);
     await callgrindControl(['--zero', String(pid)]);
     const measured = await run(options.requests);
